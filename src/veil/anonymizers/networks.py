@@ -1,0 +1,665 @@
+"""Image-to-image networks for the learned anonymizer ``A_θ`` (METHOD.md §2.1).
+
+Every network maps a float batch ``x`` of shape (B, 3, H, W) in [0, 1] to a batch of the
+same shape in [0, 1], for any H and W: the input is padded (replicate) to a multiple of
+the network's downsampling ``factor`` and the output cropped back. All of them start as
+the identity (or, for ``masked``, within a fraction of a grey level of it), so training
+moves away from "no protection" instead of from noise.
+
+Registered in ``NETWORKS`` and built by name with :func:`create_network`:
+
+- ``unet`` (default): a small UNet run at half resolution (pixel unshuffle / shuffle),
+  additive skips, residual output ``clamp(x + scale * tanh(head), 0, 1)``.
+- ``johnson``: a Johnson-style transform net (downsample, residual blocks at 1/4
+  resolution, nearest upsampling + convolution), residual output.
+- ``film-unet``: the UNet with FiLM (per-channel scale and shift computed by a small MLP
+  from the privacy weight λ in [0, 1]) after every block: one model, a run-time dial.
+- ``masked``: masked obfuscation ``x̃ = m ⊙ o(x) + (1 − m) ⊙ x``; a UNet predicts the soft
+  mask m, o is a Gaussian blur or a pixelation; the mask of the last call is kept in
+  ``last_mask`` for display and for :func:`mask_area_penalty`.
+
+Every network takes ``extra_channels`` (default 0): extra input maps (detector
+probabilities for faces, text, people...) concatenated to the image at the trunk's
+input, passed as ``forward(x, extra=maps)``. Conditioned networks also take
+``forward(x, lam=...)``; the others ignore ``lam``, so a trainer can call every network
+the same way.
+
+Example:
+    >>> net = create_network("unet", width=16)
+    >>> x = torch.rand(2, 3, 37, 53)
+    >>> bool((net(x) - x).abs().max() < 1e-6)  # the identity at init
+    True
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from veil.errors import ConfigError
+from veil.registry import Registry
+
+__all__ = [
+    "NETWORKS",
+    "AnonymizerNetwork",
+    "FiLMUNet",
+    "JohnsonNet",
+    "MaskedObfuscation",
+    "UNet",
+    "blur_tensor",
+    "create_network",
+    "identity_pretrain",
+    "mask_area_penalty",
+    "num_parameters",
+    "pixelate_tensor",
+]
+
+NETWORKS: Registry[AnonymizerNetwork] = Registry("network")
+
+#: Residual output modes: ``tanh``: ``clamp(x + scale * tanh(h), 0, 1)``; ``logit``:
+#: ``sigmoid(logit(x) + h)`` (no clamp, but pixels at 0 or 1 move slowly).
+RESIDUAL_MODES = ("tanh", "logit")
+_LOGIT_EPS = 1e-6
+
+
+def create_network(name: str = "unet", **kwargs: Any) -> AnonymizerNetwork:
+    """Build a registered network by name with keyword arguments.
+
+    Raises:
+        UnknownNameError: ``name`` is not registered (the message lists the known names).
+        ConfigError: an unknown keyword or a bad value.
+
+    Example:
+        >>> create_network("film-unet", width=8).conditioned
+        True
+    """
+    factory = NETWORKS.get(name)
+    params = inspect.signature(factory).parameters
+    unknown = sorted(set(kwargs) - set(params))
+    if unknown:
+        raise ConfigError(
+            f"unknown parameter(s) {unknown} for network {name!r}; allowed: {', '.join(p for p in params)}"
+        )
+    return factory(**kwargs)
+
+
+def num_parameters(net: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in net.parameters() if p.requires_grad)
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _check_int(owner: str, key: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ConfigError(f"{owner}: {key} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_float(owner: str, key: str, value: Any, minimum: float, exclusive: bool = True) -> float:
+    bad = isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value))
+    if bad or (float(value) <= minimum if exclusive else float(value) < minimum):
+        op = ">" if exclusive else ">="
+        raise ConfigError(f"{owner}: {key} must be a number {op} {minimum:g}, got {value!r}")
+    return float(value)
+
+
+def _check_choice(owner: str, key: str, value: Any, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ConfigError(f"{owner}: {key} must be one of {', '.join(choices)}; got {value!r}")
+    return str(value)
+
+
+def lam_tensor(lam: float | torch.Tensor, batch: int, like: torch.Tensor) -> torch.Tensor:
+    """The privacy weight as a (B,) tensor on ``like``'s device and dtype.
+
+    Raises:
+        ConfigError: a shape other than scalar or (B,), or a value outside [0, 1].
+    """
+    t = torch.as_tensor(lam, dtype=like.dtype, device=like.device)
+    if t.ndim == 0:
+        t = t.expand(batch)
+    if t.shape != (batch,):
+        raise ConfigError(f"lam must be a float or a tensor of shape ({batch},), got shape {tuple(t.shape)}")
+    if not t.requires_grad and bool(((t < 0) | (t > 1) | ~torch.isfinite(t)).any()):
+        raise ConfigError(f"lam (the privacy weight) must be in [0, 1], got {t.tolist()}")
+    return t
+
+
+# ----------------------------------------------------------------------------- base
+
+
+class AnonymizerNetwork(nn.Module):
+    """Base of the anonymizer networks: input checks, extra maps, padding and cropping.
+
+    Subclasses set ``network_name`` (the registry key), ``factor`` (the side multiple the
+    trunk needs), ``extra_channels``, ``hparams`` (the constructor keywords, saved in
+    ``config.json``) and implement ``_forward(x, inp, lam)``, where ``x`` is the input
+    batch and ``inp`` is ``x`` with the extra maps concatenated, padded to a multiple of
+    ``factor``: the trunk runs on ``inp`` and its output is cropped with :func:`crop_like`.
+
+    Shape:
+        - x: (B, 3, H, W) float in [0, 1]; extra: (B, extra_channels, H, W); lam: float or (B,)
+        - output: (B, 3, H, W) float in [0, 1]
+    """
+
+    network_name: ClassVar[str] = ""
+    #: True when ``forward`` uses ``lam`` (the privacy dial).
+    conditioned: ClassVar[bool] = False
+    #: λ used when a conditioned network is called without one.
+    default_lam: ClassVar[float] = 0.5
+
+    factor: int
+    extra_channels: int
+    hparams: dict[str, Any]
+
+    def forward(
+        self, x: torch.Tensor, extra: torch.Tensor | None = None, *, lam: float | torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Anonymize a batch: (B, 3, H, W) in [0, 1] -> (B, 3, H, W) in [0, 1].
+
+        Args:
+            x: the images.
+            extra: (B, extra_channels, H, W) extra input maps; required iff
+                ``extra_channels > 0``.
+            lam: privacy weight in [0, 1] (float or (B,) tensor) for conditioned networks;
+                ignored by the others; ``default_lam`` when None.
+
+        Raises:
+            ConfigError: a wrong shape of ``x``, ``extra`` or ``lam``.
+        """
+        if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != 3 or not x.is_floating_point():
+            got = f"{getattr(x, 'dtype', type(x).__name__)} {tuple(getattr(x, 'shape', ()))}"
+            raise ConfigError(f"{self.network_name}: expected a float tensor (B, 3, H, W) in [0, 1], got {got}")
+        b, _, h, w = x.shape
+        inp = x
+        if self.extra_channels:
+            if extra is None:
+                raise ConfigError(
+                    f"{self.network_name} was built with extra_channels={self.extra_channels}: pass "
+                    f"extra=(B, {self.extra_channels}, H, W) maps (e.g. detector probabilities)"
+                )
+            if extra.ndim != 4 or tuple(extra.shape) != (b, self.extra_channels, h, w):
+                raise ConfigError(
+                    f"{self.network_name}: extra must have shape {(b, self.extra_channels, h, w)}, "
+                    f"got {tuple(extra.shape)}"
+                )
+            inp = torch.cat([x, extra.to(x.dtype)], dim=1)
+        elif extra is not None and extra.numel():
+            raise ConfigError(
+                f"{self.network_name} was built with extra_channels=0 but got extra maps of shape "
+                f"{tuple(extra.shape)}; build it with extra_channels={extra.shape[1] if extra.ndim == 4 else '?'}"
+            )
+        lam_t = lam_tensor(self.default_lam if lam is None else lam, b, x) if self.conditioned else None
+        ph, pw = (-h) % self.factor, (-w) % self.factor
+        if ph or pw:
+            inp = F.pad(inp, (0, pw, 0, ph), mode="replicate")
+        return self._forward(x, inp, lam_t)
+
+    def _forward(self, x: torch.Tensor, inp: torch.Tensor, lam: torch.Tensor | None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.hparams.items())
+
+
+def crop_like(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``t`` cropped to the height and width of ``x`` (top-left anchored, as the padding)."""
+    h, w = x.shape[-2:]
+    return t if t.shape[-2:] == (h, w) else t[..., :h, :w]
+
+
+def _residual_output(x: torch.Tensor, head: torch.Tensor, mode: str, scale: float) -> torch.Tensor:
+    """Combine the input with the head's residual; the identity when ``head`` is 0."""
+    if mode == "tanh":
+        return (x + scale * torch.tanh(head)).clamp(0.0, 1.0)
+    return torch.sigmoid(torch.logit(x.clamp(_LOGIT_EPS, 1.0 - _LOGIT_EPS)) + head)
+
+
+def _conv(ci: int, co: int, k: int = 3, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(ci, co, k, stride=stride, padding=k // 2)
+
+
+class _FiLM(nn.Module):
+    """Per-channel ``h * (1 + γ(λ)) + β(λ)`` for a list of channel counts, from one MLP of λ."""
+
+    def __init__(self, channels: Sequence[int], hidden: int = 32) -> None:
+        super().__init__()
+        self.channels = list(channels)
+        self.mlp = nn.Sequential(
+            nn.Linear(1, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
+            nn.Linear(hidden, 2 * sum(self.channels)),
+        )
+        with torch.no_grad():  # small start: FiLM near the identity, but λ already matters
+            self.mlp[-1].weight.mul_(0.1)
+            self.mlp[-1].bias.zero_()
+
+    def forward(self, lam: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(B,) -> one (γ, β) pair of shape (B, C, 1, 1) per channel count."""
+        out = self.mlp(2.0 * lam[:, None] - 1.0)
+        pairs, i = [], 0
+        for c in self.channels:
+            g, b = out[:, i : i + c], out[:, i + c : i + 2 * c]
+            pairs.append((g[:, :, None, None], b[:, :, None, None]))
+            i += 2 * c
+        return pairs
+
+
+class _UNetBody(nn.Module):
+    """UNet trunk at half resolution: (B, C_in, H, W) -> (B, C_out, H, W), H and W multiples of 2^depth.
+
+    Pixel unshuffle (2x) packs 2x2 pixels into channels, so the whole UNet runs at H/2
+    (4x fewer positions) and pixel shuffle unpacks the head: every output pixel still has
+    its own weights. Encoder: ``depth`` levels of two 3x3 convolutions, 2x average pooling
+    between them, widths ``width * 2^i``. Decoder: nearest upsampling, a 1x1 projection,
+    an additive skip, two 3x3 convolutions. With ``film`` the features of every block are
+    modulated by ``(γ, β)`` pairs (one per block, in order).
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, width: int, depth: int) -> None:
+        super().__init__()
+        widths = [width * 2**i for i in range(depth)]
+        self.widths = widths
+        self.enc = nn.ModuleList()
+        c = 4 * in_ch
+        for wd in widths:
+            self.enc.append(nn.Sequential(_conv(c, wd), nn.ReLU(inplace=True), _conv(wd, wd), nn.ReLU(inplace=True)))
+            c = wd
+        self.proj = nn.ModuleList([nn.Conv2d(widths[i + 1], widths[i], 1) for i in range(depth - 1)])
+        self.dec = nn.ModuleList(
+            [
+                nn.Sequential(_conv(wd, wd), nn.ReLU(inplace=True), _conv(wd, wd), nn.ReLU(inplace=True))
+                for wd in widths[:-1]
+            ]
+        )
+        self.head = _conv(widths[0], 4 * out_ch)
+
+    def block_channels(self) -> list[int]:
+        """Channels of every modulated block, in forward order (encoder, then decoder)."""
+        return self.widths + self.widths[:-1][::-1]
+
+    def forward(self, inp: torch.Tensor, film: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> torch.Tensor:
+        it = iter(film) if film is not None else None
+
+        def mod(h: torch.Tensor) -> torch.Tensor:
+            if it is None:
+                return h
+            g, b = next(it)
+            return h * (1.0 + g) + b
+
+        h = F.pixel_unshuffle(inp, 2)
+        skips = []
+        for i, block in enumerate(self.enc):
+            if i:
+                h = F.avg_pool2d(h, 2)
+            h = mod(block(h))
+            skips.append(h)
+        for i in reversed(range(len(self.dec))):
+            h = self.proj[i](F.interpolate(h, scale_factor=2.0, mode="nearest")) + skips[i]
+            h = mod(self.dec[i](h))
+        return F.pixel_shuffle(self.head(h), 2)
+
+
+# ----------------------------------------------------------------------------- networks
+
+
+@NETWORKS.register("unet")
+class UNet(AnonymizerNetwork):
+    """Small UNet with a residual output, the identity at init (zero head).
+
+    Args:
+        width: channels of the first level (doubled at each level).
+        depth: levels (>= 1); the side multiple is ``2 ** depth``.
+        extra_channels: extra input maps concatenated to the image.
+        residual: ``"tanh"`` (``clamp(x + scale * tanh(h), 0, 1)``) or ``"logit"``
+            (``sigmoid(logit(x) + h)``).
+        scale: largest change per pixel for ``residual="tanh"`` (1.0: any value reachable).
+
+    Shape:
+        (B, 3, H, W) -> (B, 3, H, W), any H, W.
+    """
+
+    network_name: ClassVar[str] = "unet"
+
+    def __init__(
+        self, width: int = 16, depth: int = 3, extra_channels: int = 0, residual: str = "tanh", scale: float = 1.0
+    ) -> None:
+        super().__init__()
+        owner = self.network_name
+        self.hparams = dict(
+            width=_check_int(owner, "width", width, 1),
+            depth=_check_int(owner, "depth", depth, 1),
+            extra_channels=_check_int(owner, "extra_channels", extra_channels, 0),
+            residual=_check_choice(owner, "residual", residual, RESIDUAL_MODES),
+            scale=_check_float(owner, "scale", scale, 0.0),
+        )
+        self.extra_channels, self.residual, self.scale = extra_channels, residual, float(scale)
+        self.factor = 2**depth
+        self.body = _UNetBody(3 + extra_channels, 3, width, depth)
+        nn.init.zeros_(self.body.head.weight)
+        nn.init.zeros_(self.body.head.bias)
+
+    def _forward(self, x: torch.Tensor, inp: torch.Tensor, lam: torch.Tensor | None) -> torch.Tensor:
+        return _residual_output(x, crop_like(self.body(inp), x), self.residual, self.scale)
+
+
+@NETWORKS.register("film-unet")
+class FiLMUNet(UNet):
+    """The UNet conditioned on the privacy weight λ ∈ [0, 1] by FiLM: one model, a run-time dial.
+
+    A small MLP maps λ to a per-channel scale ``1 + γ`` and shift ``β`` for every block
+    (encoder and decoder). The head starts at zero, so the network is the identity at
+    init for every λ; training with λ sampled per item teaches it the whole dial.
+
+    Args:
+        width, depth, extra_channels, residual, scale: as :class:`UNet`.
+        film_hidden: hidden units of the λ MLP.
+
+    Shape:
+        x (B, 3, H, W), lam float or (B,) -> (B, 3, H, W).
+    """
+
+    network_name: ClassVar[str] = "film-unet"
+    conditioned: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        width: int = 16,
+        depth: int = 3,
+        extra_channels: int = 0,
+        residual: str = "tanh",
+        scale: float = 1.0,
+        film_hidden: int = 32,
+    ) -> None:
+        super().__init__(width, depth, extra_channels, residual, scale)
+        self.hparams["film_hidden"] = _check_int(self.network_name, "film_hidden", film_hidden, 1)
+        self.film = _FiLM(self.body.block_channels(), film_hidden)
+
+    def _forward(self, x: torch.Tensor, inp: torch.Tensor, lam: torch.Tensor | None) -> torch.Tensor:
+        assert lam is not None
+        head = crop_like(self.body(inp, self.film(lam.to(x.dtype))), x)
+        return _residual_output(x, head, self.residual, self.scale)
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.c1, self.c2 = _conv(c, c), _conv(c, c)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h + self.c2(F.relu(self.c1(h)))
+
+
+@NETWORKS.register("johnson")
+class JohnsonNet(AnonymizerNetwork):
+    """Johnson-style residual transform net (Johnson et al. 2016, as used by Wu et al.), CPU-sized.
+
+    Downsample, residual blocks, upsample: a pixel unshuffle (2x, lossless) and a 3x3
+    convolution to ``width`` channels at 1/2 resolution, a stride-2 convolution to
+    ``2 * width`` at 1/4, ``blocks`` residual blocks there, nearest 2x upsampling with a
+    3x3 convolution back to 1/2, and a 3x3 head unpacked to full resolution by pixel
+    shuffle, with a residual output. No normalization layers, so outputs do not depend
+    on the batch; the zero head makes it the identity at init.
+
+    Args:
+        width: channels at 1/2 resolution (twice that in the residual blocks).
+        blocks: residual blocks at 1/4 resolution.
+        extra_channels, residual, scale: as :class:`UNet`.
+
+    Shape:
+        (B, 3, H, W) -> (B, 3, H, W), any H, W (side multiple 4).
+    """
+
+    network_name: ClassVar[str] = "johnson"
+
+    def __init__(
+        self, width: int = 16, blocks: int = 3, extra_channels: int = 0, residual: str = "tanh", scale: float = 1.0
+    ) -> None:
+        super().__init__()
+        owner = self.network_name
+        self.hparams = dict(
+            width=_check_int(owner, "width", width, 1),
+            blocks=_check_int(owner, "blocks", blocks, 0),
+            extra_channels=_check_int(owner, "extra_channels", extra_channels, 0),
+            residual=_check_choice(owner, "residual", residual, RESIDUAL_MODES),
+            scale=_check_float(owner, "scale", scale, 0.0),
+        )
+        self.extra_channels, self.residual, self.scale = extra_channels, residual, float(scale)
+        self.factor = 4
+        w = width
+        self.stem = _conv(4 * (3 + extra_channels), w)
+        self.down = _conv(w, 2 * w, stride=2)
+        self.res = nn.Sequential(*[_ResBlock(2 * w) for _ in range(blocks)])
+        self.up = _conv(2 * w, w)
+        self.head = _conv(w, 12)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def _forward(self, x: torch.Tensor, inp: torch.Tensor, lam: torch.Tensor | None) -> torch.Tensor:
+        h = F.relu(self.stem(F.pixel_unshuffle(inp, 2)))
+        h = self.res(F.relu(self.down(h)))
+        h = F.relu(self.up(F.interpolate(h, scale_factor=2.0, mode="nearest")))
+        return _residual_output(x, crop_like(F.pixel_shuffle(self.head(h), 2), x), self.residual, self.scale)
+
+
+# ----------------------------------------------------------------------------- obfuscations
+
+
+def gaussian_kernel1d(sigma: float, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Normalized 1D Gaussian of length ``2 * ceil(3 sigma) + 1``."""
+    r = max(1, math.ceil(3.0 * sigma))
+    t = torch.arange(-r, r + 1, dtype=torch.float64)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    return (k / k.sum()).to(dtype)
+
+
+def blur_tensor(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Differentiable Gaussian blur (separable, replicate borders), any size.
+
+    Args:
+        x: (B, C, H, W) float.
+        sigma: standard deviation in pixels, > 0.
+
+    Returns:
+        (B, C, H, W), the blurred batch.
+    """
+    if x.ndim != 4:
+        raise ConfigError(f"blur_tensor expects (B, C, H, W), got {tuple(x.shape)}")
+    c = x.shape[1]
+    k = gaussian_kernel1d(sigma, x.dtype).to(x.device)
+    r = k.numel() // 2
+    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def pixelate_tensor(x: torch.Tensor, block: int) -> torch.Tensor:
+    """Differentiable pixelation: block means (average pooling) repeated by nearest upsampling.
+
+    Blocks are aligned at the top-left corner; partial blocks at the right and bottom
+    borders average the pixels they hold.
+
+    Args:
+        x: (B, C, H, W) float.
+        block: block side in pixels, >= 1.
+    """
+    if x.ndim != 4:
+        raise ConfigError(f"pixelate_tensor expects (B, C, H, W), got {tuple(x.shape)}")
+    h, w = x.shape[-2:]
+    if block <= 1:
+        return x
+    small = F.avg_pool2d(x, block, ceil_mode=True)  # partial blocks: the mean of the pixels inside
+    return F.interpolate(small, scale_factor=float(block), mode="nearest")[..., :h, :w]
+
+
+def mask_area_penalty(mask: torch.Tensor, free_area: float = 0.0) -> torch.Tensor:
+    """Mean over the batch of ``max(0, area(m) - free_area)``, area = mean mask value per image.
+
+    A small weight on this keeps the mask to where privacy needs it; ``free_area`` lets a
+    given fraction of every image be masked at no cost.
+
+    Args:
+        mask: (B, 1, H, W) in [0, 1].
+        free_area: fraction in [0, 1) masked for free.
+
+    Returns:
+        A scalar tensor, differentiable w.r.t. ``mask``.
+    """
+    return F.relu(mask.flatten(1).mean(dim=1) - free_area).mean()
+
+
+OBFUSCATIONS = ("blur", "pixelate")
+
+
+@NETWORKS.register("masked")
+class MaskedObfuscation(AnonymizerNetwork):
+    """Masked obfuscation ``x̃ = m ⊙ o(x) + (1 − m) ⊙ x`` (METHOD.md §2.1).
+
+    A UNet trunk predicts the logits of a soft mask m (B, 1, H, W); o is a Gaussian blur
+    of ``sigma`` pixels or a pixelation with ``block``-pixel blocks. The mask logits start
+    at ``mask_init`` everywhere (sigmoid(-6) = 0.0025: within a grey level of the
+    identity), so the network learns *where* to anonymize. The mask of the last call is
+    kept in ``last_mask`` (with its graph while autograd is on: ``.detach()`` it to show
+    it) and penalized by :meth:`area_penalty`.
+
+    Args:
+        width, depth, extra_channels: the mask trunk, as :class:`UNet` (narrower by default:
+            a mask is simpler than an image, and the exact blur costs about 35 ms on 640x480).
+        obfuscation: ``"blur"`` or ``"pixelate"``.
+        sigma: blur standard deviation in pixels.
+        block: pixelation block side in pixels.
+        mask_init: initial mask logit (strongly negative: starts near the identity).
+
+    Shape:
+        (B, 3, H, W) -> (B, 3, H, W); ``last_mask``: (B, 1, H, W).
+    """
+
+    network_name: ClassVar[str] = "masked"
+
+    def __init__(
+        self,
+        width: int = 8,
+        depth: int = 3,
+        extra_channels: int = 0,
+        obfuscation: str = "blur",
+        sigma: float = 8.0,
+        block: int = 16,
+        mask_init: float = -6.0,
+    ) -> None:
+        super().__init__()
+        owner = self.network_name
+        self.hparams = dict(
+            width=_check_int(owner, "width", width, 1),
+            depth=_check_int(owner, "depth", depth, 1),
+            extra_channels=_check_int(owner, "extra_channels", extra_channels, 0),
+            obfuscation=_check_choice(owner, "obfuscation", obfuscation, OBFUSCATIONS),
+            sigma=_check_float(owner, "sigma", sigma, 0.0),
+            block=_check_int(owner, "block", block, 1),
+            mask_init=float(mask_init),
+        )
+        self.extra_channels, self.obfuscation = extra_channels, obfuscation
+        self.sigma, self.block = float(sigma), int(block)
+        self.factor = 2**depth
+        self.body = _UNetBody(3 + extra_channels, 1, width, depth)
+        nn.init.zeros_(self.body.head.weight)
+        nn.init.constant_(self.body.head.bias, float(mask_init))
+        self.last_mask: torch.Tensor | None = None
+
+    def obfuscate(self, x: torch.Tensor) -> torch.Tensor:
+        """o(x): the configured blur or pixelation of (B, 3, H, W)."""
+        return blur_tensor(x, self.sigma) if self.obfuscation == "blur" else pixelate_tensor(x, self.block)
+
+    def _forward(self, x: torch.Tensor, inp: torch.Tensor, lam: torch.Tensor | None) -> torch.Tensor:
+        m = torch.sigmoid(crop_like(self.body(inp), x))
+        self.last_mask = m
+        return m * self.obfuscate(x) + (1.0 - m) * x
+
+    def area_penalty(self, free_area: float = 0.0) -> torch.Tensor:
+        """:func:`mask_area_penalty` of the mask of the last forward call (differentiable)."""
+        if self.last_mask is None:
+            raise RuntimeError("no mask yet: call the network on a batch first")
+        return mask_area_penalty(self.last_mask, free_area)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A mask that carries a graph cannot be deep-copied or pickled: keep a detached copy.
+        state = self.__dict__.copy()
+        if state.get("last_mask") is not None:
+            state["last_mask"] = state["last_mask"].detach().clone()
+        return state
+
+
+# ----------------------------------------------------------------------------- pretraining
+
+
+def identity_pretrain(
+    net: AnonymizerNetwork,
+    images: Sequence[np.ndarray],
+    steps: int = 200,
+    lr: float = 1e-3,
+    seed: int | np.random.Generator = 0,
+    crop: int = 128,
+    batch_size: int = 4,
+) -> list[float]:
+    """Short L1 reconstruction pretraining towards the identity (as SPAct does).
+
+    Random crops (``crop`` px, or the smallest image side if smaller) with random
+    horizontal flips; λ uniform in [0, 1] per crop for conditioned networks; extra maps
+    are zeros. The networks here already start as the identity, so this matters after a
+    change of architecture or initialization, or to re-anchor a network.
+
+    Args:
+        net: the network to train in place (its mode is restored afterwards).
+        images: RGB uint8 images (H, W, 3).
+        steps: Adam steps.
+        lr: Adam learning rate.
+        seed: an int or a numpy Generator for crops, flips and λ (deterministic for a seed).
+        crop: crop side in pixels.
+        batch_size: crops per step.
+
+    Returns:
+        The L1 loss of every step (before its update).
+
+    Raises:
+        ConfigError: no images, or an image that is not RGB uint8.
+    """
+    if len(images) == 0:
+        raise ConfigError("identity_pretrain needs at least one image")
+    for im in images:
+        if not isinstance(im, np.ndarray) or im.dtype != np.uint8 or im.ndim != 3 or im.shape[2] != 3:
+            raise ConfigError("identity_pretrain expects RGB uint8 images of shape (H, W, 3)")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    side = min(crop, *(min(im.shape[:2]) for im in images))
+    params = [p for p in net.parameters() if p.requires_grad]
+    device = params[0].device if params else torch.device("cpu")
+    opt = torch.optim.Adam(params, lr=lr)
+    was_training = net.training
+    net.train()
+    losses: list[float] = []
+    try:
+        for _ in range(steps):
+            crops = []
+            for i in rng.integers(0, len(images), batch_size):
+                im = images[int(i)]
+                y0 = int(rng.integers(0, im.shape[0] - side + 1))
+                x0 = int(rng.integers(0, im.shape[1] - side + 1))
+                c = im[y0 : y0 + side, x0 : x0 + side]
+                crops.append(c[:, ::-1] if rng.random() < 0.5 else c)
+            x = torch.from_numpy(np.stack(crops)).to(device).permute(0, 3, 1, 2).float() / 255.0
+            extra = x.new_zeros(len(crops), net.extra_channels, side, side) if net.extra_channels else None
+            lam = torch.from_numpy(rng.random(len(crops))).to(x) if net.conditioned else None
+            loss = (net(x, extra, lam=lam) - x).abs().mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+    finally:
+        net.train(was_training)
+    return losses

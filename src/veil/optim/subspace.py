@@ -1,0 +1,257 @@
+"""Low-dimensional perturbation subspaces for zeroth-order utility gradients (METHOD.md §2.4).
+
+A subspace is a fixed linear map ``B: R^n -> R^(H*W*3)`` from ``n`` coefficients to an
+image-space perturbation ``delta = B z`` of an (H, W, 3) image. Every built-in subspace is
+*separable*: the coefficients form a (rows, cols, 3) array ``Z`` and, per colour channel c,
+``delta[..., c] = Ry @ Z[..., c] @ Rx.T`` with fixed matrices ``Ry`` (H x rows) and ``Rx``
+(W x cols). ``project`` is the exact transpose ``B^T``: ``Z = Ry.T @ G[..., c] @ Rx``, so
+``<lift(z), g> == <z, project(g)>`` for every z and g.
+
+Scaling (the same for every subspace, so the smoothing radius ``mu`` of an estimator means
+the same thing whatever the subspace): ``Ry`` and ``Rx`` are scaled so that
+``||Ry||_F^2 = H`` and ``||Rx||_F^2 = W``, i.e. ``||B||_F^2 = 3HW``. Then a standard normal
+``z ~ N(0, I_n)`` gives a perturbation with unit mean-square value per pixel,
+``E ||lift(z)||^2 / (3HW) = 1``, whatever n; ``x + mu * lift(z)`` moves each pixel by about
+``mu`` (RMS). A unit-norm z moves each pixel by about ``1/sqrt(n)`` (RMS) on average over
+directions.
+
+Mapping an estimate back to the image: a zeroth-order estimate ``g_z`` estimates
+``B^T grad_x L`` (the gradient with respect to z). ``lift(g_z) = B B^T grad_x L`` is a
+descent direction (B B^T is positive semi-definite) but scaled by ``3HW/n`` and, for the
+grid, smoothed once more by the interpolation; ``image_gradient(g_z) = B (B^T B)^-1 g_z`` is
+the orthogonal projection of ``grad_x L`` on the subspace, independent of the scaling.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+
+from veil.errors import ConfigError
+from veil.registry import Registry, parse_spec
+
+
+@runtime_checkable
+class Subspace(Protocol):
+    """A linear perturbation subspace of (H, W, 3) images with ``dim`` coefficients."""
+
+    height: int
+    width: int
+
+    @property
+    def dim(self) -> int: ...
+
+    def lift(self, z: np.ndarray) -> np.ndarray: ...
+
+    def project(self, g_img: np.ndarray) -> np.ndarray: ...
+
+    def image_gradient(self, g_z: np.ndarray) -> np.ndarray: ...
+
+
+SUBSPACES: Registry[Subspace] = Registry("subspace")
+
+
+def bilinear_matrix(out_size: int, in_size: int) -> np.ndarray:
+    """Matrix (out_size, in_size) of 1-D linear interpolation, ``align_corners=False``.
+
+    Same sampling as ``torch.nn.functional.interpolate(mode="bilinear", align_corners=False)``:
+    output pixel i reads source coordinate ``(i + 0.5) * in/out - 0.5``, clamped to the edges.
+    Rows sum to 1.
+    """
+    if in_size < 1 or out_size < 1:
+        raise ConfigError(f"interpolation sizes must be >= 1, got {in_size} -> {out_size}")
+    m = np.zeros((out_size, in_size))
+    src = np.clip((np.arange(out_size) + 0.5) * in_size / out_size - 0.5, 0.0, in_size - 1)
+    lo = np.floor(src).astype(int)
+    hi = np.minimum(lo + 1, in_size - 1)
+    frac = src - lo
+    rows = np.arange(out_size)
+    np.add.at(m, (rows, lo), 1.0 - frac)
+    np.add.at(m, (rows, hi), frac)
+    return m
+
+
+def dct_matrix(size: int, k: int) -> np.ndarray:
+    """The k lowest-frequency orthonormal DCT-II basis vectors of length ``size``, as columns.
+
+    Column j is ``s_j cos(pi (i + 1/2) j / size)`` with ``s_0 = sqrt(1/size)`` and
+    ``s_j = sqrt(2/size)``; the columns are orthonormal (the inverse of the orthonormal DCT-II).
+    """
+    if not 1 <= k <= size:
+        raise ConfigError(f"DCT needs 1 <= k <= size, got k={k}, size={size}")
+    i = np.arange(size)[:, None] + 0.5
+    j = np.arange(k)[None, :]
+    m = np.cos(np.pi * i * j / size) * np.sqrt(2.0 / size)
+    m[:, 0] = np.sqrt(1.0 / size)
+    return m
+
+
+class SeparableSubspace(ABC):
+    """Per-channel separable subspace ``delta[..., c] = Ry Z[..., c] Rx^T`` (see module doc).
+
+    Subclasses build the unscaled factors in ``_factors``; this class scales them so that
+    ``||Ry||_F^2 = H`` and ``||Rx||_F^2 = W`` and implements lift, project and their inverse.
+    Coefficients are flattened in C order of the (rows, cols, 3) array.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, height: int, width: int) -> None:
+        self.height = int(height)
+        self.width = int(width)
+        if self.height < 1 or self.width < 1:
+            raise ConfigError(f"image size must be positive, got {height}x{width}")
+
+    @abstractmethod
+    def _factors(self) -> tuple[np.ndarray, np.ndarray]:
+        """Unscaled (Ry, Rx): (H, rows) and (W, cols)."""
+
+    def _build(self) -> None:
+        ry, rx = self._factors()
+        self.ry: np.ndarray = ry * np.sqrt(self.height / np.sum(ry**2))
+        self.rx: np.ndarray = rx * np.sqrt(self.width / np.sum(rx**2))
+        self.coef_shape: tuple[int, int, int] = (ry.shape[1], rx.shape[1], 3)
+        # (Ry^T Ry)^-1 and (Rx^T Rx)^-1 for image_gradient; well conditioned for rows <= H.
+        self._gy_inv = np.linalg.inv(self.ry.T @ self.ry)
+        self._gx_inv = np.linalg.inv(self.rx.T @ self.rx)
+
+    @property
+    def dim(self) -> int:
+        """Number of coefficients n = rows * cols * 3."""
+        a, b, c = self.coef_shape
+        return a * b * c
+
+    def _coefs(self, z: np.ndarray) -> tuple[np.ndarray, bool]:
+        z = np.asarray(z, dtype=np.float64)
+        single = z.ndim == 1
+        if z.ndim not in (1, 2) or z.shape[-1] != self.dim:
+            raise ValueError(f"{self.name}: z must be ({self.dim},) or (m, {self.dim}), got shape {z.shape}")
+        return z.reshape((-1, *self.coef_shape)), single
+
+    def _images(self, g: np.ndarray) -> tuple[np.ndarray, bool]:
+        g = np.asarray(g, dtype=np.float64)
+        shape = (self.height, self.width, 3)
+        single = g.ndim == 3
+        if g.shape[-3:] != shape or g.ndim not in (3, 4):
+            raise ValueError(f"{self.name}: image must be {shape} or (m, *{shape}), got shape {g.shape}")
+        return g.reshape((-1, *shape)), single
+
+    def lift(self, z: np.ndarray) -> np.ndarray:
+        """Image perturbation ``B z``: (n,) -> (H, W, 3), or (m, n) -> (m, H, W, 3)."""
+        zc, single = self._coefs(z)
+        out = np.einsum("ha,mabc,wb->mhwc", self.ry, zc, self.rx, optimize=True)
+        return out[0] if single else out
+
+    def project(self, g_img: np.ndarray) -> np.ndarray:
+        """Adjoint ``B^T g``: (H, W, 3) -> (n,), or (m, H, W, 3) -> (m, n)."""
+        g, single = self._images(g_img)
+        out = np.einsum("ha,mhwc,wb->mabc", self.ry, g, self.rx, optimize=True).reshape(len(g), self.dim)
+        return out[0] if single else out
+
+    def image_gradient(self, g_z: np.ndarray) -> np.ndarray:
+        """``B (B^T B)^-1 g_z``: the image-space vector in the subspace whose projection is ``g_z``.
+
+        If ``g_z`` estimates ``B^T grad_x L``, this estimates the orthogonal projection of
+        ``grad_x L`` on the subspace (independent of how B is scaled).
+        """
+        zc, single = self._coefs(g_z)
+        w = np.einsum("ab,mbdc,de->maec", self._gy_inv, zc, self._gx_inv, optimize=True).reshape(len(zc), self.dim)
+        return self.lift(w[0] if single else w)
+
+    def params(self) -> dict[str, Any]:
+        """Constructor keyword arguments, read back from attributes of the same name."""
+        sig = inspect.signature(type(self).__init__)
+        return {k: getattr(self, k) for k in sig.parameters if k != "self" and hasattr(self, k)}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{type(self).__name__}({args})"
+
+
+@SUBSPACES.register("grid")
+class GridSubspace(SeparableSubspace):
+    """An r x r_x x 3 grid of coefficients bilinearly upsampled to H x W (METHOD.md §2.4).
+
+    Args:
+        height, width: image size.
+        r: grid rows (and columns unless ``r_x`` is given); 1 <= r <= height.
+        r_x: grid columns; default r.
+    """
+
+    name = "grid"
+
+    def __init__(self, height: int, width: int, r: int = 8, r_x: int | None = None) -> None:
+        super().__init__(height, width)
+        self.r = int(r)
+        self.r_x = None if r_x is None else int(r_x)
+        cols = self.r if self.r_x is None else self.r_x
+        if not (1 <= self.r <= self.height and 1 <= cols <= self.width):
+            raise ConfigError(f"grid {self.r}x{cols} must fit the image {self.height}x{self.width}; lower r")
+        self._cols = cols
+        self._build()
+
+    def _factors(self) -> tuple[np.ndarray, np.ndarray]:
+        return bilinear_matrix(self.height, self.r), bilinear_matrix(self.width, self._cols)
+
+
+@SUBSPACES.register("dct")
+class DCTSubspace(SeparableSubspace):
+    """The lowest k x k_x 2-D DCT-II basis images per channel (METHOD.md §2.4).
+
+    The unscaled basis is orthonormal, so after scaling ``B^T B = (3HW/n) I``.
+
+    Args:
+        height, width: image size.
+        k: vertical frequencies (and horizontal unless ``k_x`` is given); 1 <= k <= height.
+        k_x: horizontal frequencies; default k.
+    """
+
+    name = "dct"
+
+    def __init__(self, height: int, width: int, k: int = 8, k_x: int | None = None) -> None:
+        super().__init__(height, width)
+        self.k = int(k)
+        self.k_x = None if k_x is None else int(k_x)
+        cols = self.k if self.k_x is None else self.k_x
+        if not (1 <= self.k <= self.height and 1 <= cols <= self.width):
+            raise ConfigError(f"DCT {self.k}x{cols} must fit the image {self.height}x{self.width}; lower k")
+        self._cols = cols
+        self._build()
+
+    def _factors(self) -> tuple[np.ndarray, np.ndarray]:
+        return dct_matrix(self.height, self.k), dct_matrix(self.width, self._cols)
+
+
+def create_subspace(spec: str | Subspace, height: int, width: int, **overrides: Any) -> Subspace:
+    """Build a subspace for (height, width) images from ``"name:key=value,..."``.
+
+    >>> create_subspace("grid:r=4", 32, 48).dim
+    48
+
+    Raises:
+        UnknownNameError: the name is not registered.
+        ConfigError: a parameter is unknown or has a bad value.
+    """
+    if not isinstance(spec, str):
+        if (spec.height, spec.width) != (height, width):
+            raise ConfigError(f"subspace is built for {spec.height}x{spec.width}, not {height}x{width}")
+        return spec
+    name, kwargs = parse_spec(spec)
+    kwargs.update(overrides)
+    factory = SUBSPACES.get(name)
+    _bind_or_raise(factory, "subspace", name, height=height, width=width, **kwargs)
+    return factory(height=height, width=width, **kwargs)
+
+
+def _bind_or_raise(factory: Any, kind: str, name: str, **kwargs: Any) -> None:
+    """Raise ConfigError naming the allowed parameters if ``kwargs`` do not fit ``factory``."""
+    try:
+        inspect.signature(factory).bind(**kwargs)
+    except TypeError:
+        allowed = [p for p in inspect.signature(factory).parameters if p != "self"]
+        raise ConfigError(
+            f"bad parameters {sorted(kwargs)} for {kind} {name!r}; allowed: {', '.join(allowed) or 'none'}"
+        ) from None

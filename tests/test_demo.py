@@ -1,0 +1,30 @@
+"""`veil demo --quick` writes the HTML report with the plot and the grids."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from veil.config import DemoConfig
+from veil.demo import run_demo
+
+pytestmark = pytest.mark.slow
+
+
+def test_quick_demo_writes_report(street_manifest: Path, tmp_path: Path) -> None:
+    data_root = street_manifest.parent.parent
+    cfg = DemoConfig.preset(True, out=str(tmp_path / "demo"), data_root=str(data_root),
+                            anonymizers=["identity", "blur:sigma=4", "blur:sigma=16", "pixelate:block=16"])
+    summary = run_demo(cfg, progress=False)
+    out = tmp_path / "demo"
+    html = (out / "report.html").read_text()
+    assert "tradeoff.png" in html and "grid.png" in html and "Pareto" in html
+    assert (out / "tradeoff.png").stat().st_size > 10_000
+    for spec in ("identity", "blur_sigma=4", "blur_sigma=16", "pixelate_block=16"):
+        assert (out / "anonymizers" / spec / "metrics.json").is_file()
+        assert (out / "anonymizers" / spec / "grid.png").is_file()
+    saved = json.loads((out / "summary.json").read_text())
+    assert [r["anonymizer"] for r in saved["rows"]] == [r["anonymizer"] for r in summary["rows"]]
+    assert not list(out.rglob("*.tmp"))

@@ -1,0 +1,82 @@
+"""The trainer: exact resume, the query budget, the cache, and refusals before any query."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from veil.data.manifest import load_manifest, write_manifest
+from veil.errors import ConfigError, ManifestError
+from veil.train import TrainConfig, Trainer, utility_loss
+
+pytestmark = pytest.mark.slow
+
+
+def _cfg(**kw: object) -> TrainConfig:
+    base = dict(steps=4, batch_size=2, num_directions=2, image_width=64, image_height=48, budget=400,
+                checkpoint_every=1, evaluator_k=2, evaluator_image_size=32, subspace="grid:r=2")
+    base.update(kw)
+    return TrainConfig(**base)  # type: ignore[arg-type]
+
+
+def _params(folder: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_resume_equals_uninterrupted(street_manifest: Path, tmp_path: Path) -> None:
+    a = Trainer(street_manifest, tmp_path / "a", _cfg(), progress=False).fit()
+    Trainer(street_manifest, tmp_path / "b", _cfg(steps=2), progress=False).fit()
+    b = Trainer(street_manifest, tmp_path / "b", _cfg(), resume=True, progress=False).fit()
+    pa, pb = _params(a), _params(b)
+    assert pa.keys() == pb.keys()
+    for k in pa:
+        torch.testing.assert_close(pa[k], pb[k], rtol=1e-5, atol=1e-6)
+    # the resumed run logged steps 1..4 once each
+    steps = [json.loads(line)["step"] for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]
+
+
+def test_budget_never_exceeded_and_cache_counted(street_manifest: Path, tmp_path: Path) -> None:
+    cfg = _cfg(steps=10, budget=20)  # 8 queries a step: two steps fit, a third would not
+    tr = Trainer(street_manifest, tmp_path / "r", cfg, progress=False)
+    model = tr.fit()
+    assert tr.queries_paid <= 20 and tr.step_count == 2
+    logged = (tmp_path / "r" / "queries.jsonl").read_text().splitlines()
+    paid = [json.loads(line) for line in logged]
+    assert len([r for r in paid if not r.get("cached")]) == tr.engine.stats.queries
+    meta = json.loads((model / "config.json").read_text())["meta"]
+    assert "budget" in meta["stopped"]
+
+
+def test_refusals_before_any_query(street_manifest: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="too small for one step"):
+        Trainer(street_manifest, tmp_path / "x", _cfg(budget=3), progress=False)
+    with pytest.raises(ConfigError, match="unknown option"):
+        TrainConfig.from_dict({"stepz": 3})
+    items = load_manifest(street_manifest, split="train")
+    stripped = [type(it)(**{**it.__dict__, "attributes": {}}) for it in items]
+    bad = write_manifest(tmp_path / "nolabels.jsonl", stripped)
+    bad.write_text(bad.read_text().replace('"images/', f'"{street_manifest.parent}/images/'))
+    with pytest.raises(ManifestError, match="attribute"):
+        Trainer(bad, tmp_path / "y", _cfg(), progress=False)
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_existing_run_needs_resume(street_manifest: Path, tmp_path: Path) -> None:
+    Trainer(street_manifest, tmp_path / "c", _cfg(steps=1), progress=False).fit()
+    with pytest.raises(ConfigError, match="--resume"):
+        Trainer(street_manifest, tmp_path / "c", _cfg(steps=1), progress=False)
+
+
+def test_utility_loss_modes() -> None:
+    lp = {"yes": -0.1, "no": -2.4}
+    assert utility_loss("yes", lp, {"yes"}, "score") == pytest.approx(0.1)
+    assert utility_loss("no", lp, {"yes"}, "answer") == 1.0
+    assert utility_loss("Yes.", None, {"yes"}, "answer") == 0.0
+    with pytest.raises(ConfigError):
+        utility_loss("yes", None, {"yes"}, "score")
