@@ -144,7 +144,7 @@ class TestBaselineSweep:
     def test_contents(self) -> None:
         specs = baseline_sweep()
         assert specs[0] == "identity" and specs.count("identity") == 1
-        assert "blur:sigma=2" in specs and "pixelate:block=32" in specs
+        assert "blur:sigma=2" in specs and "pixelate:block=16" in specs
         expected = 1 + sum(len(cls_of(n).default_strengths) for n in BASELINE_NAMES)
         assert len(specs) == expected
         for spec in specs:

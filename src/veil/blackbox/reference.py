@@ -13,8 +13,8 @@ It is not a language model and is never presented as one: it is the *reference b
 
 - ``reference``: OpenCV's default HOG people detector plus CenterFace faces (for people
   whose bodies are cut off), and RapidOCR (PP-OCRv4) tuned for speed;
-- ``reference-b``: the Daimler HOG detector plus Haar cascades (full body, upper body,
-  frontal face), and RapidOCR at another resolution with its angle classifier. Training
+- ``reference-b``: the Daimler HOG detector plus Haar cascades (full body, frontal
+  face), and RapidOCR at another resolution with its angle classifier. Training
   never queries it: it measures whether utility transfers to a model it did not see.
 
 For every query with choices the answer carries ``logprobs`` over the choices, a proper
@@ -27,11 +27,14 @@ deterministic: the same pixels give the same numbers, in any process.
 from __future__ import annotations
 
 import hashlib
+import inspect
+import os
 import re
 import threading
 from abc import abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +46,9 @@ from veil.data.questions import parse_prompt
 from veil.errors import ConfigError
 
 CANNOT_ANSWER = "I cannot answer that."
+# Bump when detectors, calibrations or answer rules change: it is part of the response
+# cache identity, so answers cached from an older reference black box are not reused.
+REFERENCE_VERSION = "1"
 FAMILIES: tuple[str, ...] = ("count", "presence", "sign")
 
 # --------------------------------------------------------------------------------------
@@ -237,6 +243,19 @@ class TextLine:
     box: tuple[float, float, float, float]
 
 
+def reading_order(lines: Sequence[TextLine]) -> list[TextLine]:
+    """Lines top to bottom, and left to right within a row (a line whose vertical centre
+    lies inside the row's first line), so "the" left of "copy centre" reads first."""
+    rows: list[list[TextLine]] = []
+    for ln in sorted(lines, key=lambda t: ((t.box[1] + t.box[3]) / 2, t.box[0], t.text)):
+        cy = (ln.box[1] + ln.box[3]) / 2
+        if rows and rows[-1][0].box[1] <= cy <= rows[-1][0].box[3]:
+            rows[-1].append(ln)
+        else:
+            rows.append([ln])
+    return [ln for row in rows for ln in sorted(row, key=lambda t: (t.box[0], t.text))]
+
+
 def sign_similarities(choices: Sequence[str], lines: Sequence[TextLine]) -> np.ndarray:
     """Similarity in [0, 1] of each choice to the text read, in reading order.
 
@@ -375,6 +394,27 @@ def _resize_long_side(image: np.ndarray, size: int, multiple: int = 1) -> tuple[
 
 
 PeopleDetector = Callable[[np.ndarray], list[Candidate]]
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _level_pool(workers: int) -> ThreadPoolExecutor:
+    """A process-wide thread pool for pyramid levels (OpenCV releases the GIL)."""
+    with _POOLS_LOCK:
+        if workers not in _POOLS:
+            _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="veil-hog")
+        return _POOLS[workers]
+
+
+def _reset_pools_after_fork() -> None:
+    """A forked child has none of the parent's pool threads: start with new pools."""
+    global _POOLS_LOCK
+    _POOLS.clear()
+    _POOLS_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_reset_pools_after_fork)
 TextReader = Callable[[np.ndarray], list[TextLine]]
 
 
@@ -385,6 +425,12 @@ class HogPeople:
     the default detector misses people under about 96 px tall). Raw windows above
     ``hit_threshold`` (weak ones included, so evidence fades out smoothly) are reduced by
     NMS and their SVM margins mapped to probabilities by ``calibration``.
+
+    The scale pyramid is run here, one ``HOGDescriptor.detect`` per level on ``workers``
+    threads, instead of ``detectMultiScale``: OpenCV 4.x appends a level's windows and
+    its scores in two separate critical sections, so under threads a score can land on
+    another level's window (seen here: same windows, shuffled scores). Collecting each
+    level's results in order keeps the output exact and deterministic.
     """
 
     def __init__(
@@ -399,12 +445,13 @@ class HogPeople:
         calibration: Calibration = Calibration(4.0, 0.6),
         kind: str = "hog",
         min_prob: float = 1e-3,
+        workers: int = 2,
     ) -> None:
         if detector not in ("default", "daimler"):
             raise ConfigError(f"unknown HOG detector {detector!r}; choose 'default' or 'daimler'")
         self.detector, self.work_size, self.scale, self.stride = detector, work_size, scale, stride
         self.padding, self.hit_threshold, self.calibration = padding, hit_threshold, calibration
-        self.kind, self.min_prob = kind, min_prob
+        self.kind, self.min_prob, self.workers = kind, min_prob, workers
         self._hog: Any = None
 
     @property
@@ -422,21 +469,46 @@ class HogPeople:
             self._hog = hog
         return self._hog
 
-    def __call__(self, rgb: np.ndarray) -> list[Candidate]:
-        hog = self._build()
-        img, fx, fy = _resize_long_side(rgb, self.work_size)
+    def levels(self, width: int, height: int) -> list[float]:
+        """Pyramid scales whose resized image still holds one detection window."""
         ww, wh = self.window
-        if img.shape[1] < ww or img.shape[0] < wh:
-            return []
-        rects, weights = hog.detectMultiScale(
-            img, hitThreshold=self.hit_threshold, winStride=(self.stride, self.stride),
-            padding=(self.padding, self.padding), scale=self.scale, groupThreshold=0,
+        out, s = [], 1.0
+        while len(out) < 64 and round(width / s) >= ww and round(height / s) >= wh:
+            out.append(s)
+            s *= self.scale
+        return out
+
+    def _detect_level(self, img: np.ndarray, s: float) -> np.ndarray:
+        """Windows (x, y, w, h, score) found at pyramid scale ``s``, in ``img`` pixels."""
+        h, w = img.shape[:2]
+        small = img if s == 1.0 else cv2.resize(img, (round(w / s), round(h / s)), interpolation=cv2.INTER_LINEAR_EXACT)
+        locs, weights = self._hog.detect(
+            small, hitThreshold=self.hit_threshold, winStride=(self.stride, self.stride),
+            padding=(self.padding, self.padding),
         )
-        if len(rects) == 0:
+        if len(locs) == 0:
+            return np.zeros((0, 5))
+        ww, wh = self.window
+        xy = np.asarray(locs, dtype=np.float64).reshape(-1, 2) * s
+        wts = np.asarray(weights, dtype=np.float64).reshape(-1, 1)
+        size = np.tile([ww * s, wh * s], (len(xy), 1))
+        return np.hstack([xy, size, wts])
+
+    def __call__(self, rgb: np.ndarray) -> list[Candidate]:
+        self._build()
+        img, fx, fy = _resize_long_side(rgb, self.work_size)
+        scales = self.levels(img.shape[1], img.shape[0])
+        if not scales:
             return []
-        r = np.asarray(rects, dtype=np.float64).reshape(-1, 4)
+        if self.workers > 1:
+            parts = list(_level_pool(self.workers).map(lambda s: self._detect_level(img, s), scales))
+        else:
+            parts = [self._detect_level(img, s) for s in scales]
+        r = np.concatenate(parts, axis=0)
+        if len(r) == 0:
+            return []
         boxes = np.stack([r[:, 0] / fx, r[:, 1] / fy, (r[:, 0] + r[:, 2]) / fx, (r[:, 1] + r[:, 3]) / fy], 1)
-        scores = np.asarray(weights, dtype=np.float64).reshape(-1)
+        scores = r[:, 4]
         keep = nms(boxes, scores)
         probs = self.calibration(scores[keep])
         return [
@@ -625,7 +697,7 @@ class RapidOcrReader:
                 x1, y1 = q.min(0) / np.array([rx, ry])
                 x2, y2 = q.max(0) / np.array([rx, ry])
                 lines.append(TextLine(text, score, (float(x1), float(y1), float(x2), float(y2))))
-        return lines
+        return reading_order(lines)
 
 
 # --------------------------------------------------------------------------------------
@@ -741,6 +813,7 @@ class PerceptionBlackBox(BlackBox):
                 return Answer(text or "none", None)
             logp = similarity_logprobs(sign_similarities(choices, lines), self.temperature)
             return _choice_answer(choices, logp)
+        # several images (e.g. video frames): their answer distributions are averaged
         per_image = [self.person_probabilities(im) for im in images]
         if family == "count":
             if not choices:
@@ -749,6 +822,7 @@ class PerceptionBlackBox(BlackBox):
                 return Answer(f"{k} or more" if k == self.free_count_max else str(k), None)
             mass = np.mean([count_choice_mass(p, choices) for p in per_image], axis=0)
         else:
+            # p(yes) = 1 - P(count = 0): the noisy-or of the people, consistent with counting
             p_yes = float(np.mean([1.0 - np.prod([1.0 - q for q in p]) for p in per_image]))
             if not choices:
                 return Answer("yes" if p_yes >= 0.5 else "no", None)
@@ -758,6 +832,23 @@ class PerceptionBlackBox(BlackBox):
         # choices that are not answers of this family keep only the eps floor
         logp = mass_to_logprobs(mass, self.eps)
         return _choice_answer(choices, logp)
+
+    def config(self) -> dict[str, Any]:
+        """The constructor keyword arguments, read back from the attributes of the same name."""
+        out: dict[str, Any] = {}
+        for cls in reversed(type(self).__mro__):
+            init = cls.__dict__.get("__init__")
+            if init is not None and issubclass(cls, PerceptionBlackBox):
+                for p in inspect.signature(init).parameters.values():
+                    if p.kind is p.KEYWORD_ONLY:
+                        out[p.name] = getattr(self, p.name)
+        return out
+
+    def cache_identity(self) -> tuple[str, dict[str, Any]]:
+        """(model, parameters) for the response cache: class, name, version and the settings
+        that change answers (not ``cache_size`` or ``threads``: results do not depend on them)."""
+        params = {k: v for k, v in self.config().items() if k not in ("cache_size", "threads")}
+        return f"{type(self).__name__}:{self.name}:v{REFERENCE_VERSION}", params
 
     def chat(self, messages: Sequence[dict[str, Any]]) -> Answer:
         """Answer OpenAI chat-completions ``messages`` (text and data-URL images)."""
@@ -826,10 +917,11 @@ class ReferenceBlackBox(PerceptionBlackBox):
     def _make_people_detectors(self) -> list[PeopleDetector]:
         dets: list[PeopleDetector] = [
             HogPeople(detector="default", work_size=self.work_size, scale=self.hog_scale,
-                      stride=self.hog_stride, calibration=Calibration(4.0, 0.6), kind="hog")
+                      stride=self.hog_stride, calibration=Calibration(4.0, 0.6), kind="hog",
+                      workers=self.threads)
         ]
         if self.faces:
-            dets.append(CenterFaces(size=self.face_size, calibration=Calibration(12.0, 0.4)))
+            dets.append(CenterFaces(size=self.face_size, calibration=Calibration(16.0, 0.33)))
         return dets
 
     def _make_text_reader(self) -> TextReader:
@@ -841,8 +933,10 @@ class ReferenceBlackBoxB(PerceptionBlackBox):
     """Second reference black box (perception-model stand-in), never queried by training.
 
     People: the Daimler HOG detector (48x96 windows) at ``work_size`` fused with Haar
-    cascades (full body, upper body, frontal face) at ``haar_size``. Signs: RapidOCR
-    detecting at ``ocr_size`` with its text-angle classifier and full-width recognition.
+    cascades (full body, and frontal faces for people whose bodies are cut off) at
+    ``haar_size``. Signs: RapidOCR detecting at ``ocr_size`` with its text-angle
+    classifier and full-width recognition inputs. Calibrations were fitted on labelled
+    frames of the embedded media, like the first variant's.
     """
 
     name = "reference-b"
@@ -850,31 +944,32 @@ class ReferenceBlackBoxB(PerceptionBlackBox):
     def __init__(
         self,
         *,
-        work_size: int = 640,
-        hog_scale: float = 1.1,
-        haar_size: int = 320,
-        face_size: int = 480,
+        work_size: int = 960,
+        hog_scale: float = 1.2,
+        haar_size: int = 480,
+        faces: bool = True,
         ocr_size: int = 640,
         max_lines: int = 12,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if min(work_size, haar_size, face_size, ocr_size) < 32 or hog_scale <= 1.0 or max_lines < 1:
-            raise ConfigError("sizes must be >= 32, hog_scale > 1 and max_lines >= 1")
+        if min(work_size, haar_size, ocr_size) < 32 or hog_scale <= 1.0 or max_lines < 1:
+            raise ConfigError("work_size, haar_size and ocr_size must be >= 32, hog_scale > 1 and max_lines >= 1")
         self.work_size, self.hog_scale, self.haar_size = work_size, hog_scale, haar_size
-        self.face_size, self.ocr_size, self.max_lines = face_size, ocr_size, max_lines
+        self.faces, self.ocr_size, self.max_lines = faces, ocr_size, max_lines
 
     def _make_people_detectors(self) -> list[PeopleDetector]:
-        return [
+        dets: list[PeopleDetector] = [
             HogPeople(detector="daimler", work_size=self.work_size, scale=self.hog_scale,
-                      calibration=Calibration(2.0, 1.5), kind="daimler"),
+                      calibration=Calibration(2.0, 3.0), kind="daimler", workers=self.threads),
             HaarPeople(cascade="haarcascade_fullbody.xml", part="fullbody", work_size=self.haar_size,
-                       calibration=Calibration(0.5, 6.0)),
-            HaarPeople(cascade="haarcascade_upperbody.xml", part="upperbody", work_size=self.haar_size,
-                       calibration=Calibration(0.5, 6.0)),
-            HaarPeople(cascade="haarcascade_frontalface_default.xml", part="face",
-                       work_size=self.face_size, min_size=(20, 20), calibration=Calibration(0.6, 5.0)),
+                       calibration=Calibration(0.5, 3.0), kind="haar-fullbody"),
         ]
+        if self.faces:
+            dets.append(HaarPeople(cascade="haarcascade_frontalface_alt2.xml", part="face",
+                                   work_size=self.haar_size, min_size=(20, 20),
+                                   calibration=Calibration(1.2, 5.0), kind="haar-face"))
+        return dets
 
     def _make_text_reader(self) -> TextReader:
         return RapidOcrReader(det_size=self.ocr_size, rec_width=320, max_lines=self.max_lines, use_cls=True)

@@ -70,8 +70,8 @@ from veil.errors import ConfigError
 from veil.fsutil import atomic_write_text
 from veil.media import load_image, read_frames
 
-SCENARIO_VERSION = "1"
-ANNOTATION_VERSION = "2"
+SCENARIO_VERSION = "2"
+ANNOTATION_VERSION = "3"
 MAX_SIDE = 640
 
 Box = tuple[int, int, int, int]
@@ -564,7 +564,14 @@ def hog_people(bgr: np.ndarray, region: Box) -> list[tuple[int, int, int, int, f
                      interpolation=cv2.INTER_LINEAR)
     if sub.shape[0] < 128 or sub.shape[1] < 64:
         return []
-    rects, weights = _hog().detectMultiScale(sub, winStride=(4, 4), padding=(8, 8), scale=1.05)
+    # One OpenCV thread: under several, detectMultiScale can pair a box with another
+    # pyramid level's score (it appends boxes and scores in separate locked sections).
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        rects, weights = _hog().detectMultiScale(sub, winStride=(4, 4), padding=(8, 8), scale=1.05)
+    finally:
+        cv2.setNumThreads(threads)
     dets = []
     for (x, y, w, h), s in zip(np.asarray(rects).reshape(-1, 4), np.asarray(weights).ravel(),
                                strict=True):
