@@ -80,3 +80,8 @@ def test_utility_loss_modes() -> None:
     assert utility_loss("Yes.", None, {"yes"}, "answer") == 0.0
     with pytest.raises(ConfigError):
         utility_loss("yes", None, {"yes"}, "score")
+
+
+def test_documented_config_file_matches_defaults() -> None:
+    repo = Path(__file__).resolve().parents[1]
+    assert TrainConfig.from_yaml(repo / "configs" / "train-default.yaml") == TrainConfig()

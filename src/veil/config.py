@@ -71,8 +71,8 @@ class DemoConfig:
     anonymizers: list[str] | None = None
     eval: EvalConfig = field(default_factory=EvalConfig)
     train: bool = True
-    train_steps: int = 60
-    train_budget: int = 2400
+    train_steps: int = 40
+    train_budget: int = 1600
 
     @classmethod
     def preset(cls, quick: bool, **overrides: Any) -> DemoConfig:
@@ -80,9 +80,9 @@ class DemoConfig:
         ev = (
             EvalConfig(attacker_epochs=8, max_eval_items=24, max_train_items=64, grid_items=4)
             if quick
-            else EvalConfig()
+            else EvalConfig(attacker_epochs=12)
         )
-        cfg = cls(quick=quick, eval=ev, train_steps=8 if quick else 60, train_budget=320 if quick else 2400)
+        cfg = cls(quick=quick, eval=ev, train_steps=8 if quick else 40, train_budget=320 if quick else 1600)
         for k, v in overrides.items():
             if v is None:
                 continue

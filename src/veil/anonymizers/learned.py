@@ -338,7 +338,7 @@ class LearnedAnonymizer(Anonymizer):
         import torch
 
         device = next(self.net.parameters()).device
-        x = torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1)[None].float() / 255.0
+        x = torch.from_numpy(np.array(image, copy=True)).to(device).permute(2, 0, 1)[None].float() / 255.0
         extra = None
         if self.net.extra_channels:
             if self.guide is None:
