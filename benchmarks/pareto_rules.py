@@ -3,9 +3,15 @@
 Each point is one short training run (same seed, data, estimator, budget) with one rule
 setting, followed by the evaluation protocol (METHOD.md §3) on the test split:
 
-- ``mgda`` (its defaults: norm normalization, EMA 0.9 of g_u): one point per ``--mgda-normalize``;
+- ``mgda`` (min-norm, EMA 0.9 of g_u): one point (it has no preference knob);
 - ``preference`` (Tchebycheff, ideal point 0): one point per ray ``r_u`` in ``--rays``;
 - ``weighted`` (``d = w g_u + (1 - w) g_p``): one point per ``w`` in ``--weights``.
+
+Every rule gets the same gradient normalization (``--normalize``, default ``norm``: both
+gradients to unit norm before combining, as METHOD.md §2.6 says). With the rules' own
+defaults (``--normalize rule-default``: weighted and preference use ``none``) the ZO utility
+gradient is 10-300x larger than the exact privacy gradient, so every weight w in (0, 1) gives
+nearly the same utility-only direction and the "sweep" is a sweep of noise.
 
 Every trained anonymizer is evaluated by ``veil.evaluate.Evaluator`` (reference black box,
 learned CNN attacker trained from scratch on protected train-split images): utility =
@@ -48,10 +54,11 @@ RULE_ORDER = ("mgda", "preference", "weighted")
 
 def settings(args: argparse.Namespace) -> list[tuple[str, str, dict[str, Any]]]:
     """(rule, label, pareto_kwargs) for every run of the sweep."""
+    norm = {} if args.normalize == "rule-default" else {"normalize": args.normalize}
     out: list[tuple[str, str, dict[str, Any]]] = []
-    out += [("mgda", f"mgda {n}", {"normalize": n}) for n in args.mgda_normalize]
-    out += [("preference", f"pref r_u={r:g}", {"r_u": r}) for r in args.rays]
-    out += [("weighted", f"w={w:g}", {"w": w}) for w in args.weights]
+    out += [("mgda", "mgda", dict(norm))] if args.mgda else []
+    out += [("preference", f"pref r_u={r:g}", {"r_u": r, **norm}) for r in args.rays]
+    out += [("weighted", f"w={w:g}", {"w": w, **norm}) for w in args.weights]
     return out
 
 
@@ -86,7 +93,7 @@ def plot(points: list[dict[str, Any]], reference: dict[str, float], hv: dict[str
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 5.6))
+    fig, ax = plt.subplots(figsize=(9.5, 5.6))
     style = {"mgda": ("tab:red", "D"), "preference": ("tab:blue", "s"), "weighted": ("tab:green", "o")}
     for rule in RULE_ORDER:
         pts = [p for p in points if p["rule"] == rule]
@@ -114,11 +121,28 @@ def plot(points: list[dict[str, Any]], reference: dict[str, float], hv: dict[str
     ax.set_xlabel("learned-attacker cMAP (lower = more private)")
     ax.set_ylabel("utility: black-box accuracy on protected test images")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def replot(out: Path) -> int:
+    """Redraw the plot from a saved fronts.json."""
+    path = out / "fronts.json"
+    if not path.is_file():
+        print(f"--replot: no {path}; run the benchmark first", file=sys.stderr)
+        return 2
+    data = json.loads(path.read_text())
+    meta, points = data["meta"], data["points"]
+    a = meta["args"]
+    r = meta["ref"]
+    title = (f"Pareto rules, {len(points)} runs x {a['steps'] * meta['queries_per_step']} queries, "
+             f"{a['width']}x{a['height']}, seed {a['seed']}, {meta['started_utc'][:10]}; HV ref ({r[0]:g}, {r[1]:g})")
+    plot(points, data["reference"], data["hypervolume"], out / "pareto_rules.png", title)
+    print(f"redrew {out / 'pareto_rules.png'} from {path} (measured {meta['started_utc']} by: {meta['command']})")
+    return 0
 
 
 def main() -> int:
@@ -127,25 +151,30 @@ def main() -> int:
                     help="street scenario manifest (build one with veil.data.scenarios.prepare_scenario)")
     ap.add_argument("--out", default="runs/bench/pareto_rules", help="output folder")
     ap.add_argument("--steps", type=int, default=10, help="training steps per run (budget = steps x queries/step)")
-    ap.add_argument("--weights", type=float, nargs="+", default=[0.1, 0.3, 0.5, 0.7, 0.9], help="weighted: w")
-    ap.add_argument("--rays", type=float, nargs="+", default=[0.25, 0.5, 0.75], help="preference: r_u (r_p = 1 - r_u)")
-    ap.add_argument("--mgda-normalize", nargs="+", default=["norm"], choices=["none", "norm", "loss"],
-                    help="mgda: one run per gradient normalization")
+    ap.add_argument("--weights", type=float, nargs="*", default=[0.1, 0.3, 0.5, 0.7, 0.9], help="weighted: w")
+    ap.add_argument("--rays", type=float, nargs="*", default=[0.25, 0.5, 0.75], help="preference: r_u (r_p = 1 - r_u)")
+    ap.add_argument("--no-mgda", dest="mgda", action="store_false", help="skip the mgda run")
+    ap.add_argument("--normalize", default="norm", choices=["norm", "loss", "none", "rule-default"],
+                    help="gradient normalization given to every rule (METHOD.md §2.6 normalizes before combining); "
+                         "rule-default: each rule's own default (mgda norm, preference and weighted none)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--estimator", default="history", choices=["history", "rge", "spsa"])
     ap.add_argument("--width", type=int, default=160, help="training width (the trainer's default is 320)")
     ap.add_argument("--height", type=int, default=120, help="training height (the trainer's default is 240)")
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--num-directions", type=int, default=2, help="antithetic pairs per item (2 queries each)")
-    ap.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate (the trainer's default is 2e-3)")
+    ap.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate (the trainer's default is 2e-3)")
     ap.add_argument("--evaluator-steps", type=int, default=2, help="privacy-evaluator updates per step")
     ap.add_argument("--concurrency", type=int, default=2)
-    ap.add_argument("--eval-items", type=int, default=24, help="EvalConfig.max_eval_items (test split)")
-    ap.add_argument("--attacker-items", type=int, default=64, help="EvalConfig.max_train_items (attacker training)")
+    ap.add_argument("--eval-items", type=int, default=16, help="EvalConfig.max_eval_items (test split)")
+    ap.add_argument("--attacker-items", type=int, default=48, help="EvalConfig.max_train_items (attacker training)")
     ap.add_argument("--attacker-epochs", type=int, default=6, help="EvalConfig.attacker_epochs")
     ap.add_argument("--ref", type=float, nargs=2, default=[1.0, 1.0], metavar=("ONE_MINUS_U", "CMAP"),
                     help="hypervolume reference point in (1 - utility, cMAP)")
+    ap.add_argument("--replot", action="store_true", help="no training: redraw the plot from --out/fronts.json")
     args = ap.parse_args()
+    if args.replot:
+        return replot(Path(args.out))
     if not Path(args.manifest).is_file():
         print(f"manifest not found: {args.manifest}; build the street scenario and pass --manifest", file=sys.stderr)
         return 2

@@ -188,16 +188,18 @@ def fmt(v: float | None, spec: str = ".3f") -> str:
 def print_tables(results: dict[str, list[dict[str, Any]]], summary: dict[str, Any], budget: int) -> None:
     print()
     print(f"{'estimator':<24} {'seeds':>5} {'final train L_U (sm.)':>22} {'probe L_U start':>16} "
-          f"{'final probe L_U':>16} {'s/run':>6}")
+          f"{'final probe L_U':>16} {'mean probe L_U':>15} {'s/run':>6}")
     for name, runs in results.items():
         tr = [r["smoothed"][-1] for r in runs]
         p0 = [r["probe"][0]["loss"] for r in runs]
         pf = [r["probe"][-1]["loss"] for r in runs]
+        pm = [float(np.mean([p["loss"] for p in r["probe"][1:]])) for r in runs]
         sec = np.mean([r["seconds"] for r in runs])
         print(f"{name:<24} {len(runs):>5} {np.mean(tr):>12.3f} ± {np.std(tr):<7.3f} {np.mean(p0):>16.3f} "
-              f"{np.mean(pf):>8.3f} ± {np.std(pf):<5.3f} {sec:>6.0f}")
+              f"{np.mean(pf):>8.3f} ± {np.std(pf):<5.3f} {np.mean(pm):>7.3f} ± {np.std(pm):<5.3f} {sec:>6.0f}")
         print(f"{'':<24} {'':>5} per seed: train {', '.join(f'{v:.3f}' for v in tr)}; "
-              f"probe {', '.join(f'{v:.3f}' for v in pf)}")
+              f"final probe {', '.join(f'{v:.3f}' for v in pf)}; mean probe {', '.join(f'{v:.3f}' for v in pm)}")
+    print("(mean probe L_U: mean over the probes after step 0, i.e. the area under the probe curve / budget)")
     for curve, label in (("smoothed", "training loss, running mean"), ("probe", "fixed probe set")):
         s = summary.get(curve, {})
         if "l_star" not in s:
@@ -254,6 +256,31 @@ def plot(results: dict[str, list[dict[str, Any]]], summary: dict[str, Any], path
     plt.close(fig)
 
 
+def replot(out: Path, args: argparse.Namespace) -> int:
+    """Tables and plot again from a saved curves.json (smoothing options from the command line)."""
+    path = out / "curves.json"
+    if not path.is_file():
+        print(f"--replot: no {path}; run the benchmark first", file=sys.stderr)
+        return 2
+    data = json.loads(path.read_text())
+    results, meta = data["runs"], data["meta"]
+    for runs in results.values():
+        for r in runs:
+            r["smoothed"] = running_mean(r["loss"], args.smooth)
+    summary = summarize(results, args.smooth_probe, args.smooth)
+    budget = int(meta["args"]["budget"])
+    print(f"replot of {path} (measured {meta['started_utc']} by: {meta['command']})")
+    print_tables(results, summary, budget)
+    data["summary"] = summary
+    path.write_text(json.dumps(data, indent=1))
+    a = meta["args"]
+    title = (f"Query efficiency, utility-only, {a['width']}x{a['height']}, {meta['queries_per_step']} queries/step, "
+             f"seeds {a['seeds']}, {meta['started_utc'][:10]}")
+    plot(results, summary, out / "query_efficiency.png", title)
+    print(f"wrote {path} and {out / 'query_efficiency.png'}")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--manifest", default=os.environ.get("VEIL_BENCH_MANIFEST", "data/street/manifest.jsonl"),
@@ -275,13 +302,17 @@ def main() -> int:
     ap.add_argument("--probe-every", type=int, default=2, help="steps between probe evaluations")
     ap.add_argument("--smooth", type=int, default=5, help="running-mean window of the training loss, in steps")
     ap.add_argument("--smooth-probe", type=int, default=1, help="running-mean window of the probe curve, in probes")
+    ap.add_argument("--replot", action="store_true",
+                    help="no training: reread --out/curves.json, print the tables and redraw the plot")
     args = ap.parse_args()
-    if not Path(args.manifest).is_file():
+    if not args.replot and not Path(args.manifest).is_file():
         print(f"manifest not found: {args.manifest}; build the street scenario (veil.data.scenarios."
               "prepare_scenario('street', root)) and pass --manifest", file=sys.stderr)
         return 2
-    names = list(dict.fromkeys(args.estimators + (ABLATION if args.ablation else [])))
     out = Path(args.out)
+    if args.replot:
+        return replot(out, args)
+    names = list(dict.fromkeys(args.estimators + (ABLATION if args.ablation else [])))
     out.mkdir(parents=True, exist_ok=True)
     qps = args.batch_size * 2 * args.num_directions
     steps = args.budget // qps

@@ -78,11 +78,11 @@ class DemoConfig:
     def preset(cls, quick: bool, **overrides: Any) -> DemoConfig:
         """The full demo, or the ``--quick`` one (subsampled items, shorter attacker training)."""
         ev = (
-            EvalConfig(attacker_epochs=8, max_eval_items=24, max_train_items=64, grid_items=4)
+            EvalConfig(attacker_epochs=6, max_eval_items=16, max_train_items=48, grid_items=4)
             if quick
             else EvalConfig(attacker_epochs=12)
         )
-        cfg = cls(quick=quick, eval=ev, train_steps=8 if quick else 40, train_budget=320 if quick else 1600)
+        cfg = cls(quick=quick, eval=ev, train_steps=5 if quick else 40, train_budget=160 if quick else 1600)
         for k, v in overrides.items():
             if v is None:
                 continue

@@ -82,7 +82,7 @@ class TrainConfig:
     mask_area: float = 0.05
     subspace: str = "grid:r=4"
     estimator: str = "history"
-    estimator_kwargs: dict[str, Any] = field(default_factory=dict)
+    estimator_kwargs: dict[str, Any] = field(default_factory=lambda: {"k": 2})
     num_directions: int = 4
     mu: float = 0.05
     replay: bool = True
@@ -284,7 +284,7 @@ class Trainer:
             est_kwargs.setdefault("mu", cfg.mu)
         self.estimator = create_estimator(cfg.estimator, dim=self.subspace.dim, **est_kwargs)
         self.rule = create_rule(cfg.pareto, **cfg.pareto_kwargs)
-        self.replay = ReplaySampler(len(self.items), rng=cfg.seed) if cfg.replay else None
+        self.replay = ReplaySampler(len(self.items), rng=cfg.seed + 1) if cfg.replay else None
         self.step_count = 0
         self.queries_before = 0
         self.targets: dict[int, str] = {}

@@ -107,3 +107,12 @@ class TestValidation:
     def test_empty_manifest(self, tmp_path: Path) -> None:
         p = self._write(tmp_path, [""])
         assert [pr.field for pr in validate_manifest(p)] == ["<file>"]
+
+
+def test_format_prompt_is_idempotent() -> None:
+    from veil.data.questions import format_prompt, parse_prompt
+
+    once = format_prompt("How many people are in this image?", ("0", "1", "2"))
+    assert format_prompt(once, ("0", "1", "2")) == once
+    assert once.count("Answer with exactly one of") == 1
+    assert parse_prompt(once) == ("How many people are in this image?", ["0", "1", "2"])

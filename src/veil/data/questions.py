@@ -27,8 +27,12 @@ _CHOICES_RE = re.compile(r"\n?\s*Answer with exactly one of:\s*(?P<choices>.+?)\
 
 
 def format_prompt(question: str, choices: tuple[str, ...] | list[str] | None) -> str:
-    """Question plus, when given, the line listing the allowed answers."""
-    if not choices:
+    """Question plus, when given, the line listing the allowed answers.
+
+    Idempotent: a prompt that already ends with its choices line is returned unchanged,
+    so manifests may store prompts either bare or formatted.
+    """
+    if not choices or parse_prompt(question)[1] is not None:
         return question
     return f"{question}\nAnswer with exactly one of: {'; '.join(choices)}."
 
