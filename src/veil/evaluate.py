@@ -26,7 +26,7 @@ from veil.anonymizers.base import Anonymizer, create_anonymizer
 from veil.blackbox.base import BlackBox, create_blackbox
 from veil.config import EvalConfig
 from veil.data.manifest import Item, attribute_names, load_manifest
-from veil.data.questions import format_prompt
+from veil.data.questions import format_prompt, normalize_answer
 from veil.errors import ManifestError
 from veil.fsutil import atomic_write_text
 from veil.media import load_item_image, save_image
@@ -42,10 +42,6 @@ def subsample(items: list[Item], limit: int | None) -> list[Item]:
     return [items[i] for i in sorted(set(idx.tolist()))]
 
 
-def _normalize_answer(s: str) -> str:
-    return " ".join(s.lower().strip().rstrip(".").split())
-
-
 def utility_scores(
     blackbox: BlackBox, images: Sequence[np.ndarray], items: Sequence[Item], progress: bool = False
 ) -> dict[str, Any]:
@@ -59,10 +55,10 @@ def utility_scores(
     pairs = [(im, q) for im, it in zip(images, items, strict=True) for q in it.queries]
     for im, q in tqdm(pairs, desc="utility", disable=not progress, leave=False):
         ans = blackbox.query([im], format_prompt(q.prompt, q.choices), q.choices)
-        targets = {_normalize_answer(a) for a in q.answers}
-        correct[q.family].append(float(_normalize_answer(ans.text) in targets))
+        targets = {normalize_answer(a) for a in q.answers}
+        correct[q.family].append(float(normalize_answer(ans.text) in targets))
         if ans.logprobs:
-            lp = [v for k, v in ans.logprobs.items() if _normalize_answer(k) in targets]
+            lp = [v for k, v in ans.logprobs.items() if normalize_answer(k) in targets]
             logp[q.family].append(float(np.logaddexp.reduce(lp)) if lp else -math.inf)
     fam = {f: float(np.mean(v)) for f, v in sorted(correct.items())}
     return {

@@ -26,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from veil.data.manifest import Item, attribute_names, load_manifest
-from veil.data.questions import format_prompt
+from veil.data.questions import format_prompt, normalize_answer
 from veil.errors import BudgetExceededError, ConfigError, ManifestError
 from veil.fsutil import atomic_open
 
@@ -152,15 +152,14 @@ class TrainConfig:
 
 def utility_loss(answer_text: str, logprobs: dict[str, float] | None, targets: set[str], mode: str) -> float:
     """L_U of one answer: −log p(target) in score mode (floored at p = 1e-6), else 1 − match."""
-    norm = lambda s: " ".join(s.lower().strip().rstrip(".").split())  # noqa: E731
-    tset = {norm(t) for t in targets}
+    tset = {normalize_answer(t) for t in targets}
     if mode in ("score", "label-free") and logprobs:
-        lps = [v for k, v in logprobs.items() if norm(k) in tset]
+        lps = [v for k, v in logprobs.items() if normalize_answer(k) in tset]
         lp = float(np.logaddexp.reduce(lps)) if lps else -math.inf
         return -max(lp, math.log(1e-6))
     if mode == "score":
         raise ConfigError("utility_mode 'score' needs a black box that returns log-probabilities; use 'answer'")
-    return 0.0 if norm(answer_text) in tset else 1.0
+    return 0.0 if normalize_answer(answer_text) in tset else 1.0
 
 
 # ----------------------------------------------------------------------------- checkpoint encoding
@@ -390,8 +389,8 @@ class Trainer:
             g_img[b] = self.subspace.image_gradient(g_z)
             loss_b = float(ls.mean())
             losses_u.append(loss_b)
-            norm = lambda s: " ".join(s.lower().strip().rstrip(".").split())  # noqa: E731
-            wrong = np.mean([norm(a.text) not in {norm(t) for t in meta[b]} for a in ans])
+            wanted = {normalize_answer(t) for t in meta[b]}
+            wrong = np.mean([normalize_answer(a.text) not in wanted for a in ans])
             flips.append(bool(wrong > 0.5))
             if self.replay is not None:
                 self.replay.update(key, loss_b, flips[-1])

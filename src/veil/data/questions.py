@@ -49,3 +49,8 @@ def parse_prompt(prompt: str) -> tuple[str, list[str] | None]:
 def count_answer(n: int) -> str:
     """The count choice for ``n`` people."""
     return COUNT_CHOICES[min(max(n, 0), len(COUNT_CHOICES) - 1)]
+
+
+def normalize_answer(s: str) -> str:
+    """Answer text for matching: lower case, outer spaces and a final period dropped, spaces collapsed."""
+    return " ".join(s.lower().strip().rstrip(".").split())
