@@ -85,3 +85,24 @@ def test_utility_loss_modes() -> None:
 def test_documented_config_file_matches_defaults() -> None:
     repo = Path(__file__).resolve().parents[1]
     assert TrainConfig.from_yaml(repo / "configs" / "train-default.yaml") == TrainConfig()
+
+
+def test_separate_privacy_manifest(street_manifest: Path, tmp_path: Path) -> None:
+    """Cross-dataset training: utility items without labels, privacy labels from a second manifest."""
+    items = load_manifest(street_manifest, split="train")
+    root = street_manifest.parent
+    utility_only = write_manifest(tmp_path / "utility.jsonl", [type(it)(**{**it.__dict__, "attributes": {}})
+                                                               for it in items[:12]])
+    utility_only.write_text(utility_only.read_text().replace('"images/', f'"{root}/images/'))
+    privacy = write_manifest(tmp_path / "privacy.jsonl", items[12:40])
+    privacy.write_text(privacy.read_text().replace('"images/', f'"{root}/images/'))
+    with pytest.raises(ManifestError, match="attribute"):  # alone, the utility set cannot train privacy
+        Trainer(utility_only, tmp_path / "z", _cfg(steps=1), progress=False)
+    tr = Trainer(utility_only, tmp_path / "p", _cfg(steps=2), progress=False, privacy_manifest=privacy)
+    model = tr.fit()
+    assert len(tr.priv_items) == 28 and tr.x_priv.shape[0] == 28
+    assert tr.attributes  # taken from the privacy manifest
+    meta = json.loads((model / "config.json").read_text())["meta"]
+    assert meta["privacy_manifest"] == str(privacy)
+    recs = [json.loads(line) for line in (tmp_path / "p" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in recs] == [1, 2] and all(r["evaluator_bce"] > 0 for r in recs)

@@ -70,7 +70,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         cfg = TrainConfig.from_yaml(a.config, **overrides)
     else:
         cfg = TrainConfig.from_dict({k: v for k, v in overrides.items() if v is not None}, "command line")
-    model = train(a.data, a.out, cfg, resume=a.resume, progress=not a.quiet)
+    model = train(a.data, a.out, cfg, resume=a.resume, progress=not a.quiet, privacy_manifest=a.privacy_data)
     print(f"model saved to {model} (use it as --anonymizer {model})")
     return 0
 
@@ -194,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="train an anonymizer against a black box")
     tr.add_argument("--data", required=True, help="manifest (JSONL)")
     tr.add_argument("--out", required=True, help="run folder (checkpoints, logs, cache, model/)")
+    tr.add_argument("--privacy-data", default=None,
+                    help="a second manifest with the privacy labels (cross-dataset, e.g. UCF101 utility + VISPR)")
     tr.add_argument("--config", help="YAML file of TrainConfig options (see docs/training.md)")
     tr.add_argument("--backend", default=None, help="black box: reference (default) or openai")
     tr.add_argument("--budget", type=int, default=None, help="hard cap on paid black-box queries")

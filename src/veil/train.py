@@ -211,6 +211,10 @@ class Trainer:
         blackbox: a black box to use instead of building ``config.backend``.
         resume: continue from ``out/checkpoint.pt``.
         progress: show a progress bar.
+        privacy_manifest: a second manifest whose ``config.split`` items (with privacy
+            ``attributes``) feed the privacy evaluator, for cross-dataset protocols such as
+            UCF101-VISPR; then ``manifest`` needs only utility queries. None: both
+            objectives use ``manifest``'s items.
 
     Raises:
         ConfigError / ManifestError: before any query is spent, for a manifest without the
@@ -225,6 +229,7 @@ class Trainer:
         blackbox: Any = None,
         resume: bool = False,
         progress: bool = True,
+        privacy_manifest: str | os.PathLike[str] | None = None,
     ) -> None:
         from veil.anonymizers.networks import create_network
         from veil.blackbox.engine import EngineConfig, QueryEngine, build_backend
@@ -235,9 +240,15 @@ class Trainer:
         self.out = Path(out)
         self.progress = progress
         self.manifest = Path(manifest)
+        self.privacy_manifest = Path(privacy_manifest) if privacy_manifest is not None else None
         items = [it for it in load_manifest(self.manifest) if it.split == cfg.split]
         self.items = self._check_items(items)
-        self.attributes = attribute_names(self.items)
+        if self.privacy_manifest is None:
+            self.priv_items = self.items
+        else:
+            priv = [it for it in load_manifest(self.privacy_manifest) if it.split == cfg.split]
+            self.priv_items = self._check_privacy_items(priv, self.privacy_manifest)
+        self.attributes = attribute_names(self.priv_items)
         policy = cfg.privacy_attributes if cfg.privacy_attributes is not None else self.attributes
         missing = sorted(set(policy) - set(self.attributes))
         if missing:
@@ -261,15 +272,16 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
         h, w = cfg.image_height, cfg.image_width
-        imgs = []
-        from veil.media import load_item_image
-
-        for it in tqdm(self.items, desc="loading", disable=not progress, leave=False):
-            imgs.append(_resize(load_item_image(it), w, h))
-        self.images_u8 = imgs
-        self.x_all = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float().div(255.0)
+        self.images_u8 = _load_images(self.items, w, h, progress, "loading")
+        # uint8 storage (a quarter of float32): large privacy sets such as VISPR fit in memory
+        self.x_all = torch.from_numpy(np.stack(self.images_u8)).permute(0, 3, 1, 2).contiguous()
+        if self.privacy_manifest is None:
+            self.x_priv = self.x_all
+        else:
+            priv_imgs = _load_images(self.priv_items, w, h, progress, "loading privacy set")
+            self.x_priv = torch.from_numpy(np.stack(priv_imgs)).permute(0, 3, 1, 2).contiguous()
         self.labels = torch.tensor(
-            [[it.attributes.get(a, 0) for a in self.attributes] for it in self.items], dtype=torch.float32
+            [[it.attributes.get(a, 0) for a in self.attributes] for it in self.priv_items], dtype=torch.float32
         )
         self.net = create_network(cfg.network, **cfg.network_kwargs)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
@@ -316,8 +328,20 @@ class Trainer:
                     f"{self.manifest}: utility_mode 'score' needs choices on every query; missing on {nochoice[:3]} "
                     "(use utility_mode 'answer')"
                 )
+        if self.privacy_manifest is None and not any(it.attributes for it in items):
+            raise ManifestError(
+                f"{self.manifest}: no privacy attribute labels; the evaluator needs 'attributes' "
+                "(or give a separate privacy manifest)"
+            )
+        return items
+
+    def _check_privacy_items(self, items: list[Item], path: Path) -> list[Item]:
+        if len(items) < self.cfg.batch_size:
+            raise ManifestError(
+                f"{path}: split {self.cfg.split!r} has {len(items)} items, fewer than batch_size {self.cfg.batch_size}"
+            )
         if not any(it.attributes for it in items):
-            raise ManifestError(f"{self.manifest}: no privacy attribute labels; the evaluator needs 'attributes'")
+            raise ManifestError(f"{path}: no privacy attribute labels; the evaluator needs 'attributes'")
         return items
 
     @property
@@ -354,13 +378,18 @@ class Trainer:
             idx = self.rng.choice(n, size=cfg.batch_size, replace=False)
         idx = [int(i) for i in idx]
         q_idx = [int(self.rng.integers(len(self.items[i].queries))) for i in idx]
-        x = self.x_all[idx]
+        x = self.x_all[idx].float().div(255.0)
         self.net.train()
         xt = self.net(x)
+        if self.privacy_manifest is None:
+            p_idx, xt_priv = idx, xt
+        else:
+            p_idx = [int(i) for i in self.rng.choice(len(self.priv_items), size=cfg.batch_size, replace=False)]
+            xt_priv = self.net(self.x_priv[p_idx].float().div(255.0))
 
         # privacy: exact gradient from the evaluator ensemble
         self.opt.zero_grad(set_to_none=True)
-        l_p = self.evaluator.privacy_loss(xt, self.policy)
+        l_p = self.evaluator.privacy_loss(xt_priv, self.policy)
         g_p_list = torch.autograd.grad(l_p, list(self.net.parameters()), retain_graph=True, allow_unused=True)
 
         # utility: antithetic zeroth-order estimate per item, in the subspace
@@ -417,7 +446,7 @@ class Trainer:
         self.opt.step()
 
         # the adversary: evaluator steps on the detached anonymized batch
-        ev_losses = [self.evaluator.update(xt.detach(), self.labels[idx]) for _ in range(cfg.evaluator_steps)]
+        ev_losses = [self.evaluator.update(xt_priv.detach(), self.labels[p_idx]) for _ in range(cfg.evaluator_steps)]
         self.step_count += 1
         rec = {
             "step": self.step_count,
@@ -497,6 +526,7 @@ class Trainer:
             "steps": self.step_count,
             "queries_paid": self.queries_paid,
             "manifest": str(self.manifest),
+            "privacy_manifest": str(self.privacy_manifest) if self.privacy_manifest is not None else None,
             "attributes": self.attributes,
             "policy": [self.attributes[i] for i in self.policy],
             "config": asdict(self.cfg),
@@ -542,6 +572,13 @@ class Trainer:
         return self.anonymizer().save(self.out / "model", meta=meta)
 
 
+def _load_images(items: list[Item], w: int, h: int, progress: bool, desc: str) -> list[np.ndarray]:
+    """Each item's first image (or frame), resized to the training resolution, as uint8 RGB."""
+    from veil.media import load_item_image
+
+    return [_resize(load_item_image(it), w, h) for it in tqdm(items, desc=desc, disable=not progress, leave=False)]
+
+
 class atomic_append:  # noqa: N801  (context manager used like a function)
     """Append JSON records to a JSONL file, one flushed line each (a crash loses no line)."""
 
@@ -568,6 +605,7 @@ def train(
     config: TrainConfig | None = None,
     resume: bool = False,
     progress: bool = True,
+    privacy_manifest: str | os.PathLike[str] | None = None,
 ) -> Path:
     """``veil train``: train an anonymizer and return its saved model folder."""
-    return Trainer(manifest, out, config, resume=resume, progress=progress).fit()
+    return Trainer(manifest, out, config, resume=resume, progress=progress, privacy_manifest=privacy_manifest).fit()
