@@ -65,7 +65,7 @@ def settings(args: argparse.Namespace) -> list[tuple[str, str, dict[str, Any]]]:
 def train_one(rule: str, kwargs: dict[str, Any], label: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """One short training run; the trained anonymizer and the training log."""
     cfg = TrainConfig(
-        image_width=args.width, image_height=args.height, pareto=rule, pareto_kwargs=dict(kwargs),
+        network="unet", image_width=args.width, image_height=args.height, pareto=rule, pareto_kwargs=dict(kwargs),
         estimator=args.estimator, num_directions=args.num_directions, batch_size=args.batch_size, lr=args.lr,
         evaluator_steps=args.evaluator_steps, steps=args.steps, budget=args.steps * args.batch_size *
         2 * args.num_directions, seed=args.seed, concurrency=args.concurrency,

@@ -105,7 +105,8 @@ def run_one(name: str, seed: int, args: argparse.Namespace, out: Path, bar: tqdm
     """Train one variant for one seed up to the budget; the curves of this run."""
     estimator, est_kwargs = VARIANTS[name]
     cfg = TrainConfig(
-        image_width=args.width, image_height=args.height, estimator=estimator, estimator_kwargs=dict(est_kwargs),
+        network="unet", image_width=args.width, image_height=args.height, estimator=estimator,
+        estimator_kwargs=dict(est_kwargs),
         num_directions=args.num_directions, batch_size=args.batch_size, pareto="weighted",
         pareto_kwargs={"w": 1.0}, naturalness=args.naturalness, budget=args.budget, steps=10**6, seed=seed,
         concurrency=args.concurrency,

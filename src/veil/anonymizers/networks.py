@@ -596,6 +596,122 @@ class MaskedObfuscation(AnonymizerNetwork):
         return state
 
 
+@NETWORKS.register("guided-masked")
+class GuidedMaskedObfuscation(AnonymizerNetwork):
+    """Detector-guided masked obfuscation with several obfuscation levels (METHOD.md §2.1).
+
+    Per pixel, a softmax over ``1 + K`` logits chooses between keeping the pixel and K
+    Gaussian blurs of increasing strength: ``x̃ = p_0 x + Σ_k p_k blur_k(x)``. The logits
+    are a UNet trunk on (x, maps) plus a linear *gate* on the detector maps (``extra``,
+    e.g. faces, text, text-line height from :mod:`veil.anonymizers.guides`). The gate is
+    initialized from ``gate_init`` (the detector prior, e.g. "heavy blur on faces, light
+    blur on text") and the trunk's head at zero with bias ``mask_init``, so training starts
+    from a detect-and-blur anonymizer and learns which detections to keep (large public
+    signs), which to hide harder, and what the detectors missed. Blur strengths are
+    fractions of the image's short side, so a model trained at 320x240 blurs a 640x480
+    image the same way.
+
+    Args:
+        extra_channels: number of detector maps (the guide's channels), >= 1.
+        sigmas: the K blur strengths, as fractions of the short side (e.g. 0.012, 0.04).
+        gate_init: K rows of ``extra_channels`` initial gate weights (logit per unit map).
+        width, depth: the trunk, as :class:`UNet`.
+        mask_init: initial logit of every blur level where no map fires (strongly negative).
+        hard: each pixel takes exactly one option (the argmax), in training too, with the
+            softmax's gradient (straight-through). A soft mix leaks: 30 % of the original
+            under a blur is enough for OCR to read a name, so what is sent is never a mix.
+        floor_channels: indices of maps that set a privacy floor: where one of them exceeds
+            ``floor_threshold`` the pixel cannot be kept, only blurred (training chooses how
+            strongly). The user's policy ("never send a detected face or text line in the
+            clear") then holds whatever the noisy training signal does; the network still
+            learns the strength per detection and what else to hide.
+        floor_threshold: map value above which the floor applies.
+
+    Shape:
+        x (B, 3, H, W), extra (B, extra_channels, H, W) -> (B, 3, H, W); ``last_mask``:
+        (B, 1, H, W), the obfuscated fraction ``1 - p_0``.
+    """
+
+    network_name: ClassVar[str] = "guided-masked"
+
+    def __init__(
+        self,
+        extra_channels: int = 3,
+        sigmas: Sequence[float] = (0.012, 0.04),
+        gate_init: Sequence[Sequence[float]] | None = None,
+        width: int = 8,
+        depth: int = 3,
+        mask_init: float = -6.0,
+        hard: bool = True,
+        floor_channels: Sequence[int] = (),
+        floor_threshold: float = 0.5,
+    ) -> None:
+        super().__init__()
+        owner = self.network_name
+        extra_channels = _check_int(owner, "extra_channels", extra_channels, 1)
+        sig = [_check_float(owner, "sigmas", v, 0.0) for v in sigmas]
+        if not sig:
+            raise ConfigError(f"{owner}: sigmas needs at least one blur strength")
+        k = len(sig)
+        zeros = [[0.0] * extra_channels for _ in range(k)]
+        gate = zeros if gate_init is None else [[float(v) for v in r] for r in gate_init]
+        if len(gate) != k or any(len(r) != extra_channels for r in gate):
+            raise ConfigError(f"{owner}: gate_init must be {k} rows (one per sigma) of {extra_channels} weights")
+        self.hparams = dict(
+            extra_channels=extra_channels, sigmas=sig, gate_init=gate,
+            width=_check_int(owner, "width", width, 1), depth=_check_int(owner, "depth", depth, 1),
+            mask_init=float(mask_init), hard=bool(hard),
+            floor_channels=[int(c) for c in floor_channels], floor_threshold=float(floor_threshold),
+        )
+        if any(not 0 <= c < extra_channels for c in self.hparams["floor_channels"]):
+            raise ConfigError(f"{owner}: floor_channels must index the {extra_channels} maps, got {floor_channels!r}")
+        self.floor_channels, self.floor_threshold = self.hparams["floor_channels"], float(floor_threshold)
+        self.extra_channels, self.sigmas, self.hard = extra_channels, sig, bool(hard)
+        self.factor = 2**depth
+        self.body = _UNetBody(3 + extra_channels, k, width, depth)
+        nn.init.zeros_(self.body.head.weight)
+        nn.init.constant_(self.body.head.bias, float(mask_init))
+        self.gate = nn.Conv2d(extra_channels, k, 1)
+        with torch.no_grad():
+            self.gate.weight.copy_(torch.tensor(gate, dtype=torch.float32).view(k, extra_channels, 1, 1))
+            self.gate.bias.zero_()
+        self.last_mask: torch.Tensor | None = None
+
+    def gate_parameters(self) -> list[nn.Parameter]:
+        """The gate's parameters (a trainer may give them their own learning rate)."""
+        return list(self.gate.parameters())
+
+    def _forward(self, x: torch.Tensor, inp: torch.Tensor, lam: torch.Tensor | None) -> torch.Tensor:
+        maps = crop_like(inp[:, 3:], x)
+        logits = crop_like(self.body(inp), x) + self.gate(maps)
+        keep = torch.zeros_like(logits[:, :1])
+        if self.floor_channels:
+            floor = (maps[:, self.floor_channels] > self.floor_threshold).any(dim=1, keepdim=True)
+            keep = keep.masked_fill(floor, -1e4)  # a detected face or text line is never kept
+        p = torch.softmax(torch.cat([keep, logits], dim=1), dim=1)
+        if self.hard:
+            onehot = F.one_hot(p.argmax(dim=1), p.shape[1]).permute(0, 3, 1, 2).to(p.dtype)
+            p = onehot + p - p.detach()  # the argmax's value, the softmax's gradient
+        short = min(x.shape[-2:])
+        out = p[:, :1] * x
+        for i, s in enumerate(self.sigmas):
+            out = out + p[:, i + 1:i + 2] * blur_tensor(x, max(0.3, s * short))
+        self.last_mask = 1.0 - p[:, :1]
+        return out.clamp(0.0, 1.0)
+
+    def area_penalty(self, free_area: float = 0.0) -> torch.Tensor:
+        """:func:`mask_area_penalty` of the obfuscated fraction of the last call."""
+        if self.last_mask is None:
+            raise RuntimeError("no mask yet: call the network on a batch first")
+        return mask_area_penalty(self.last_mask, free_area)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        if state.get("last_mask") is not None:
+            state["last_mask"] = state["last_mask"].detach().clone()
+        return state
+
+
 # ----------------------------------------------------------------------------- pretraining
 
 

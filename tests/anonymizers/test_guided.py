@@ -1,0 +1,121 @@
+"""Detector guides and the guided masked network: maps, the gate prior, the privacy floor, hard masks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from veil.anonymizers.guides import GUIDES, create_guide
+from veil.anonymizers.learned import LearnedAnonymizer, load_anonymizer
+from veil.anonymizers.networks import blur_tensor, create_network
+from veil.errors import ConfigError, UnknownNameError
+from veil.media import load_image
+
+MEDIA = Path(os.environ.get("VEIL_MEDIA", ".media")) / "opencv"
+needs_media = pytest.mark.skipif(not (MEDIA / "text" / "scenetext01.jpg").is_file(), reason="run `make media`")
+
+
+def _maps(h: int, w: int, face: tuple[int, int, int, int] | None = None,
+          text: tuple[int, int, int, int] | None = None, height: float = 0.5) -> torch.Tensor:
+    m = torch.zeros(1, 3, h, w)
+    if face:
+        y1, y2, x1, x2 = face
+        m[0, 0, y1:y2, x1:x2] = 1
+    if text:
+        y1, y2, x1, x2 = text
+        m[0, 1, y1:y2, x1:x2] = 1
+        m[0, 2, y1:y2, x1:x2] = height
+    return m
+
+
+def _x(h: int = 40, w: int = 56, seed: int = 0) -> torch.Tensor:
+    return torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(seed))
+
+
+class TestGuidedNetwork:
+    def test_prior_blurs_text_lightly_faces_heavily_and_keeps_the_rest(self) -> None:
+        net = create_network("guided-masked", extra_channels=3, gate_init=[[0, 12, 0], [12, 0, 0]], width=4).eval()
+        x = _x()
+        maps = _maps(40, 56, face=(2, 12, 2, 12), text=(20, 30, 30, 50))
+        with torch.no_grad():
+            y = net(x, maps)
+        short = 40
+        light, heavy = blur_tensor(x, 0.012 * short), blur_tensor(x, 0.04 * short)
+        torch.testing.assert_close(y[..., 20:30, 30:50], light[..., 20:30, 30:50].clamp(0, 1))
+        torch.testing.assert_close(y[..., 2:12, 2:12], heavy[..., 2:12, 2:12].clamp(0, 1))
+        torch.testing.assert_close(y[..., 32:, :20], x[..., 32:, :20])  # no detection: the identity
+
+    def test_floor_never_keeps_a_detection_even_when_the_gate_says_keep(self) -> None:
+        net = create_network("guided-masked", extra_channels=3, gate_init=[[0, -20, 0], [0, -20, 0]],
+                             floor_channels=[0, 1], width=4).eval()
+        x = _x(seed=1)
+        maps = _maps(40, 56, text=(10, 20, 10, 40))
+        with torch.no_grad():
+            y = net(x, maps)
+        assert not torch.allclose(y[..., 10:20, 10:40], x[..., 10:20, 10:40])
+        torch.testing.assert_close(y[..., 25:, :], x[..., 25:, :])
+        free = create_network("guided-masked", extra_channels=3, gate_init=[[0, -20, 0], [0, -20, 0]], width=4).eval()
+        with torch.no_grad():
+            torch.testing.assert_close(free(x, maps), x)  # without the floor the gate may keep it
+
+    def test_hard_mask_sends_one_option_per_pixel_with_gradients_to_the_gate(self) -> None:
+        net = create_network("guided-masked", extra_channels=3, gate_init=[[0, 0.3, 0], [0, 0.2, 0]],
+                             mask_init=0.0, width=4)
+        x = _x(seed=2)
+        maps = _maps(40, 56, text=(5, 35, 5, 50))
+        y = net(x, maps)
+        short = 40
+        options = torch.stack([x, blur_tensor(x, 0.012 * short), blur_tensor(x, 0.04 * short)]).clamp(0, 1)
+        err = (options - y.detach()[None]).abs().amax(dim=2)  # (3, 1, H, W): per-pixel distance to each option
+        assert bool((err.min(dim=0).values < 1e-5).all())  # every pixel is exactly one option, never a mix
+        y.sum().backward()
+        assert net.gate.weight.grad is not None and float(net.gate.weight.grad.abs().sum()) > 0
+
+    def test_bad_configuration_is_refused(self) -> None:
+        with pytest.raises(ConfigError, match="gate_init"):
+            create_network("guided-masked", extra_channels=3, gate_init=[[1, 2]])
+        with pytest.raises(ConfigError, match="floor_channels"):
+            create_network("guided-masked", extra_channels=3, floor_channels=[5])
+        with pytest.raises(ConfigError, match="extra"):
+            create_network("guided-masked", extra_channels=3)(_x())
+
+
+class TestGuides:
+    def test_registry_and_composite(self) -> None:
+        assert {"faces", "text"} <= set(GUIDES.names())
+        g = create_guide("faces+text")
+        assert g.channels == 3 and g.map_names == ("face", "text", "text_height") and g.spec == "faces+text"
+        with pytest.raises(UnknownNameError):
+            create_guide("faces+plates")
+
+    @needs_media
+    def test_text_map_covers_the_sign_lines_and_faces_are_found(self) -> None:
+        img = load_image(MEDIA / "text" / "scenetext01.jpg")
+        maps = create_guide("text")(img)
+        assert maps.shape == (*img.shape[:2], 2) and maps.dtype == np.float32
+        assert 0.0 <= maps.min() and maps.max() <= 1.0
+        assert maps[:, :, 0].mean() > 0.02  # the parking sign's lines are found
+        assert maps[maps[:, :, 0] > 0.5, 1].max() > 0.3  # with their height
+        face = create_guide("faces")(load_image(MEDIA / "data" / "messi5.jpg"))
+        assert face.max() == pytest.approx(1.0) and face.mean() < 0.2  # a face, not the whole frame
+        blank = create_guide("faces+text")(np.full((64, 80, 3), 127, np.uint8))
+        assert blank.max() == 0.0
+
+
+@needs_media
+def test_saved_guided_model_reloads_with_its_guide(tmp_path: Path) -> None:
+    a = LearnedAnonymizer("guided-masked", guide="faces+text", extra_channels=3,
+                          gate_init=[[0, 12, 0], [12, 0, 0]], floor_channels=[0, 1], width=4)
+    folder = a.save(tmp_path / "m")
+    b = load_anonymizer(str(folder))
+    assert b.guide_spec == "faces+text"
+    img = load_image(MEDIA / "text" / "scenetext01.jpg")
+    out = b(img)
+    assert out.shape == img.shape and np.abs(out.astype(int) - img).mean() > 0.5  # the sign is blurred
+    np.testing.assert_array_equal(out, a(img))
+    with pytest.raises(ConfigError, match="maps"):
+        LearnedAnonymizer("guided-masked", guide="faces", extra_channels=3)
