@@ -89,7 +89,7 @@ class Probe:
         net = trainer.net
         net.eval()
         with torch.no_grad():
-            xt = net(trainer.x_all[self.idx]).permute(0, 2, 3, 1).numpy()
+            xt = net(trainer.x_all[self.idx].float().div(255.0)).permute(0, 2, 3, 1).numpy()
         net.train()
         losses = []
         for b, i in enumerate(self.idx):
@@ -104,8 +104,13 @@ class Probe:
 def run_one(name: str, seed: int, args: argparse.Namespace, out: Path, bar: tqdm) -> dict[str, Any]:
     """Train one variant for one seed up to the budget; the curves of this run."""
     estimator, est_kwargs = VARIANTS[name]
+    net_kwargs: dict[str, Any] = {}
+    network = "unet"
+    if args.start == "blurred":  # a masked blur that starts fully on: utility has to be recovered
+        network, net_kwargs = "masked", {"mask_init": args.mask_init, "sigma": args.start_sigma, "width": 8}
     cfg = TrainConfig(
-        network="unet", image_width=args.width, image_height=args.height, estimator=estimator,
+        network=network, network_kwargs=net_kwargs, image_width=args.width, image_height=args.height,
+        estimator=estimator,
         estimator_kwargs=dict(est_kwargs),
         num_directions=args.num_directions, batch_size=args.batch_size, pareto="weighted",
         pareto_kwargs={"w": 1.0}, naturalness=args.naturalness, budget=args.budget, steps=10**6, seed=seed,
@@ -298,6 +303,11 @@ def main() -> int:
                     help="antithetic pairs per item, 2 queries each (the trainer's default is 4, with which the "
                          "history estimator's alpha adaptation cannot run: it needs more pairs than basis vectors)")
     ap.add_argument("--naturalness", type=float, default=1.0, help="weight of the L1 tie to the input")
+    ap.add_argument("--start", choices=["identity", "blurred"], default="identity",
+                    help="identity: a UNet at the identity (little utility to gain); blurred: a masked blur that "
+                         "starts fully on, so the estimators must find where to unmask (use --naturalness 0)")
+    ap.add_argument("--mask-init", type=float, default=3.0, help="--start blurred: initial mask logit")
+    ap.add_argument("--start-sigma", type=float, default=4.0, help="--start blurred: blur sigma in pixels")
     ap.add_argument("--concurrency", type=int, default=2)
     ap.add_argument("--probe-items", type=int, default=12, help="fixed probe items (all their questions)")
     ap.add_argument("--probe-every", type=int, default=2, help="steps between probe evaluations")

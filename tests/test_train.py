@@ -134,3 +134,13 @@ def test_constraint_measures_its_reference_within_the_budget(street_manifest: Pa
     assert tr.rule.reference_loss > 0 and tr.rule.loss_kind == "neg_log"
     recs = [json.loads(line) for line in (tmp_path / "c" / "metrics.jsonl").read_text().splitlines()]
     assert all("lambda" in r for r in recs)
+
+
+def test_other_networks_drop_the_guided_defaults() -> None:
+    assert TrainConfig().network == "guided-masked" and TrainConfig().guide == "faces+text"
+    plain = TrainConfig(network="unet")
+    assert plain.network_kwargs == {} and plain.guide is None
+    masked = TrainConfig(network="masked", network_kwargs={"sigma": 4.0})
+    assert masked.guide is None and masked.network_kwargs == {"sigma": 4.0}
+    guided_masked = TrainConfig(network="masked", network_kwargs={"extra_channels": 3})
+    assert guided_masked.guide == "faces+text"  # a masked network with maps keeps the guide

@@ -125,9 +125,12 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.network != GUIDED_NETWORK and self.network_kwargs == _guided_kwargs() and self.guide == GUIDED_GUIDE:
+        if self.network != GUIDED_NETWORK:
             # the defaults describe the guided network; another network starts from its own defaults
-            self.network_kwargs, self.guide = {}, None
+            if self.network_kwargs == _guided_kwargs():
+                self.network_kwargs = {}
+            if self.guide == GUIDED_GUIDE and not self.network_kwargs.get("extra_channels"):
+                self.guide = None
         if self.utility_mode not in UTILITY_MODES:
             raise ConfigError(f"utility_mode must be one of {', '.join(UTILITY_MODES)}, got {self.utility_mode!r}")
         if self.answer_score not in ANSWER_SCORES:

@@ -97,7 +97,7 @@ class TestGuides:
         img = load_image(MEDIA / "text" / "scenetext01.jpg")
         maps = create_guide("text")(img)
         assert maps.shape == (*img.shape[:2], 2) and maps.dtype == np.float32
-        assert 0.0 <= maps.min() and maps.max() <= 1.0
+        assert maps.min() >= 0.0 and maps.max() <= 1.0
         assert maps[:, :, 0].mean() > 0.02  # the parking sign's lines are found
         assert maps[maps[:, :, 0] > 0.5, 1].max() > 0.3  # with their height
         face = create_guide("faces")(load_image(MEDIA / "data" / "messi5.jpg"))
