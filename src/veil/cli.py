@@ -125,7 +125,46 @@ def _cmd_serve_reference(a: argparse.Namespace) -> int:
     def ready(url: str) -> None:
         print(f"veil: serving {a.blackbox.partition(':')[0]} at {url}", flush=True)
 
-    serve(a.host, a.port, a.blackbox, faults, api_key, a.log_level, on_ready=ready)
+    serve(a.host, a.port, a.blackbox, faults, api_key, a.log_level, on_ready=ready, record=a.record)
+    return 0
+
+
+def _env_value(flag: str, var: str | None) -> str | None:
+    import os
+
+    from veil.errors import ConfigError
+
+    if not var:
+        return None
+    value = os.environ.get(var)
+    if not value:
+        raise ConfigError(f"{flag} {var}: that environment variable is not set (or empty)")
+    return value
+
+
+def _cmd_proxy(a: argparse.Namespace) -> int:
+    from veil.errors import ConfigError
+    from veil.proxy.app import serve
+    from veil.proxy.config import ProxyConfig
+
+    if a.auth_token and a.auth_token_env:
+        raise ConfigError("give either --auth-token or --auth-token-env, not both")
+    config = ProxyConfig(
+        anonymizer=a.anonymizer, upstream=a.upstream, host=a.host, port=a.port,
+        auth_token=a.auth_token or _env_value("--auth-token-env", a.auth_token_env),
+        upstream_api_key=_env_value("--upstream-api-key-env", a.upstream_api_key_env),
+        upstream_auth_header=a.upstream_auth_header, max_body_bytes=int(a.max_body_mb * 1024 * 1024),
+        max_image_pixels=a.max_image_pixels, max_images=a.max_images, output_format=a.format,
+        png_compression=a.png_compression, jpeg_quality=a.jpeg_quality, allow_remote_images=a.allow_remote_images,
+        allowed_hosts=tuple(a.allowed_host or ()), max_remote_bytes=int(a.max_remote_mb * 1024 * 1024),
+        fetch_timeout=a.fetch_timeout, connect_timeout=a.connect_timeout, upstream_timeout=a.timeout,
+        fault_anonymizer_crash=a.fault_anonymizer_crash,
+    )
+
+    def ready(url: str) -> None:
+        print(f"veil: proxy at {url} (anonymizer {a.anonymizer}, upstream {config.upstream_display})", flush=True)
+
+    serve(config, a.log_level, on_ready=ready)
     return 0
 
 
@@ -157,6 +196,62 @@ def _cmd_ask(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_protect(a: argparse.Namespace) -> int:
+    from veil.protect import SUMMARY_FILE, ProtectConfig, protect_paths
+
+    cfg = ProtectConfig(keep_metadata=a.keep_metadata, overwrite=a.overwrite, jpeg_quality=a.jpeg_quality,
+                        video_codec=a.video_codec, progress=not a.quiet, runtime=a.runtime, threads=a.threads)
+    report = protect_paths(a.inputs, a.out, a.anonymizer, cfg)
+    print(report.format())
+    if report.files:
+        print(f"summary: {a.out}/{SUMMARY_FILE}")
+    return report.exit_code
+
+
+def _cmd_export(a: argparse.Namespace) -> int:
+    from veil.anonymizers.onnx import export_onnx
+
+    res = export_onnx(a.anonymizer, a.onnx, opset=a.opset, overwrite=a.overwrite)
+    print(f"wrote {res.path} ({res.network}; inputs {', '.join(res.inputs)}; max abs difference from PyTorch "
+          f"{res.max_abs_diff:.2g} on a {'x'.join(map(str, res.check_shape))} batch)")
+    return 0
+
+
+def _cmd_data_import(a: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from veil.data.importing import import_dataset
+
+    opts = {"split": a.split, "attributes": a.attributes, "lists": a.lists, "splits": a.splits,
+            "annotations": a.annotations, "images": a.images, "frames": a.frames, "limit": a.limit,
+            "skip_missing": a.skip_missing or None}
+    opts = {k: Path(v) if k in ("lists", "splits", "annotations", "images") and v else v for k, v in opts.items()}
+    report = import_dataset(a.name, a.root, a.out, **opts)
+    print(report.summary())
+    return 0
+
+
+def _cmd_bench_protocol(a: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from veil.protocols import ProtocolConfig, run_protocol
+    from veil.video import VideoConfig
+
+    cfg = ProtocolConfig.preset(
+        a.quick, data_root=a.data_root, out=a.out, backend=a.backend, base_url=a.base_url, model=a.model,
+        api_key_env=a.api_key_env, budget=a.budget, split=a.split, attributes=a.attributes, labels=a.labels,
+        steps=a.steps, max_eval_items=a.max_eval_items, resume=a.resume or None, seed=a.seed,
+        unprotected=False if a.no_unprotected else None,
+    )
+    if a.frames or a.layout or a.sampling:
+        v = cfg.video
+        cfg.video = VideoConfig(frames=a.frames or v.frames, sampling=a.sampling or v.sampling,
+                                layout=a.layout or v.layout, frame_side=v.frame_side, grid_cols=v.grid_cols)
+    run_protocol(a.name, cfg, progress=not a.quiet)
+    print((Path(a.out) / "protocol.md").read_text())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="veil",
@@ -177,6 +272,23 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("manifest")
     chk.add_argument("--no-files", action="store_true", help="do not check that media files exist")
     chk.set_defaults(func=_cmd_data_check)
+    imp = dsub.add_parser("import", help="convert a public benchmark in its published layout to a manifest",
+                          description="Datasets: vispr, ucf101, hmdb51, pahmdb51, okvqa (layouts in "
+                          "docs/reproducing.md). Prints what was kept and what was skipped and why.")
+    imp.add_argument("name", help="vispr, ucf101, hmdb51, pahmdb51 or okvqa")
+    imp.add_argument("--root", required=True, help="the dataset's folder")
+    imp.add_argument("--out", required=True, help="manifest to write (JSONL; media paths are absolute)")
+    imp.add_argument("--split", type=int, default=None, help="official split 1-3 (ucf101, hmdb51, pahmdb51)")
+    imp.add_argument("--attributes", default=None, choices=["7", "5", "all"], help="VISPR attribute set (default 7)")
+    imp.add_argument("--lists", default=None, help="ucf101: the ucfTrainTestlist folder (default: in/next to root)")
+    imp.add_argument("--splits", default=None,
+                     help="hmdb51/pahmdb51: the testTrainMulti_7030_splits folder (default: in/next to root)")
+    imp.add_argument("--annotations", default=None, help="pahmdb51: the PrivacyAttributes folder")
+    imp.add_argument("--images", default=None, help="okvqa: the COCO image folder (default: root)")
+    imp.add_argument("--frames", type=int, default=None, help="pahmdb51: N frame items per video (default 0: videos)")
+    imp.add_argument("--limit", type=int, default=None, help="vispr/okvqa: at most N entries per split")
+    imp.add_argument("--skip-missing", action="store_true", help="skip entries whose media is missing (reported)")
+    imp.set_defaults(func=_cmd_data_import)
 
     ev = sub.add_parser("eval", help="measure one anonymizer's utility and privacy")
     ev.add_argument("--data", required=True, help="manifest (JSONL)")
@@ -233,7 +345,50 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--fault-retry-after", type=float, default=1.0, help="seconds a 429 asks to wait")
     srv.add_argument("--fault-hang-seconds", type=float, default=30.0, help="how long a hang lasts")
     srv.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
+    srv.add_argument("--record", default=None, metavar="FILE.jsonl",
+                     help="testing: append every request as received (headers, raw body with images) to this file")
     srv.set_defaults(func=_cmd_serve_reference)
+
+    from veil.proxy.config import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_PORT
+
+    px = sub.add_parser("proxy", help="OpenAI-compatible privacy proxy: anonymizes every image, fails closed",
+                        description="Put in front of an OpenAI-compatible service; clients change only their base "
+                        "URL. Every image is anonymized and re-encoded without metadata; anything that cannot be "
+                        "protected is refused and nothing is forwarded. See docs/proxy.md.")
+    px.add_argument("--anonymizer", required=True, help="spec, e.g. blur:sigma=8, faceblur, or a model folder")
+    px.add_argument("--upstream", required=True, help="base URL of the service, e.g. https://api.openai.com/v1")
+    px.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
+    px.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT}; 0: a free one)")
+    px.add_argument("--auth-token", default=None, metavar="TOKEN",
+                    help="require 'Authorization: Bearer TOKEN' from clients (visible in process lists: prefer "
+                    "--auth-token-env); the token is never forwarded")
+    px.add_argument("--auth-token-env", default=None, metavar="VAR", help="like --auth-token, read from variable VAR")
+    px.add_argument("--upstream-api-key-env", default=None, metavar="VAR",
+                    help="send the key in variable VAR upstream (default: pass the client's key through, unless an "
+                    "auth token is set)")
+    px.add_argument("--upstream-auth-header", default="authorization", choices=["authorization", "api-key"],
+                    help="how the upstream key is sent: 'Authorization: Bearer KEY' or 'api-key: KEY' (Azure)")
+    px.add_argument("--max-body-mb", type=float, default=DEFAULT_MAX_BODY_BYTES / 2**20,
+                    help=f"largest request body in MiB (default: {DEFAULT_MAX_BODY_BYTES // 2**20})")
+    px.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS,
+                    help=f"largest image, width x height (default: {DEFAULT_MAX_IMAGE_PIXELS})")
+    px.add_argument("--max-images", type=int, default=16, help="most images in one request (default: 16)")
+    px.add_argument("--format", default="png", choices=["png", "jpeg"],
+                    help="re-encoding sent upstream: png (lossless, default) or jpeg (smaller, lossy)")
+    px.add_argument("--png-compression", type=int, default=1, help="PNG zlib level 0-9 (default: 1, fast)")
+    px.add_argument("--jpeg-quality", type=int, default=95, help="JPEG quality with --format jpeg (default: 95)")
+    px.add_argument("--allow-remote-images", action="store_true",
+                    help="download http(s) image URLs from --allowed-host hosts (default: refuse them)")
+    px.add_argument("--allowed-host", action="append", default=None, metavar="HOST",
+                    help="a host remote images may come from (repeat for several); needs --allow-remote-images")
+    px.add_argument("--max-remote-mb", type=float, default=20.0, help="largest remote image download in MiB")
+    px.add_argument("--fetch-timeout", type=float, default=10.0, help="seconds per remote image download")
+    px.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the upstream's reply")
+    px.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to connect to the upstream")
+    px.add_argument("--fault-anonymizer-crash", action="store_true",
+                    help="testing: make the anonymizer raise on every request image (checks the proxy fails closed)")
+    px.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    px.set_defaults(func=_cmd_proxy)
 
     ask = sub.add_parser("ask", help="one protected query: anonymize an image and ask a black box about it")
     ask.add_argument("image", help="image file")
@@ -252,6 +407,63 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--log", default=None, metavar="PATH", help="append the query to this JSONL log")
     ask.add_argument("--budget", type=int, default=None, help="refuse to pay more than N queries")
     ask.set_defaults(func=_cmd_ask)
+
+    pr = sub.add_parser("protect", help="anonymize image and video files or folders into an output folder",
+                        description="Protect images (JPEG, PNG, WebP, GIF, TIFF, BMP) and videos (MP4, MOV, AVI, "
+                        "MKV, WebM; frame rate, frame count, size and audio kept) and folders of them (recursive, "
+                        "mirrored under -o). Metadata is stripped unless --keep-metadata. See docs/protect.md.")
+    pr.add_argument("inputs", nargs="+", metavar="INPUT", help="image or video files, or folders")
+    pr.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="output folder (created)")
+    pr.add_argument("--anonymizer", required=True,
+                    help="spec (blur:sigma=8, faceblur...), a model folder, or an exported .onnx file")
+    pr.add_argument("--keep-metadata", action="store_true",
+                    help="keep EXIF (GPS included), XMP, ICC, comments, text chunks and video tags (default: strip)")
+    pr.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
+    pr.add_argument("--jpeg-quality", type=int, default=95, help="JPEG and lossy WebP quality (default: 95)")
+    pr.add_argument("--video-codec", default=None,
+                    help="video encoder (default: the input's codec when possible, else the container's default)")
+    pr.add_argument("--runtime", default="auto", choices=["auto", "onnxruntime", "torch"],
+                    help="how a model folder runs (default auto: onnxruntime when the network exports, else torch)")
+    pr.add_argument("--threads", type=int, default=None,
+                    help="inference threads, onnxruntime or torch (default: one per core)")
+    pr.add_argument("--quiet", action="store_true", help="no progress bars")
+    pr.set_defaults(func=_cmd_protect)
+
+    ex = sub.add_parser("export", help="export a trained model to ONNX (runs with onnxruntime, no PyTorch)")
+    ex.add_argument("--anonymizer", required=True, metavar="PATH", help="saved model folder")
+    ex.add_argument("--onnx", required=True, metavar="OUT.onnx", help="ONNX file to write")
+    ex.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
+    ex.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    ex.set_defaults(func=_cmd_export)
+
+    bp = sub.add_parser("bench-protocol", help="run one of the paper's benchmark protocols end to end",
+                        description="Protocols: ucf101-vispr, hmdb51-vispr, okvqa-vispr, vispr. Imports the datasets "
+                        "under --data-root (vispr/, ucf101/, hmdb51/, okvqa/), trains, evaluates the learned "
+                        "attacker on VISPR test and the utility, and writes protocol.md and protocol.json with the "
+                        "paper's numbers beside Veil's. See docs/reproducing.md.")
+    bp.add_argument("name", help="ucf101-vispr, hmdb51-vispr, okvqa-vispr or vispr")
+    bp.add_argument("--data-root", required=True, help="folder holding vispr/, ucf101/, hmdb51/, okvqa/")
+    bp.add_argument("--out", required=True, help="run folder")
+    bp.add_argument("--backend", default="reference", help="reference (offline stand-in) or openai")
+    bp.add_argument("--base-url", default=None, help="OpenAI-compatible API root (with --backend openai)")
+    bp.add_argument("--model", default=None, help="model name at that service")
+    bp.add_argument("--api-key-env", default=None, metavar="VAR", help="variable holding the API key")
+    bp.add_argument("--budget", type=int, default=None, help="training query cap (default 2000; 32 with --quick)")
+    bp.add_argument("--split", type=int, default=None, help="UCF101/HMDB51 official split 1-3 (default 1)")
+    bp.add_argument("--attributes", default=None, choices=["7", "5", "all"], help="VISPR attribute set (default 7)")
+    bp.add_argument("--frames", type=int, default=None, help="frames sampled per clip (default 8; 4 with --quick)")
+    bp.add_argument("--layout", default=None, choices=["grid", "frames"], help="one grid image or several images")
+    bp.add_argument("--sampling", default=None, choices=["segment", "uniform"], help="frame sampling (default segment)")
+    bp.add_argument("--labels", default=None, choices=["names", "numbers", "letters"], help="action option style")
+    bp.add_argument("--steps", type=int, default=None, help="training steps (default 40; 2 with --quick)")
+    bp.add_argument("--max-eval-items", type=int, default=None, help="utility test items (default: all)")
+    bp.add_argument("--no-unprotected", action="store_true",
+                    help="skip utility on unprotected inputs (halves the evaluation queries)")
+    bp.add_argument("--quick", action="store_true", help="a few items and steps: checks a set-up in minutes")
+    bp.add_argument("--resume", action="store_true", help="continue the training run in --out")
+    bp.add_argument("--seed", type=int, default=None)
+    bp.add_argument("--quiet", action="store_true", help="no progress output")
+    bp.set_defaults(func=_cmd_bench_protocol)
 
     ls = sub.add_parser("list", help="registered anonymizers, black boxes, attackers, scenarios")
     ls.set_defaults(func=_cmd_list)

@@ -45,7 +45,14 @@ class Anonymizer(ABC):
     def apply(self, image: np.ndarray) -> np.ndarray:
         """Anonymize one validated image; must return uint8 of the same shape."""
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
+    def __call__(self, image: Any) -> Any:
+        """Anonymize and return the same type: an RGB uint8 array (H, W, 3) goes straight to
+        :meth:`apply`; PIL images, grey or RGBA arrays and batches (lists, (N, H, W, C) arrays)
+        are converted around it (see :mod:`veil.anonymizers.convert`)."""
+        if not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3):
+            from veil.anonymizers.convert import anonymize_any
+
+            return anonymize_any(self, image)
         out = self.apply(check_image(image))
         if out.shape != image.shape or out.dtype != np.uint8:
             raise RuntimeError(f"{self.name} returned {out.dtype} {out.shape} for {image.shape}")
@@ -73,7 +80,8 @@ class Anonymizer(ABC):
 def create_anonymizer(spec: str | Anonymizer, **overrides: Any) -> Anonymizer:
     """Build an anonymizer from ``"name:key=value,..."`` (or return one given as is).
 
-    A path to a saved model folder (or its ``model.safetensors``) loads that model.
+    A path to a saved model folder (or its ``model.safetensors``) loads that model; a path
+    ending in ``.onnx`` (written by ``veil export``) runs it with onnxruntime.
 
     Raises:
         ModelError: a path that holds no valid saved model.

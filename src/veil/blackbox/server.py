@@ -20,15 +20,23 @@ requests fail the way real services fail: ``429`` with ``Retry-After``, ``500``,
 (reply only after ``hang_seconds``, past the client's timeout), ``malformed`` (a 200 with
 truncated JSON) or ``reset`` (the TCP connection is dropped with no reply). Draws come
 from a seeded generator, so a run's faults are reproducible for a given request order.
+
+Recording (``record=FILE``, ``veil serve-reference --record FILE.jsonl``; a testing switch,
+off by default) appends one JSON line per HTTP request as received, before routing or
+fault injection: method, path, query, headers and the raw body (images included), so tests
+can check exactly what an upstream received. The file holds API keys and image data: keep
+it for tests. Nothing of it is logged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
 import math
+import os
 import random
 import socket
 import struct
@@ -135,13 +143,58 @@ class ServerStats:
     faults: dict[str, int] = field(default_factory=dict)
 
 
+class RequestRecorder:
+    """Appends every HTTP request (method, path, query, headers, raw body) as one JSON line."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._lock = threading.Lock()
+
+    async def capture(self, scope: Any, receive: Any) -> Any:
+        """Read the whole body, write the record, and return a ``receive`` that replays it."""
+        chunks: list[bytes] = []
+        first: list[dict[str, Any]] = []
+        while True:
+            message = await receive()
+            first.append(message)
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        raw = b"".join(chunks)
+        try:
+            body: dict[str, str] = {"body": raw.decode("utf-8")}
+        except UnicodeDecodeError:
+            body = {"body_base64": base64.b64encode(raw).decode("ascii")}
+        rec = {"time": time.time(), "method": scope["method"], "path": scope["path"],
+               "query": scope.get("query_string", b"").decode("latin-1"),
+               "headers": {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}, **body}
+        line = (json.dumps(rec) + "\n").encode("utf-8")
+        with self._lock:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+        replay = [{"type": "http.request", "body": raw, "more_body": False}] if chunks else first
+
+        async def replayed() -> dict[str, Any]:
+            return replay.pop(0) if replay else await receive()
+
+        return replayed
+
+
 class _VeilApp(FastAPI):
     """FastAPI with fault injection in front of routing, where the raw ASGI ``send`` of
     the server is still in hand (needed to drop a connection)."""
 
     injector: FaultInjector | None = None
+    recorder: RequestRecorder | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.recorder is not None and scope["type"] == "http":
+            receive = await self.recorder.capture(scope, receive)
         inj = self.injector
         if (
             inj is not None
@@ -204,6 +257,7 @@ def create_app(
     faults: FaultConfig | None = None,
     api_key: str | None = None,
     blackbox_kwargs: dict[str, Any] | None = None,
+    record: str | os.PathLike[str] | None = None,
 ) -> FastAPI:
     """The OpenAI-compatible app serving one registered black box under its name.
 
@@ -213,6 +267,7 @@ def create_app(
         api_key: when set, requests must carry ``Authorization: Bearer <api_key>``
             (or ``api-key: <api_key>``); otherwise any key, or none, is accepted.
         blackbox_kwargs: keyword arguments for the black box.
+        record: append every request (headers and raw body) to this JSONL file (testing).
     """
     import veil.blackbox  # noqa: F401  (registers the built-in black boxes)
     from veil.blackbox.base import BLACKBOXES, create_blackbox
@@ -231,6 +286,7 @@ def create_app(
     app.state.stats = ServerStats()
     injector = FaultInjector(faults) if faults is not None and faults.rate > 0 else None
     app.injector = injector
+    app.recorder = RequestRecorder(record) if record is not None else None
     created = int(time.time())
 
     @app.exception_handler(StarletteHTTPException)
@@ -374,6 +430,7 @@ def serve(
     api_key: str | None = None,
     log_level: str = "warning",
     on_ready: Callable[[str], None] | None = None,
+    record: str | os.PathLike[str] | None = None,
 ) -> None:
     """Serve ``create_app(...)`` with uvicorn until interrupted (SIGINT/SIGTERM).
 
@@ -386,7 +443,7 @@ def serve(
     import uvicorn
 
     name, kwargs = parse_spec(blackbox)
-    app = create_app(name, faults, api_key, kwargs)
+    app = create_app(name, faults, api_key, kwargs, record)
     sock = bind_socket(host, port)
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host

@@ -1,0 +1,737 @@
+"""``veil protect``: anonymize image and video files, folders included, without leaking metadata.
+
+The library behind the command (the CLI only parses arguments):
+
+- :func:`protect_image_bytes` turns encoded image bytes into protected bytes of the same
+  format: the EXIF orientation is applied first (the anonymizer sees the picture upright),
+  colours are converted to sRGB when an ICC profile comes with them, and EXIF (GPS
+  included), XMP, comments, PNG text chunks and ICC profiles are dropped unless
+  ``keep_metadata``. The privacy proxy calls it on every image of a request.
+- :func:`protect_paths` protects files and folders into an output folder: images keep
+  their format and name, videos their container, frame rate, frame count, size and audio
+  (:func:`veil.media.transcode_video`); folders are walked recursively and mirrored.
+  Every output is written to a hidden temporary file in its destination folder and
+  renamed into place only when complete, so a failure or a crash never leaves a partial
+  output under a real name; an existing output is replaced only with ``overwrite``, and an
+  input never. A :class:`ProtectReport` lists every file (protected, failed with the
+  reason, or skipped as unsupported) and is saved as ``protect-summary.json``.
+
+Example:
+    >>> from veil.protect import ProtectConfig, protect_paths
+    >>> report = protect_paths(["photos/"], "protected/", "blur:sigma=8", ProtectConfig())  # doctest: +SKIP
+    >>> report.exit_code  # doctest: +SKIP
+    0
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from veil.anonymizers.base import Anonymizer, create_anonymizer
+from veil.errors import ConfigError, MediaError, VeilError
+from veil.fsutil import atomic_write_text
+from veil.media import IMAGE_SUFFIXES, MAX_PIXELS, VIDEO_CONTAINERS, VIDEO_SUFFIXES, transcode_video
+
+__all__ = [
+    "IMAGE_FORMATS",
+    "PROTECT_IMAGE_SUFFIXES",
+    "PROTECT_VIDEO_SUFFIXES",
+    "SUMMARY_FILE",
+    "FileResult",
+    "ProtectConfig",
+    "ProtectReport",
+    "protect_image_bytes",
+    "protect_image_file",
+    "protect_paths",
+    "protect_video_file",
+    "with_runtime",
+]
+
+#: Name of the per-run summary written into the output folder.
+SUMMARY_FILE = "protect-summary.json"
+#: PIL formats written (an input in another format is refused); MPO (multi-picture JPEG) is written as JPEG.
+IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP")
+PROTECT_IMAGE_SUFFIXES = (*IMAGE_SUFFIXES, ".gif")
+PROTECT_VIDEO_SUFFIXES = tuple(s for s in VIDEO_SUFFIXES if s in VIDEO_CONTAINERS)
+#: How PyTorch models run (see ProtectConfig.runtime).
+RUNTIMES = ("auto", "onnxruntime", "torch")
+#: Frames of an animated image, all together, may hold at most this many times ``max_pixels``.
+MAX_ANIMATION_FACTOR = 8
+_FORMAT_ALIASES = {"JPG": "JPEG", "MPO": "JPEG", "TIF": "TIFF"}
+_TIFF_COMPRESSIONS = ("raw", "tiff_lzw", "tiff_deflate", "tiff_adobe_deflate", "packbits")
+_EXIF_ORIENTATION, _EXIF_IFD, _MAKER_NOTE = 0x0112, 0x8769, 0x927C
+
+
+@dataclass(frozen=True)
+class ProtectConfig:
+    """Options of :func:`protect_paths` (the defaults are the safe ones).
+
+    Args:
+        keep_metadata: keep EXIF (GPS included), XMP, ICC profiles, comments, PNG text and
+            video container/stream tags. The EXIF thumbnail and maker notes are dropped
+            even then: they can hold an unprotected preview of the picture.
+        overwrite: replace existing outputs (never an input).
+        jpeg_quality: quality of re-encoded JPEG and lossy WebP images (1-100).
+        video_codec: video encoder; None: the input's codec when it is in
+            :data:`veil.media.KEEP_VIDEO_CODECS` (and the container takes it), else the
+            container's default (H.264 for MP4/MOV/MKV, MPEG-4 Part 2 for AVI, VP9 for WebM).
+        batch_size: video frames given to the anonymizer at once (anonymizers without
+            their own ``iter_video``).
+        max_pixels: largest image or video frame accepted, in pixels (decompression bombs).
+        progress: show progress bars (stderr) with frames per second.
+        summary: write :data:`SUMMARY_FILE` into the output folder.
+        runtime: how a PyTorch model (a model folder) runs: ``"auto"`` (onnxruntime, on a
+            graph exported in memory and checked against PyTorch, when the network
+            exports; else PyTorch), ``"onnxruntime"`` (an error when it cannot) or
+            ``"torch"``. Other anonymizers run as they are.
+        threads: inference threads of onnxruntime or PyTorch (None: their defaults, one per
+            core). On a CPU shared with other work, 1 can be much faster than more.
+    """
+
+    keep_metadata: bool = False
+    overwrite: bool = False
+    jpeg_quality: int = 95
+    video_codec: str | None = None
+    batch_size: int = 4
+    max_pixels: int = MAX_PIXELS
+    progress: bool = True
+    summary: bool = True
+    runtime: Literal["auto", "onnxruntime", "torch"] = "auto"
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.runtime not in RUNTIMES:
+            raise ConfigError(f"protect: runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}")
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
+                                         or self.threads < 1):
+            raise ConfigError(f"protect: threads must be an integer >= 1, got {self.threads!r}")
+        for key, lo, hi in (("jpeg_quality", 1, 100), ("batch_size", 1, 4096), ("max_pixels", 1, 10**10)):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise ConfigError(f"protect: {key} must be an integer in [{lo}, {hi}], got {v!r}")
+
+
+Status = Literal["protected", "failed", "skipped"]
+
+
+@dataclass
+class FileResult:
+    """One input file: where it went, or why not."""
+
+    input: str
+    output: str | None
+    kind: Literal["image", "video", "other"]
+    status: Status
+    frames: int = 0
+    seconds: float = 0.0
+    reason: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ProtectReport:
+    """What one :func:`protect_paths` run did; ``exit_code`` is 1 when any file failed."""
+
+    anonymizer: str
+    outdir: str
+    started: str
+    runtime: str = ""
+    seconds: float = 0.0
+    files: list[FileResult] = field(default_factory=list)
+
+    def by_status(self, status: Status) -> list[FileResult]:
+        return [f for f in self.files if f.status == status]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.by_status("failed") else 0
+
+    @property
+    def frames(self) -> int:
+        """Video frames protected."""
+        return sum(f.frames for f in self.files if f.status == "protected" and f.kind == "video")
+
+    def counts(self) -> dict[str, int]:
+        ok = self.by_status("protected")
+        return {
+            "protected": len(ok),
+            "images": sum(f.kind == "image" for f in ok),
+            "videos": sum(f.kind == "video" for f in ok),
+            "frames": self.frames,
+            "failed": len(self.by_status("failed")),
+            "skipped": len(self.by_status("skipped")),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": "veil.protect-summary/1",
+            "anonymizer": self.anonymizer,
+            "runtime": self.runtime,
+            "outdir": self.outdir,
+            "started": self.started,
+            "seconds": round(self.seconds, 3),
+            "counts": self.counts(),
+            "files": [asdict(f) for f in self.files],
+        }
+
+    def format(self) -> str:
+        """The summary printed by ``veil protect``: totals, then one line per failure, skip and warning."""
+        c = self.counts()
+        video_s = sum(f.seconds for f in self.files if f.kind == "video" and f.status == "protected")
+        fps = f", {c['frames'] / video_s:.1f} frames/s" if video_s > 0 and c["frames"] else ""
+        lines = [
+            f"anonymizer {self.anonymizer} (runtime: {self.runtime})",
+            f"protected {c['protected']} file(s) ({c['images']} image(s), {c['videos']} video(s) with "
+            f"{c['frames']} frame(s)) in {self.seconds:.1f} s{fps}; {c['failed']} failed, {c['skipped']} skipped",
+        ]
+        lines += [f"failed   {f.input}: {f.reason}" for f in self.by_status("failed")]
+        lines += [f"skipped  {f.input}: {f.reason}" for f in self.by_status("skipped")]
+        lines += [f"warning  {f.input}: {f.details['warning']}" for f in self.files if f.details.get("warning")]
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- images
+
+
+def _open_image(data: bytes, name: str, max_pixels: int) -> Any:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            w, h = im.size
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as e:
+        raise MediaError(f"{name}: not a readable image ({e})") from None
+    if w * h > max_pixels:
+        raise MediaError(f"{name}: image of {w}x{h} pixels exceeds the limit of {max_pixels}")
+    return im
+
+
+def _kept_exif(im: Any) -> bytes | None:
+    """The image's EXIF with the orientation reset (the pixels are upright) and without the
+    thumbnail (Pillow does not write IFD1) and maker notes: both can hold an unprotected preview."""
+    from PIL import Image
+
+    if not len(im.getexif()):
+        return None
+    exif = Image.Exif()  # a copy: the image's own Exif still says how to turn its pixels
+    exif.load(im.getexif().tobytes())
+    exif.pop(_EXIF_ORIENTATION, None)
+    sub = exif.get_ifd(_EXIF_IFD)
+    sub.pop(_MAKER_NOTE, None)
+    return exif.tobytes()
+
+
+def _metadata_kwargs(im: Any, fmt: str) -> dict[str, Any]:
+    """Save keywords that carry ``im``'s metadata over to ``fmt`` (for ``keep_metadata``)."""
+    from PIL import PngImagePlugin
+
+    kw: dict[str, Any] = {}
+    exif = _kept_exif(im)
+    if exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
+        kw["exif"] = exif
+    icc = im.info.get("icc_profile")
+    if icc and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
+        kw["icc_profile"] = icc
+    xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
+    if xmp and fmt in ("JPEG", "WEBP"):
+        kw["xmp"] = xmp if isinstance(xmp, bytes) else str(xmp).encode("utf-8")
+    if im.info.get("comment") and fmt in ("JPEG", "GIF"):
+        kw["comment"] = im.info["comment"]
+    text = dict(getattr(im, "text", None) or {})
+    if xmp and fmt == "PNG":
+        text.setdefault("XML:com.adobe.xmp", xmp.decode("utf-8", "replace") if isinstance(xmp, bytes) else str(xmp))
+    if text and fmt == "PNG":
+        info = PngImagePlugin.PngInfo()
+        for k, v in text.items():
+            info.add_itxt(k, str(v))
+        kw["pnginfo"] = info
+    return kw
+
+
+def _to_srgb(im: Any) -> Any:
+    """``im`` with its ICC profile applied (pixels in sRGB), so dropping the profile keeps the colours."""
+    from PIL import ImageCms
+
+    icc = im.info.get("icc_profile")
+    if not icc or im.mode not in ("RGB", "RGBA", "CMYK", "L", "LA"):
+        return im
+    try:
+        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        out_mode = "RGBA" if im.mode in ("RGBA", "LA") else "RGB"
+        return ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"), outputMode=out_mode)
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return im  # an unusable profile: keep the pixel values as they are
+
+
+def _frames(im: Any, fmt: str, name: str, max_pixels: int) -> list[Any]:
+    from PIL import ImageSequence
+
+    n = int(getattr(im, "n_frames", 1) or 1)
+    if n == 1 or fmt not in ("PNG", "WEBP", "GIF", "TIFF") or im.format == "MPO":
+        return [im]  # MPO: the primary picture only; the others (previews, depth maps) are dropped
+    w, h = im.size
+    if n * w * h > MAX_ANIMATION_FACTOR * max_pixels:
+        limit = MAX_ANIMATION_FACTOR * max_pixels
+        raise MediaError(f"{name}: {n} frames of {w}x{h} exceed the limit of {limit} pixels for all frames")
+    return [f.copy() for f in ImageSequence.Iterator(im)]
+
+
+def _out_format(fmt: str | None, src_format: str | None, name: str) -> str:
+    out = (fmt or src_format or "").upper().lstrip(".")
+    out = _FORMAT_ALIASES.get(out, out)
+    if out not in IMAGE_FORMATS:
+        raise MediaError(
+            f"{name}: cannot write {fmt or src_format or 'unknown'} images; supported: {', '.join(IMAGE_FORMATS)}"
+        )
+    return out
+
+
+def protect_image_bytes(
+    data: bytes,
+    anonymizer: Anonymizer | str,
+    fmt: str | None = None,
+    keep_metadata: bool = False,
+    *,
+    quality: int = 95,
+    max_pixels: int = MAX_PIXELS,
+    name: str = "<image>",
+) -> bytes:
+    """Anonymize one encoded image and encode the result, without metadata by default.
+
+    Args:
+        data: the encoded image (JPEG, PNG, WebP, GIF, TIFF or BMP; animated PNG, WebP,
+            GIF and multi-page TIFF keep every frame and their timing).
+        anonymizer: an Anonymizer or a spec (``"blur:sigma=8"``, a model folder, ``x.onnx``).
+        fmt: output format (``"jpeg"``, ``"png"``, ``"webp"``...); None: the input's format.
+        keep_metadata: keep EXIF (orientation reset, thumbnail and maker notes dropped),
+            XMP, ICC profile, comments and PNG text; else all are dropped and colours are
+            converted to sRGB first.
+        quality: JPEG and lossy WebP quality (lossless WebP stays lossless).
+        max_pixels: refuse larger images (decompression bombs).
+        name: how errors name the image.
+
+    Returns:
+        The protected image, encoded.
+
+    Raises:
+        MediaError: the bytes are not a readable image, too large, or of a format that
+            cannot be written. Nothing is returned then (fail closed).
+    """
+    an = create_anonymizer(anonymizer)
+    with _open_image(data, name, max_pixels) as im:
+        out_fmt = _out_format(fmt, im.format, name)
+        try:
+            frames = _frames(im, out_fmt, name, max_pixels)
+            orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
+            meta = _metadata_kwargs(im, out_fmt) if keep_metadata else {}
+            info = dict(im.info)
+            pics = [_prepare_frame(f, im, orientation, keep_metadata) for f in frames]
+        except (OSError, ValueError, SyntaxError) as e:  # truncated or corrupt pixel data
+            raise MediaError(f"{name}: not a readable image ({e})") from None
+    from veil.anonymizers.convert import merge_pil
+
+    protected = an.apply_batch([rgb for rgb, _, _ in pics])
+    out_frames = [merge_pil(p, alpha, mode) for p, (_, alpha, mode) in zip(protected, pics, strict=True)]
+    out_frames = [_writable(f, out_fmt) for f in out_frames]
+    kw: dict[str, Any] = dict(meta)
+    if info.get("dpi"):
+        kw["dpi"] = info["dpi"]
+    if out_fmt in ("JPEG", "WEBP"):
+        kw["quality"] = quality
+    if out_fmt == "WEBP" and im.format == "WEBP" and b"VP8L" in data[:4096] and b"VP8 " not in data:
+        kw["lossless"] = True  # lossless frames only (VP8L chunks, no lossy VP8 ones): stay lossless
+    if out_fmt == "TIFF":
+        comp = info.get("compression", "raw")
+        kw["compression"] = comp if comp in _TIFF_COMPRESSIONS else "tiff_lzw"
+    if len(out_frames) > 1:
+        kw.update(save_all=True, append_images=out_frames[1:])
+        durations = [f.info.get("duration") for f in frames]
+        if all(d is not None for d in durations):
+            kw["duration"] = durations
+        if "loop" in info:
+            kw["loop"] = info["loop"]
+    buf = io.BytesIO()
+    out_frames[0].save(buf, format=out_fmt, **kw)
+    return buf.getvalue()
+
+
+def _prepare_frame(
+    frame: Any, first: Any, orientation: int, keep_metadata: bool
+) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """RGB pixels (upright, sRGB unless the profile is kept), alpha and output mode of one frame."""
+    from PIL import ImageOps
+
+    from veil.anonymizers.convert import output_mode, split_pil
+
+    frame.load()
+    if orientation not in (0, 1):
+        frame.getexif()[_EXIF_ORIENTATION] = orientation  # frames of a sequence share the first one's
+        frame = ImageOps.exif_transpose(frame)
+    mode = frame.mode
+    has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (mode == "P" and "transparency" in frame.info)
+    if not keep_metadata and first.info.get("icc_profile"):
+        if "icc_profile" not in frame.info:
+            frame.info["icc_profile"] = first.info["icc_profile"]
+        frame = _to_srgb(frame)
+    rgb, alpha, out_mode = split_pil(frame, upright=False)
+    if mode in ("L", "LA", "I;16", "I;16B", "I;16L", "I", "F", "1"):
+        out_mode = output_mode(mode, has_alpha)  # grey stays grey after the sRGB conversion
+    elif keep_metadata and mode == "CMYK":
+        out_mode = "CMYK"
+    elif mode == "CMYK":
+        out_mode = "RGB"  # the CMYK profile is gone: sRGB pixels are the faithful ones
+    return rgb, alpha, out_mode
+
+
+def _writable(im: Any, fmt: str) -> Any:
+    """``im`` in a mode ``fmt`` can store (alpha dropped where the format has none)."""
+    if fmt == "JPEG" and im.mode not in ("RGB", "L", "CMYK"):
+        return im.convert("RGB")
+    if fmt == "BMP" and im.mode not in ("RGB", "L", "RGBA"):
+        return im.convert("RGB")
+    if fmt == "WEBP" and im.mode not in ("RGB", "RGBA"):
+        return im.convert("RGBA" if "A" in im.mode else "RGB")
+    return im
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def _temp_beside(dst: Path) -> Path:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".veil-part", dir=dst.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def _publish(tmp: Path, dst: Path, overwrite: bool) -> None:
+    """Rename the finished temp file to ``dst``; without ``overwrite`` never replace a file
+    (a hard link fails if ``dst`` appeared meanwhile)."""
+    _fsync(tmp)
+    if overwrite:
+        os.replace(tmp, dst)
+        return
+    try:
+        os.link(tmp, dst)
+    except FileExistsError:
+        raise MediaError(f"{dst} exists; pass --overwrite to replace it") from None
+    except OSError:  # no hard links on this file system: check, then rename
+        if dst.exists():
+            raise MediaError(f"{dst} exists; pass --overwrite to replace it") from None
+        os.replace(tmp, dst)
+        return
+    tmp.unlink()
+
+
+@contextlib.contextmanager
+def _staged(dst: Path, overwrite: bool) -> Iterator[Path]:
+    """A temp path beside ``dst``, published on success and removed on any failure (fail closed)."""
+    tmp = _temp_beside(dst)
+    try:
+        yield tmp
+        _publish(tmp, dst, overwrite)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def protect_image_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], anonymizer: Anonymizer | str,
+                       config: ProtectConfig | None = None) -> None:
+    """Protect one image file into ``dst`` (same format), atomically.
+
+    Raises:
+        MediaError: unreadable input, or ``dst`` exists without ``config.overwrite``.
+    """
+    cfg = config or ProtectConfig()
+    src, dst = Path(src), Path(dst)
+    try:
+        data = src.read_bytes()
+    except OSError as e:
+        raise MediaError(f"{src}: cannot read ({e.strerror or e})") from None
+    out = protect_image_bytes(data, anonymizer, None, cfg.keep_metadata, quality=cfg.jpeg_quality,
+                              max_pixels=cfg.max_pixels, name=str(src))
+    with _staged(dst, cfg.overwrite) as tmp:
+        tmp.write_bytes(out)
+
+
+def _batched(anonymizer: Anonymizer, frames: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    buf: list[np.ndarray] = []
+    for f in frames:
+        buf.append(f)
+        if len(buf) >= size:
+            yield from anonymizer.apply_batch(buf)
+            buf = []
+    if buf:
+        yield from anonymizer.apply_batch(buf)
+
+
+def protect_video_file(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    anonymizer: Anonymizer | str,
+    config: ProtectConfig | None = None,
+    on_frame: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Protect one video into ``dst`` (same container, frame rate, frame count, size; audio kept), atomically.
+
+    Anonymizers with ``iter_video`` (learned models: temporal smoothing) get the frames as a
+    stream; others get them ``config.batch_size`` at a time.
+
+    Returns:
+        Details of what was written (frames, fps, size, codec, audio, dropped streams).
+
+    Raises:
+        MediaError: unreadable input, or ``dst`` exists without ``config.overwrite``.
+    """
+    cfg = config or ProtectConfig()
+    an = create_anonymizer(anonymizer)
+    src, dst = Path(src), Path(dst)
+    container = VIDEO_CONTAINERS.get(dst.suffix.lower())
+    if container is None:
+        raise MediaError(f"{dst}: unknown video container; use one of {', '.join(sorted(VIDEO_CONTAINERS))}")
+
+    def transform(frames: Iterator[np.ndarray]) -> Iterable[np.ndarray]:
+        it = getattr(an, "iter_video", None)
+        return it(frames) if callable(it) else _batched(an, frames, cfg.batch_size)
+
+    with _staged(dst, cfg.overwrite) as tmp:
+        res = transcode_video(src, tmp, transform, container=container,
+                              codec=cfg.video_codec, keep_metadata=cfg.keep_metadata, max_pixels=cfg.max_pixels,
+                              on_frame=on_frame)
+    return asdict(res)
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+@dataclass(frozen=True)
+class _Job:
+    src: Path
+    dst: Path | None  # None: not protected, for ``problem``
+    kind: Literal["image", "video", "other"]
+    problem: str = ""
+    status: Status = "protected"
+
+
+def _kind(path: Path) -> Literal["image", "video", "other"]:
+    suffix = path.suffix.lower()
+    if suffix in PROTECT_IMAGE_SUFFIXES:
+        return "image"
+    if suffix in PROTECT_VIDEO_SUFFIXES:
+        return "video"
+    return "other"
+
+
+def _plan(inputs: Sequence[str | os.PathLike[str]], outdir: Path) -> list[_Job]:
+    """Every input file with its output path: files go to ``outdir/<name>``, a folder's
+    files to ``outdir/<path inside the folder>`` (recursive; ``outdir`` itself is not walked)."""
+    out_real = outdir.resolve()
+    jobs: list[_Job] = []
+    seen: set[Path] = set()
+    for given in inputs:
+        p = Path(given)
+        if not p.exists():
+            raise MediaError(f"{p}: no such file or folder; check the path")
+        if p.is_dir():
+            pairs = []
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if (Path(root) / d).resolve() != out_real)
+                pairs += [(Path(root) / f, Path(root, f).relative_to(p)) for f in sorted(files)]
+            in_folder = True
+        else:
+            pairs, in_folder = [(p, Path(p.name))], False
+        for src, rel in pairs:
+            real = src.resolve()
+            if real in seen:
+                continue
+            seen.add(real)
+            kind = _kind(src)
+            if kind == "other":
+                why = f"unsupported file type {src.suffix or '(no suffix)'}"
+                if not in_folder:
+                    why += f"; protect images ({', '.join(PROTECT_IMAGE_SUFFIXES)}) or videos "
+                    why += f"({', '.join(PROTECT_VIDEO_SUFFIXES)})"
+                jobs.append(_Job(src, None, kind, why, "skipped" if in_folder else "failed"))
+            else:
+                jobs.append(_Job(src, outdir / rel, kind))
+    return jobs
+
+
+def protect_paths(
+    inputs: Sequence[str | os.PathLike[str]],
+    outdir: str | os.PathLike[str],
+    anonymizer: Anonymizer | str,
+    config: ProtectConfig | None = None,
+) -> ProtectReport:
+    """Protect image and video files and folders into ``outdir`` and report on every file.
+
+    Files go to ``outdir/<name>``; a folder's files to ``outdir/<path inside the folder>``
+    (so ``protect_paths(["photos"], "out", ...)`` mirrors ``photos/2024/a.jpg`` as
+    ``out/2024/a.jpg``). A file that fails (corrupt, unreadable, output exists) leaves no
+    output and the run goes on; files of other types inside folders are skipped and
+    listed; a file named directly that is not an image or video fails. The report is also
+    written to ``outdir/protect-summary.json``.
+
+    Raises:
+        MediaError: an input path does not exist (nothing is protected then).
+        ConfigError, ModelError: the anonymizer spec is invalid.
+    """
+    cfg = config or ProtectConfig()
+    t0 = time.perf_counter()
+    out = Path(outdir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} is a file; -o must name a folder")
+    jobs = _plan(inputs, out)
+    an = with_runtime(create_anonymizer(anonymizer), cfg.runtime, cfg.threads)
+    report = ProtectReport(an.spec, str(out), datetime.now(UTC).isoformat(timespec="seconds"), _runtime_name(an))
+    inputs_real = {j.src.resolve() for j in jobs}
+    claimed: dict[Path, Path] = {}
+    bar = _bar(cfg.progress, len(jobs), "files", "file")
+    try:
+        with _torch_threads(cfg.threads if report.runtime == "torch" else None):
+            for job in jobs:
+                report.files.append(_run_job(job, an, cfg, inputs_real, claimed))
+                bar.update(1)
+    finally:
+        bar.close()
+        report.seconds = time.perf_counter() - t0
+        if cfg.summary and report.files:
+            atomic_write_text(out / SUMMARY_FILE, json.dumps(report.to_dict(), indent=2) + "\n")
+    return report
+
+
+def with_runtime(an: Anonymizer, runtime: str = "auto", threads: int | None = None) -> Anonymizer:
+    """``an`` to run as ``runtime`` says (see :class:`ProtectConfig`): a PyTorch model becomes an
+    :class:`~veil.anonymizers.onnx.OnnxAnonymizer` for ``auto`` (when it exports) and ``onnxruntime``.
+
+    Raises:
+        ModelError: ``runtime="onnxruntime"`` and the model cannot be exported.
+    """
+    from veil.anonymizers.learned import LearnedAnonymizer
+    from veil.anonymizers.onnx import OnnxAnonymizer
+    from veil.errors import ModelError
+
+    if isinstance(an, OnnxAnonymizer) and threads is not None and an.threads != threads and Path(an.path).is_file():
+        return OnnxAnonymizer(an.path, an.privacy, an.temporal_smoothing, threads, an.batch_size)
+    if runtime == "torch" or not isinstance(an, LearnedAnonymizer):
+        return an
+    try:
+        return OnnxAnonymizer.from_learned(an, threads=threads)
+    except ModelError:
+        if runtime == "onnxruntime":
+            raise
+        return an  # auto: a network that does not export runs with PyTorch
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    if n is None:
+        yield
+        return
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _runtime_name(an: Anonymizer) -> str:
+    from veil.anonymizers.learned import LearnedAnonymizer
+    from veil.anonymizers.onnx import OnnxAnonymizer
+
+    if isinstance(an, OnnxAnonymizer):
+        return "onnxruntime"
+    return "torch" if isinstance(an, LearnedAnonymizer) else "python"
+
+
+def _run_job(job: _Job, an: Anonymizer, cfg: ProtectConfig, inputs_real: set[Path],
+             claimed: dict[Path, Path]) -> FileResult:
+    res = FileResult(str(job.src), str(job.dst) if job.dst else None, job.kind, job.status, reason=job.problem)
+    if job.dst is None:
+        return res
+    t = time.perf_counter()
+    try:
+        dst_real = job.dst.resolve()
+        if dst_real in inputs_real or _same(job.dst, job.src):
+            raise MediaError(f"{job.dst} is an input file; write the outputs to another folder (-o)")
+        if dst_real in claimed:
+            raise MediaError(f"{claimed[dst_real]} is written to the same output {job.dst}; protect them separately")
+        claimed[dst_real] = job.src
+        if job.dst.exists() and not cfg.overwrite:
+            raise MediaError(f"{job.dst} exists; pass --overwrite to replace it")
+        if job.kind == "image":
+            protect_image_file(job.src, job.dst, an, cfg)
+            res.frames = 1
+        else:
+            total = _frame_count(job.src)
+            bar = _bar(cfg.progress, total, job.src.name, "frame", leave=False)
+            try:
+                res.details = protect_video_file(job.src, job.dst, an, cfg, on_frame=lambda n: bar.update(1))
+            finally:
+                bar.close()
+            res.frames = int(res.details["frames"])
+            if total and res.frames < total - 1:  # AVI headers may count one frame more than there is
+                res.details["warning"] = (f"decoded {res.frames} of the {total} frames the header announces: "
+                                          "the file may be truncated (every frame written is protected)")
+    except (VeilError, OSError, RuntimeError, ValueError, MemoryError) as e:
+        res.status, res.output = "failed", None
+        reason = str(e) if isinstance(e, VeilError) else f"{type(e).__name__}: {e}"
+        res.reason = reason.removeprefix(f"{job.src}: ")
+    res.seconds = round(time.perf_counter() - t, 3)
+    return res
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _frame_count(path: Path) -> int | None:
+    from veil.media import probe_video
+
+    try:
+        return probe_video(path).frames or None
+    except MediaError:
+        return None
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _bar(enabled: bool, total: int | None, desc: str, unit: str, leave: bool = True) -> Any:
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    # disable=None: no bar when stderr is not a terminal (logs, pipes)
+    return tqdm(total=total, desc=desc, unit=unit, leave=leave, dynamic_ncols=True, disable=None)
