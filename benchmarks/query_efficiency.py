@@ -110,7 +110,7 @@ def run_one(name: str, seed: int, args: argparse.Namespace, out: Path, bar: tqdm
         network, net_kwargs = "masked", {"mask_init": args.mask_init, "sigma": args.start_sigma, "width": 8}
     cfg = TrainConfig(
         network=network, network_kwargs=net_kwargs, image_width=args.width, image_height=args.height,
-        estimator=estimator,
+        estimator=estimator, lr=args.lr,
         estimator_kwargs=dict(est_kwargs),
         num_directions=args.num_directions, batch_size=args.batch_size, pareto="weighted",
         pareto_kwargs={"w": 1.0}, naturalness=args.naturalness, budget=args.budget, steps=10**6, seed=seed,
@@ -306,6 +306,7 @@ def main() -> int:
     ap.add_argument("--start", choices=["identity", "blurred"], default="identity",
                     help="identity: a UNet at the identity (little utility to gain); blurred: a masked blur that "
                          "starts fully on, so the estimators must find where to unmask (use --naturalness 0)")
+    ap.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate of the anonymizer (trainer default)")
     ap.add_argument("--mask-init", type=float, default=3.0, help="--start blurred: initial mask logit")
     ap.add_argument("--start-sigma", type=float, default=4.0, help="--start blurred: blur sigma in pixels")
     ap.add_argument("--concurrency", type=int, default=2)

@@ -8,7 +8,6 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import ClassVar
@@ -446,10 +445,28 @@ class TestCommand:
 
 
 @pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    import torch
+def _one_thread(one_torch_thread: None) -> None:
+    """Every test here runs on one torch thread (tests/conftest.py)."""
 
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+
+def test_truncated_images_stay_refused_after_face_recognition_is_imported() -> None:
+    """face_recognition turns PIL's LOAD_TRUNCATED_IMAGES on process-wide; Veil's decoders must still refuse."""
+    import io
+
+    import face_recognition  # noqa: F401
+    from PIL import Image, ImageFile
+
+    from veil.errors import MediaError
+    from veil.media import decode_image
+    from veil.protect import protect_image_bytes
+
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buf, "PNG")
+    truncated = buf.getvalue()[: len(buf.getvalue()) // 2]
+    ImageFile.LOAD_TRUNCATED_IMAGES = True  # what the import does
+    with pytest.raises(MediaError):
+        decode_image(truncated)
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    with pytest.raises(MediaError):
+        protect_image_bytes(truncated, "blur:sigma=2")
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False

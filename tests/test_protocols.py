@@ -3,18 +3,12 @@ HTTP against ``veil serve-reference`` started as a real subprocess, and in proce
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import os
-import queue
-import subprocess
-import sys
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import httpx
 import pytest
@@ -25,20 +19,9 @@ from veil.errors import ConfigError, UnknownNameError
 from veil.protocols import PROTOCOLS, ProtocolConfig, blackbox_label, run_protocol
 
 
-def _fixtures():  # noqa: ANN202
-    name = "veil_test_layout_fixtures"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "data" / "layout_fixtures.py")
-        assert spec is not None and spec.loader is not None
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
-
-
 @pytest.fixture(scope="module")
-def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    fx = _fixtures()
+def data_root(tmp_path_factory: pytest.TempPathFactory, layout_fixtures: ModuleType) -> Path:
+    fx = layout_fixtures
     root = tmp_path_factory.mktemp("datasets")
     fx.make_vispr(root / "vispr")
     fx.make_ucf101(root / "ucf101")
@@ -46,49 +29,10 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@contextmanager
-def serve_reference(*args: str, startup_s: float = 120) -> Iterator[str]:
-    """``veil serve-reference --port 0`` as a subprocess; yields its base URL once it answers."""
-    cmd = [sys.executable, "-m", "veil.cli", "serve-reference", "--host", "127.0.0.1", "--port", "0", *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(ln) for ln in proc.stdout or []], daemon=True).start()
-    err: list[str] = []
-    threading.Thread(target=lambda: err.extend(proc.stderr or []), daemon=True).start()
-    try:
-        deadline = time.monotonic() + startup_s
-        url = None
-        while url is None:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"serve-reference did not start: {''.join(err)[-2000:]}")
-            try:
-                line = lines.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if " at http://" in line:
-                url = line.rsplit(" at ", 1)[1].strip()
-        while True:
-            try:
-                if httpx.get(url + "/models", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"serve-reference never answered: {''.join(err)[-2000:]}")
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def test_bench_protocol_over_http(data_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_protocol_over_http(data_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                  start_server: Callable[..., Any]) -> None:
     out = tmp_path / "run"
-    with serve_reference("--blackbox", "reference:work_size=320,faces=false") as url:
+    with start_server("--blackbox", "reference:work_size=320,faces=false") as url:
         code = main(["bench-protocol", "ucf101-vispr", "--data-root", str(data_root), "--backend", "openai",
                      "--base-url", url, "--model", "reference", "--out", str(out), "--budget", "16", "--quick",
                      "--quiet"])

@@ -3,9 +3,8 @@ temporal smoothing), action prompts, the answer parser on many phrasings, score 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -33,20 +32,9 @@ from veil.video import (
 )
 
 
-def _fixtures():  # noqa: ANN202
-    name = "veil_test_layout_fixtures"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "data" / "layout_fixtures.py")
-        assert spec is not None and spec.loader is not None
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
-
-
 @pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Item:
-    path = _fixtures().write_video(tmp_path_factory.mktemp("clip") / "v.avi", n_frames=20, size=(64, 48))
+def clip(tmp_path_factory: pytest.TempPathFactory, layout_fixtures: ModuleType) -> Item:
+    path = layout_fixtures.write_video(tmp_path_factory.mktemp("clip") / "v.avi", n_frames=20, size=(64, 48))
     return Item(id="c", split="test", media=Media("video", str(path)))
 
 

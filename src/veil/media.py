@@ -20,7 +20,7 @@ from typing import Any
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from veil.errors import MediaError
 from veil.fsutil import atomic_write_bytes
@@ -30,12 +30,23 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 
 
+def strict_decoding() -> None:
+    """Make PIL refuse truncated images again (fail closed).
+
+    ``face_recognition`` turns ``ImageFile.LOAD_TRUNCATED_IMAGES`` on for the whole process
+    when it is imported, after which PIL silently decodes a cut-off JPEG or PNG into a
+    partly grey picture. Every decoder in Veil calls this first.
+    """
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
 def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode encoded image bytes to RGB uint8, refusing corrupt data and oversized images.
 
     Raises:
         MediaError: naming ``name`` when the bytes are not a readable image.
     """
+    strict_decoding()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -209,6 +209,9 @@ class ProtectReport:
 def _open_image(data: bytes, name: str, max_pixels: int) -> Any:
     from PIL import Image, UnidentifiedImageError
 
+    from veil.media import strict_decoding
+
+    strict_decoding()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

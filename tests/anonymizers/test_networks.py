@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import pickle
-from collections.abc import Iterator
 
 import cv2
 import numpy as np
@@ -26,12 +25,8 @@ from veil.errors import ConfigError, UnknownNameError
 
 
 @pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: one thread is faster, and two spin-wait on each other on a busy machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+def _one_thread(one_torch_thread: None) -> None:
+    """Every test here runs on one torch thread (tests/conftest.py)."""
 
 NAMES = [n for n in NETWORKS.names() if n != "guided-masked"]  # needs detector maps: tests/anonymizers/test_guided.py
 SMALL = {"unet": {"width": 8}, "film-unet": {"width": 8}, "johnson": {"width": 8, "blocks": 2}, "masked": {"width": 8}}

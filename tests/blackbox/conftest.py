@@ -4,14 +4,12 @@
 from __future__ import annotations
 
 import os
-import queue
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import cv2
 import httpx
@@ -27,72 +25,30 @@ FAULT_ARGS = ("--fault-rate", "0.3", "--fault-kinds", "429,500,hang,malformed,re
               "--fault-retry-after", "0.05", "--fault-hang-seconds", "2")
 
 
-@contextmanager
-def serve_reference(*args: str, env: dict[str, str] | None = None, startup_s: float = 120) -> Iterator[str]:
-    """Run ``python -m veil.cli serve-reference --port 0 ARGS`` as a real subprocess and
-    yield its base URL (``http://127.0.0.1:PORT/v1``) once ``/v1/models`` answers."""
-    cmd = [sys.executable, "-m", "veil.cli", "serve-reference", "--host", "127.0.0.1", "--port", "0", *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **(env or {})})
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(ln) for ln in proc.stdout or []], daemon=True).start()
-    err: list[str] = []
-    threading.Thread(target=lambda: err.extend(proc.stderr or []), daemon=True).start()
-    try:
-        deadline = time.monotonic() + startup_s
-        url = None
-        while url is None:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"serve-reference did not start: {''.join(err)[-2000:]}")
-            try:
-                line = lines.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if " at http://" in line:
-                url = line.rsplit(" at ", 1)[1].strip()
-        while True:
-            try:
-                if httpx.get(url + "/models", timeout=5).status_code in (200, 401):
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"serve-reference never answered: {''.join(err)[-2000:]}")
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def server_stats(url: str) -> dict:
     """The server's ``/veil/stats`` counters (requests, answered, faults)."""
     return httpx.get(url.removesuffix("/v1") + "/veil/stats", timeout=10).json()
 
 
 @pytest.fixture(scope="session")
-def reference_server() -> Iterator[str]:
+def reference_server(start_server: Callable[..., Any]) -> Iterator[str]:
     """``veil serve-reference`` with the default reference black box, no faults."""
-    with serve_reference() as url:
+    with start_server() as url:
         yield url
 
 
 @pytest.fixture(scope="session")
-def fast_server() -> Iterator[str]:
+def fast_server(start_server: Callable[..., Any]) -> Iterator[str]:
     """A cheap reference configuration (``FAST_SPEC``), no faults: for the long cache runs."""
-    with serve_reference("--blackbox", FAST_SPEC) as url:
+    with start_server("--blackbox", FAST_SPEC) as url:
         yield url
 
 
 @pytest.fixture(scope="session")
-def faulty_server() -> Iterator[str]:
+def faulty_server(start_server: Callable[..., Any]) -> Iterator[str]:
     """``LIGHT_SPEC`` with 30% faults: 429 (Retry-After 0.05 s), 500, hang (2 s),
     malformed JSON and connection resets, seeded."""
-    with serve_reference("--blackbox", LIGHT_SPEC, *FAULT_ARGS) as url:
+    with start_server("--blackbox", LIGHT_SPEC, *FAULT_ARGS) as url:
         yield url
 
 
@@ -167,12 +123,6 @@ def sign() -> Callable[[str], np.ndarray]:
 def stats() -> Callable[[str], dict]:
     """``stats(url)``: the ``/veil/stats`` counters of a server."""
     return server_stats
-
-
-@pytest.fixture(scope="session")
-def start_server() -> Callable[..., object]:
-    """``with start_server(*cli_args, env=...) as url``: one more real server subprocess."""
-    return serve_reference
 
 
 @pytest.fixture(scope="session")

@@ -3,10 +3,8 @@ their published layouts (tests/data/layout_fixtures.py), and their errors on bad
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -22,21 +20,9 @@ from veil.errors import ConfigError, UnknownNameError, VeilError
 _FIX = Path(__file__).with_name("layout_fixtures.py")
 
 
-def fixtures() -> ModuleType:
-    """tests/data/layout_fixtures.py, imported by path (pytest runs with --import-mode=importlib)."""
-    name = "veil_test_layout_fixtures"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, _FIX)
-        assert spec is not None and spec.loader is not None
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
-
-
 @pytest.fixture(scope="module")
-def roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    fx = fixtures()
+def roots(tmp_path_factory: pytest.TempPathFactory, layout_fixtures: ModuleType) -> dict[str, Path]:
+    fx = layout_fixtures
     base = tmp_path_factory.mktemp("layouts")
     return {
         "vispr": fx.make_vispr(base / "vispr"),

@@ -519,8 +519,27 @@ def mask_area_penalty(mask: torch.Tensor, free_area: float = 0.0) -> torch.Tenso
 OBFUSCATIONS = ("blur", "pixelate")
 
 
+class _MaskOwner(AnonymizerNetwork):
+    """Networks that keep the mask of their last call in ``last_mask`` (B, 1, H, W)."""
+
+    last_mask: torch.Tensor | None
+
+    def area_penalty(self, free_area: float = 0.0) -> torch.Tensor:
+        """:func:`mask_area_penalty` of the mask of the last forward call (differentiable)."""
+        if self.last_mask is None:
+            raise RuntimeError("no mask yet: call the network on a batch first")
+        return mask_area_penalty(self.last_mask, free_area)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A mask that carries a graph cannot be deep-copied or pickled: keep a detached copy.
+        state = self.__dict__.copy()
+        if state.get("last_mask") is not None:
+            state["last_mask"] = state["last_mask"].detach().clone()
+        return state
+
+
 @NETWORKS.register("masked")
-class MaskedObfuscation(AnonymizerNetwork):
+class MaskedObfuscation(_MaskOwner):
     """Masked obfuscation ``x̃ = m ⊙ o(x) + (1 − m) ⊙ x`` (METHOD.md §2.1).
 
     A UNet trunk predicts the logits of a soft mask m (B, 1, H, W); o is a Gaussian blur
@@ -582,22 +601,9 @@ class MaskedObfuscation(AnonymizerNetwork):
         self.last_mask = m
         return m * self.obfuscate(x) + (1.0 - m) * x
 
-    def area_penalty(self, free_area: float = 0.0) -> torch.Tensor:
-        """:func:`mask_area_penalty` of the mask of the last forward call (differentiable)."""
-        if self.last_mask is None:
-            raise RuntimeError("no mask yet: call the network on a batch first")
-        return mask_area_penalty(self.last_mask, free_area)
-
-    def __getstate__(self) -> dict[str, Any]:
-        # A mask that carries a graph cannot be deep-copied or pickled: keep a detached copy.
-        state = self.__dict__.copy()
-        if state.get("last_mask") is not None:
-            state["last_mask"] = state["last_mask"].detach().clone()
-        return state
-
 
 @NETWORKS.register("guided-masked")
-class GuidedMaskedObfuscation(AnonymizerNetwork):
+class GuidedMaskedObfuscation(_MaskOwner):
     """Detector-guided masked obfuscation with several obfuscation levels (METHOD.md §2.1).
 
     Per pixel, a softmax over ``1 + K`` logits chooses between keeping the pixel and K
@@ -698,18 +704,6 @@ class GuidedMaskedObfuscation(AnonymizerNetwork):
             out = out + p[:, i + 1:i + 2] * blur_tensor(x, max(0.3, s * short))
         self.last_mask = 1.0 - p[:, :1]
         return out.clamp(0.0, 1.0)
-
-    def area_penalty(self, free_area: float = 0.0) -> torch.Tensor:
-        """:func:`mask_area_penalty` of the obfuscated fraction of the last call."""
-        if self.last_mask is None:
-            raise RuntimeError("no mask yet: call the network on a batch first")
-        return mask_area_penalty(self.last_mask, free_area)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        if state.get("last_mask") is not None:
-            state["last_mask"] = state["last_mask"].detach().clone()
-        return state
 
 
 # ----------------------------------------------------------------------------- pretraining

@@ -158,6 +158,10 @@ class DlibHogDetector(FaceDetector):
     def _detect(self, image: np.ndarray) -> np.ndarray:
         import face_recognition
 
+        from veil.media import strict_decoding
+
+        strict_decoding()  # its import turns on PIL's truncated-image loading process-wide
+
         locs = face_recognition.face_locations(image, number_of_times_to_upsample=self.upsample, model="hog")
         return np.array([[left, top, right, bottom] for top, right, bottom, left in locs], np.float64)
 
@@ -296,6 +300,10 @@ def face_detection_recall(
 
 def _face_embedding(crop_image: np.ndarray, box: np.ndarray, model: str) -> np.ndarray:
     import face_recognition
+
+    from veil.media import strict_decoding
+
+    strict_decoding()  # its import turns on PIL's truncated-image loading process-wide
 
     x1, y1, x2, y2 = (round(float(v)) for v in box)
     h, w = crop_image.shape[:2]

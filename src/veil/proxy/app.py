@@ -95,7 +95,10 @@ def build_anonymizer(config: ProxyConfig) -> Anonymizer:
     Raises:
         ConfigError, ModelError, UnknownNameError: the spec or model is invalid.
     """
-    anonymizer = create_anonymizer(config.anonymizer)
+    from veil.protect import with_runtime
+
+    # the same runtime as `veil protect` (onnxruntime for networks that export), so both give the same pixels
+    anonymizer = with_runtime(create_anonymizer(config.anonymizer), "auto")
     probe = np.zeros((48, 64, 3), np.uint8)
     probe[12:36, 16:48] = 200
     try:

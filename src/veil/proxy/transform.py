@@ -42,6 +42,7 @@ from PIL import Image, UnidentifiedImageError
 
 from veil.anonymizers.base import Anonymizer
 from veil.errors import MediaError
+from veil.media import strict_decoding
 from veil.protect import protect_image_bytes
 from veil.proxy.config import ProxyConfig
 from veil.proxy.errors import AnonymizerFailure, ProxyRefusal
@@ -117,6 +118,7 @@ def inspect_request_image(data: bytes, where: str, max_pixels: int) -> str:
         ProxyRefusal: not PNG/JPEG/WebP/GIF, unreadable header, animated or
             multi-frame, or more than ``max_pixels`` pixels (decompression bombs).
     """
+    strict_decoding()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
