@@ -104,6 +104,13 @@ def _cmd_list(a: argparse.Namespace) -> int:
         print(f"attacker    {n}")
     for n in sorted(SCENARIOS):
         print(f"scenario    {n}")
+    from veil.anonymizers.guides import GUIDES
+    from veil.anonymizers.networks import NETWORKS
+
+    for n in NETWORKS.names():
+        print(f"network     {n}")
+    for n in GUIDES.names():
+        print(f"guide       {n}  (maps: {', '.join(GUIDES.get(n).map_names)})")
     return 0
 
 
