@@ -28,3 +28,17 @@ def test_quick_demo_writes_report(street_manifest: Path, tmp_path: Path) -> None
     saved = json.loads((out / "summary.json").read_text())
     assert [r["anonymizer"] for r in saved["rows"]] == [r["anonymizer"] for r in summary["rows"]]
     assert not list(out.rglob("*.tmp"))
+
+
+def test_untrained_row_is_the_default_network_at_step_0(tmp_path: Path) -> None:
+    """``veil demo --untrained`` evaluates this model: the trainer's default network before any query."""
+    from veil.anonymizers.learned import load_anonymizer
+    from veil.demo import _untrained_learned
+    from veil.train import TrainConfig
+
+    folder = _untrained_learned(tmp_path)
+    assert folder == tmp_path / "step0"
+    a = load_anonymizer(str(folder))
+    cfg = TrainConfig()
+    assert a.network == cfg.network and a.guide_spec == cfg.guide and a.meta["steps"] == 0
+    assert a.net.hparams["gate_init"] == cfg.network_kwargs["gate_init"]

@@ -79,7 +79,8 @@ def _cmd_demo(a: argparse.Namespace) -> int:
     from veil.config import DemoConfig
     from veil.demo import run_demo
 
-    cfg = DemoConfig.preset(a.quick, out=a.out, data_root=a.data_root, seed=a.seed, anonymizers=a.anonymizers)
+    cfg = DemoConfig.preset(a.quick, out=a.out, data_root=a.data_root, seed=a.seed, anonymizers=a.anonymizers,
+                            untrained=a.untrained or None)
     run_demo(cfg, progress=not a.quiet)
     return 0
 
@@ -335,6 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--anonymizers", nargs="+", default=None, metavar="SPEC",
                       help="anonymizer specs to compare (default: every baseline at its sweep)")
+    demo.add_argument("--untrained", action="store_true",
+                      help="also evaluate the learned network at step 0 (its detector prior): what training changed")
     demo.add_argument("--quiet", action="store_true", help="no progress bars or table")
     demo.set_defaults(func=_cmd_demo)
 

@@ -61,7 +61,9 @@ class EvalConfig:
 class DemoConfig:
     """What ``veil demo`` runs: the scenario, the baselines and their strengths, and the
     anonymizer trained against the reference black box (``train_steps`` steps within
-    ``train_budget`` paid queries; ``train=False`` skips it)."""
+    ``train_budget`` paid queries; ``train=False`` skips it). ``untrained=True`` also
+    evaluates the same network at step 0 (its detector prior), to show what training
+    changed; it costs about a minute more."""
 
     out: str = "runs/demo"
     data_root: str = "data"
@@ -73,6 +75,7 @@ class DemoConfig:
     train: bool = True
     train_steps: int = 40
     train_budget: int = 1600
+    untrained: bool = False
 
     @classmethod
     def preset(cls, quick: bool, **overrides: Any) -> DemoConfig:

@@ -29,6 +29,20 @@ def _train_learned(cfg: DemoConfig, manifest: Path, run: Path, progress: bool) -
     return train(manifest, run, tcfg, progress=progress)
 
 
+def _untrained_learned(run: Path) -> Path:
+    """The demo's network at step 0 (its detector prior, before any query), saved next to the
+    trained model so the report shows what training changed."""
+    import shutil
+
+    from veil.anonymizers.learned import LearnedAnonymizer
+    from veil.train import TrainConfig
+
+    tcfg = TrainConfig()
+    folder = run / "step0"
+    shutil.rmtree(folder, ignore_errors=True)
+    return LearnedAnonymizer(tcfg.network, guide=tcfg.guide, **tcfg.network_kwargs).save(folder, meta={"steps": 0})
+
+
 def run_demo(config: DemoConfig | None = None, progress: bool = True) -> dict[str, Any]:
     """Prepare the scenario if needed, evaluate every anonymizer, write the report.
 
@@ -47,6 +61,8 @@ def run_demo(config: DemoConfig | None = None, progress: bool = True) -> dict[st
     specs = list(cfg.anonymizers or baseline_sweep())
     if cfg.train:
         specs.append(str(_train_learned(cfg, manifest, out / "train", progress)))
+        if cfg.untrained:  # the ablation costs one more evaluation
+            specs.append(str(_untrained_learned(out / "train")))
     rows: list[dict[str, Any]] = []
     grids: dict[str, Path] = {}
     ref: dict[str, Any] = {}
@@ -56,6 +72,8 @@ def run_demo(config: DemoConfig | None = None, progress: bool = True) -> dict[st
         row = summary_row(metrics)
         if Path(spec).name == "model" and Path(spec).is_dir():
             row["anonymizer"] = "learned:" + metrics["anonymizer"]
+        elif Path(spec).name == "step0" and Path(spec).is_dir():
+            row["anonymizer"] = "untrained (step 0):" + metrics["anonymizer"]
         rows.append(row)
         ref = reference_row(metrics)
         grids[metrics["anonymizer"]] = folder / "grid.png"
