@@ -98,11 +98,9 @@ def load_hmdb51(
                 continue
             video = root / cls / fname
             if not video.is_file():
-                if skip_missing:
-                    report.skip("video missing", str(video))
-                    continue
-                raise LayoutError(f"{split_file}: lists {fname} but {video} is missing "
-                                  "(pass --skip-missing to skip missing videos)")
+                report.missing("video missing", str(video), f"{split_file}: lists {fname} but {video} is missing "
+                               "(pass --skip-missing to skip missing videos)", skip_missing)
+                continue
             item = Item(
                 id=f"hmdb51-{Path(fname).stem}", split=FLAGS[flag], media=Media("video", str(video.resolve())),
                 queries=(action_query(cls, classes),), source=f"{cls}/{fname}",

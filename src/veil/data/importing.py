@@ -63,6 +63,16 @@ class ImportReport:
         if len(ex) < 3:
             ex.append(example)
 
+    def missing(self, reason: str, example: str, error: str, skip_missing: bool) -> None:
+        """A referenced file is missing: count it as skipped with ``skip_missing``, else raise.
+
+        Raises:
+            LayoutError: ``error`` (it names the path), when ``skip_missing`` is False.
+        """
+        if not skip_missing:
+            raise LayoutError(error)
+        self.skip(reason, example)
+
     def keep(self, item: Item) -> None:
         self.items[item.split] += 1
 

@@ -106,11 +106,10 @@ def load_okvqa(
             path = _find_image(images, coco, image_id)
             if path is None:
                 expected = images / coco / coco_image_name(coco, image_id)
-                if skip_missing:
-                    report.skip("image missing", str(expected))
-                    continue
-                raise LayoutError(f"{qpath}: question {qs[0][0]} refers to image {image_id}, not found at {expected} "
-                                  "(pass --skip-missing to skip such questions)")
+                report.missing("image missing", str(expected),
+                               f"{qpath}: question {qs[0][0]} refers to image {image_id}, not found at {expected} "
+                               "(pass --skip-missing to skip such questions)", skip_missing)
+                continue
             queries = tuple(
                 Query(family=VQA_FAMILY, prompt=f"{text}\n{instruction}" if instruction else text,
                       answers=tuple(ans))

@@ -178,11 +178,9 @@ def load_pahmdb51(
                 msplit = FLAGS[flag]
             video = root / cls / vname
             if not video.is_file():
-                if skip_missing:
-                    report.skip("video missing", str(video))
-                    continue
-                raise LayoutError(f"{where}: annotated video not found at {video} "
-                                  "(pass --skip-missing to skip missing videos)")
+                report.missing("video missing", str(video), f"{where}: annotated video not found at {video} "
+                               "(pass --skip-missing to skip missing videos)", skip_missing)
+                continue
             n_frames = 1 + max((e for rs in ranges.values() for _, e, _ in rs), default=0)
             labels = frame_labels(ranges, n_frames)
             for a in PA_ATTRIBUTES:

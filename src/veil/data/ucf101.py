@@ -106,11 +106,10 @@ def load_ucf101(
                 class_dir = root / cls
             video = find_case_insensitive(class_dir / fname)
             if video is None:
-                if skip_missing:
-                    report.skip("video missing", str(class_dir / fname))
-                    continue
-                raise LayoutError(f"{list_path}: line {n}: video not found at {class_dir / fname} "
-                                  "(pass --skip-missing to skip missing videos)")
+                report.missing("video missing", str(class_dir / fname),
+                               f"{list_path}: line {n}: video not found at {class_dir / fname} "
+                               "(pass --skip-missing to skip missing videos)", skip_missing)
+                continue
             vid = Path(fname).stem
             if vid in seen:
                 report.skip("listed twice", rel)

@@ -133,11 +133,10 @@ def load_vispr(
                 )
             image = root / d["image_path"]
             if not image.is_file():
-                if skip_missing:
-                    report.skip("image missing", str(image))
-                    continue
-                raise LayoutError(f"{ann_path}: image_path {d['image_path']!r} not found at {image} "
-                                  "(pass --skip-missing to skip such annotations)")
+                report.missing("image missing", str(image),
+                               f"{ann_path}: image_path {d['image_path']!r} not found at {image} "
+                               "(pass --skip-missing to skip such annotations)", skip_missing)
+                continue
             present = set(labels)
             attrs = {name: int(any(a in present for a in ids)) for name, ids in amap.items()}
             vid = str(d.get("id", ann_path.stem))
