@@ -440,18 +440,26 @@ def serve(
     The socket is bound before uvicorn starts, so ``port=0`` works: ``on_ready`` receives
     the real base URL (``http://HOST:PORT/v1``) as soon as connections are accepted.
     """
-    import uvicorn
-
     name, kwargs = parse_spec(blackbox)
     app = create_app(name, faults, api_key, kwargs, record)
-    sock = bind_socket(host, port)
-    bound = sock.getsockname()[1]
+    run_on_socket(app, bind_socket(host, port), host, log_level, on_ready)
+
+
+def run_on_socket(
+    app: Any, sock: socket.socket, host: str, log_level: str, on_ready: Callable[[str], None] | None = None
+) -> None:
+    """Run ``app`` with uvicorn on an already bound ``sock`` until interrupted; closes the socket.
+
+    ``on_ready`` receives the base URL (``http://HOST:PORT/v1``, IPv6 hosts bracketed)
+    before serving starts, so a caller that bound port 0 learns the real port.
+    """
+    import uvicorn
+
     shown = f"[{host}]" if ":" in host else host
-    config = uvicorn.Config(app, log_level=log_level, access_log=False, timeout_graceful_shutdown=3,
-                            lifespan="on")
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on",
+                                           timeout_graceful_shutdown=3))
     if on_ready is not None:
-        on_ready(f"http://{shown}:{bound}/v1")
+        on_ready(f"http://{shown}:{sock.getsockname()[1]}/v1")
     try:
         server.run(sockets=[sock])
     finally:

@@ -341,9 +341,7 @@ def serve(config: ProxyConfig, log_level: str = "info", on_ready: Callable[[str]
     Raises:
         ConfigError, ModelError: bad anonymizer, or the address cannot be bound.
     """
-    import uvicorn
-
-    from veil.blackbox.server import bind_socket
+    from veil.blackbox.server import bind_socket, run_on_socket
 
     configure_logging(log_level)
     warning = config.bind_warning()
@@ -351,14 +349,5 @@ def serve(config: ProxyConfig, log_level: str = "info", on_ready: Callable[[str]
         print(warning, file=sys.stderr, flush=True)
     app = create_app(config)
     sock = bind_socket(config.host, config.port)
-    bound = sock.getsockname()[1]
-    shown = f"[{config.host}]" if ":" in config.host else config.host
     uv_level = "warning" if log_level.lower() in ("info", "debug") else log_level.lower()
-    server = uvicorn.Server(uvicorn.Config(app, log_level=uv_level, access_log=False, lifespan="on",
-                                           timeout_graceful_shutdown=3))
-    if on_ready is not None:
-        on_ready(f"http://{shown}:{bound}/v1")
-    try:
-        server.run(sockets=[sock])
-    finally:
-        sock.close()
+    run_on_socket(app, sock, config.host, uv_level, on_ready)
