@@ -55,8 +55,11 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "history-no-history": ("history", {"use_history": False}),
     "history-no-item-prior": ("history", {"item_prior": False}),
     "history-fixed-alpha": ("history", {"adapt_alpha": False}),
+    "history-no-param-history": ("history", {"param_history": False}),
+    "history-param-only": ("history", {"use_history": False, "item_prior": False}),
 }
-ABLATION = ["history-no-history", "history-no-item-prior", "history-fixed-alpha"]
+ABLATION = ["history-no-history", "history-no-item-prior", "history-fixed-alpha", "history-no-param-history",
+            "history-param-only"]
 
 
 def running_mean(values: list[float], window: int) -> list[float]:

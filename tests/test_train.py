@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -144,3 +146,55 @@ def test_other_networks_drop_the_guided_defaults() -> None:
     assert masked.guide is None and masked.network_kwargs == {"sigma": 4.0}
     guided_masked = TrainConfig(network="masked", network_kwargs={"extra_channels": 3})
     assert guided_masked.guide == "faces+text"  # a masked network with maps keeps the guide
+
+
+@pytest.mark.parametrize("name, kwargs", [("masked", {"mask_init": 0.0, "sigma": 2.0}),
+                                          ("guided-masked", {"extra_channels": 3})])
+def test_parameter_directions_match_finite_differences(name: str, kwargs: dict) -> None:
+    from veil.anonymizers.networks import create_network
+    from veil.train import parameter_directions
+
+    torch.manual_seed(0)
+    net = create_network(name, width=4, depth=2, **kwargs).double()
+    for q in net.parameters():  # away from the zero-initialised head, so every part moves
+        q.data.add_(0.1 * torch.randn_like(q))
+    x = torch.rand(2, 3, 16, 24, dtype=torch.float64)
+    extra = torch.rand(2, 3, 16, 24, dtype=torch.float64) if name == "guided-masked" else None
+    p = sum(q.numel() for q in net.parameters())
+    basis = np.linalg.qr(np.random.default_rng(0).normal(size=(p, 2)))[0]
+    net(x, extra)
+    mask = net.last_mask
+    jv = parameter_directions(net, x, extra, basis)
+    assert net.last_mask is mask  # the training forward's mask is left in place
+    assert jv.shape == (2, 2, 3, 16, 24)
+
+    def shifted(step: float, u: np.ndarray) -> torch.Tensor:
+        clone = copy.deepcopy(net)
+        offset = 0
+        with torch.no_grad():
+            for q in clone.parameters():
+                q.add_(step * torch.from_numpy(u[offset:offset + q.numel()]).reshape(q.shape))
+                offset += q.numel()
+            return clone(x, extra)
+
+    if name == "masked":  # smooth: central differences agree
+        for j in range(2):
+            fd = (shifted(1e-5, basis[:, j]) - shifted(-1e-5, basis[:, j])) / 2e-5
+            torch.testing.assert_close(jv[j], fd, rtol=1e-4, atol=1e-6)
+    else:  # hard argmax: the JVP is the straight-through (soft) derivative, nonzero where the soft mix moves
+        assert float(jv.abs().sum()) > 0
+
+
+def test_parameter_history_is_recorded_and_used(street_manifest: Path, tmp_path: Path) -> None:
+    tr = Trainer(street_manifest, tmp_path / "p", _cfg(steps=3, num_directions=4), progress=False)
+    tr.fit()
+    assert tr.estimator.param_store is not None and len(tr.estimator.param_store) == 3
+    p = sum(q.numel() for q in tr.net.parameters())
+    assert tr.estimator.parameter_basis().shape[0] == p
+    x = tr.x_all[[0, 1]].float().div(255.0)
+    guides = tr._parameter_guides(x, tr._extra(tr.maps_all, [0, 1]))
+    assert guides is not None and guides.shape[0] == 2 and guides.shape[2] == tr.subspace.dim
+    off = Trainer(street_manifest, tmp_path / "q", _cfg(steps=2, estimator_kwargs={"param_history": False}),
+                  progress=False)
+    off.fit()
+    assert off.estimator.param_store is None and off._parameter_guides(x, off._extra(off.maps_all, [0, 1])) is None

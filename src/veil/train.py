@@ -263,6 +263,37 @@ def _unpack(obj: Any) -> Any:
 # ----------------------------------------------------------------------------- trainer
 
 
+def parameter_directions(
+    net: torch.nn.Module, x: torch.Tensor, extra: torch.Tensor | None, basis: np.ndarray
+) -> torch.Tensor:
+    """``J u_j`` for each column u_j of ``basis`` (p, r): the change of ``net(x, extra)`` per unit move of θ along u_j.
+
+    Forward-mode (``torch.func.jvp``), one pass per column; parameters are flattened in
+    ``net.parameters()`` order. Returns (r, B, 3, H, W).
+    """
+    from torch.func import functional_call, jvp
+
+    names = [n for n, _ in net.named_parameters()]
+    values = tuple(q.detach() for _, q in net.named_parameters())
+    sizes = [v.numel() for v in values]
+    if basis.shape[0] != sum(sizes):
+        raise ValueError(f"basis has {basis.shape[0]} rows, the network {sum(sizes)} parameters")
+
+    def run(*params: torch.Tensor) -> torch.Tensor:
+        return functional_call(net, dict(zip(names, params, strict=True)), (x,), {"extra": extra})
+
+    keep = getattr(net, "last_mask", None)
+    out = []
+    with torch.no_grad():
+        for j in range(basis.shape[1]):
+            chunks = torch.from_numpy(basis[:, j]).split(sizes)
+            tangents = tuple(c.reshape(v.shape).to(v.dtype) for c, v in zip(chunks, values, strict=True))
+            out.append(jvp(run, values, tangents)[1])
+    if hasattr(net, "last_mask"):
+        net.last_mask = keep  # the jvp passes must not replace the training forward's mask
+    return torch.stack(out)
+
+
 def _resize(image: np.ndarray, w: int, h: int) -> np.ndarray:
     import cv2
 
@@ -518,9 +549,10 @@ class Trainer:
         # utility: antithetic zeroth-order estimate per item, in the subspace
         xt_np = xt.detach().permute(0, 2, 3, 1).numpy().astype(np.float64)
         asks, queries, meta = [], [], []
+        guides = self._parameter_guides(x, self._extra(self.maps_all, idx))
         for b, i in enumerate(idx):
             key = int(i)
-            z = self.estimator.ask(key, self.rng)
+            z = self.estimator.ask(key, self.rng, None if guides is None else guides[b])
             r = self.estimator.radius(key)
             prompt, targets, q = self._target(i, q_idx[b])
             deltas = self.subspace.lift(z)  # (m, H, W, 3)
@@ -531,12 +563,13 @@ class Trainer:
             meta.append(targets)
         answers = self.engine.query_many(queries)
         g_img = np.zeros_like(xt_np)
-        losses_u, flips = [], []
+        losses_u, flips, changes = [], [], []
         m = cfg.num_directions
         for b, (key, z) in enumerate(asks):
             ans = answers[b * 2 * m:(b + 1) * 2 * m]
             ls = np.array([utility_loss(a.text, a.logprobs, meta[b], cfg.utility_mode, cfg.answer_score) for a in ans])
             lp, lm = ls[0::2], ls[1::2]
+            changes.append(float(np.mean(np.abs(lp - lm))))
             g_z = self.estimator.tell(key, z, lp, lm)
             g_img[b] = self.subspace.image_gradient(g_z)
             loss_b = float(ls.mean())
@@ -552,13 +585,17 @@ class Trainer:
         util_obj = surrogate + cfg.naturalness * l_nat
         if hasattr(self.net, "area_penalty") and cfg.mask_area > 0:
             util_obj = util_obj + cfg.mask_area * self.net.area_penalty()
-        g_u_list = torch.autograd.grad(util_obj, list(self.net.parameters()), allow_unused=True)
-
         params = list(self.net.parameters())
         flat = lambda gs: np.concatenate(  # noqa: E731
             [(g if g is not None else torch.zeros_like(p)).detach().reshape(-1).double().numpy()
              for g, p in zip(gs, params, strict=True)]
         )
+        if getattr(self.estimator, "param_history", False):
+            # the black-box part alone, in parameter space: what recurs across items (estimators.py)
+            g_sur = torch.autograd.grad(surrogate, params, retain_graph=True, allow_unused=True)
+            self.estimator.record_parameters(flat(g_sur), loss_change=float(np.mean(changes)))
+        g_u_list = torch.autograd.grad(util_obj, params, allow_unused=True)
+
         l_u = float(np.mean(losses_u))
         direction, info = self.rule.combine(flat(g_u_list), flat(g_p_list), (l_u, float(l_p.detach())))
         offset = 0
@@ -588,6 +625,21 @@ class Trainer:
         if hasattr(self.estimator, "alpha"):
             rec["alpha"] = float(self.estimator.alpha)
         return rec
+
+    def _parameter_guides(self, x: torch.Tensor, extra: torch.Tensor | None) -> np.ndarray | None:
+        """Per item (B, r, n): the parameter-space critical directions mapped into subspace coordinates.
+
+        None when the estimator does not use them (not ``history``, ``param_history`` off, or
+        nothing recorded yet). See :class:`veil.optim.estimators.CriticalHistoryEstimator`.
+        """
+        if not getattr(self.estimator, "wants_parameter_guide", False):
+            return None
+        basis = self.estimator.parameter_basis()
+        if basis.shape[1] == 0:
+            return None
+        jv = parameter_directions(self.net, x, extra, basis)  # (r, B, 3, H, W)
+        imgs = jv.permute(1, 0, 3, 4, 2).double().numpy()  # (B, r, H, W, 3)
+        return np.stack([self.subspace.coefficients(imgs[b]) for b in range(len(imgs))])
 
     # ------------------------------------------------------------------ checkpoints
     def _state(self) -> dict[str, Any]:

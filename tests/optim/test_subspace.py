@@ -54,6 +54,15 @@ class TestSubspace:
         z = rng.normal(size=sub.dim)
         np.testing.assert_allclose(sub.project(sub.image_gradient(z)), z, atol=1e-9)
 
+    def test_coefficients_invert_lift(self, sub) -> None:
+        rng = np.random.default_rng(3)
+        z = rng.normal(size=(3, sub.dim))
+        np.testing.assert_allclose(sub.coefficients(sub.lift(z)), z, atol=1e-9)
+        np.testing.assert_allclose(sub.coefficients(sub.lift(z[0])), z[0], atol=1e-9)
+        # the least-squares fit of any image: its residual is orthogonal to the subspace
+        g = rng.normal(size=(20, 28, 3))
+        np.testing.assert_allclose(sub.project(g - sub.lift(sub.coefficients(g))), 0.0, atol=1e-9)
+
     def test_bad_shapes_raise(self, sub) -> None:
         with pytest.raises(ValueError, match="z must be"):
             sub.lift(np.zeros(sub.dim + 1))

@@ -3,14 +3,17 @@
 Contract, for every registered estimator (nevergrad style: the public ``ask``/``tell``
 validate and keep the books, the private ``_ask``/``_tell`` do the math)::
 
-    Z = est.ask(key, rng)                  # (m, n) directions in subspace coordinates
+    Z = est.ask(key, rng[, guide])         # (m, n) directions in subspace coordinates
     r = est.radius(key)                    # == est.mu right after the ask
     lp[i] = L(x + r * lift(Z[i]))          # m antithetic pairs: 2m = queries_per_estimate
     lm[i] = L(x - r * lift(Z[i]))
     g_z = est.tell(key, Z, lp, lm)         # (n,) estimate of the gradient of L(x + B z) at z=0
 
 ``key`` (int or str) names the training item (per-item priors use it); several keys may
-be pending at once, but a key only once. ``g_z`` estimates ``B^T grad_x L``; map it to the
+be pending at once, but a key only once. ``guide`` (r, n), optional, are directions the
+caller knows to matter for this item (the trainer maps the parameter-space history through
+the anonymizer's Jacobian, see :meth:`CriticalHistoryEstimator.parameter_basis`); guided
+estimators add them to their guiding subspace, the others ignore them. ``g_z`` estimates ``B^T grad_x L``; map it to the
 image with ``subspace.image_gradient(g_z)`` or ``subspace.lift(g_z)`` (see subspace.py).
 
 State (``state_dict``/``load_state_dict``) is numpy arrays and python scalars; pending asks
@@ -26,7 +29,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from veil.errors import ConfigError
-from veil.optim.history import CriticalHistory, Key, check_key
+from veil.optim.history import CriticalHistory, Key, check_key, orthonormal_basis
 from veil.registry import Registry, parse_spec
 
 
@@ -57,8 +60,8 @@ class Estimator(ABC):
         """Smoothing radius for the next ask: evaluate at ``x +- mu * lift(z)``."""
 
     @abstractmethod
-    def _ask(self, key: Key, rng: np.random.Generator) -> tuple[np.ndarray, Any]:
-        """Directions (m, n) and any context ``_tell`` needs."""
+    def _ask(self, key: Key, rng: np.random.Generator, guide: np.ndarray | None) -> tuple[np.ndarray, Any]:
+        """Directions (m, n) and any context ``_tell`` needs (``guide``: (r, n) or None)."""
 
     @abstractmethod
     def _tell(self, key: Key, z: np.ndarray, lp: np.ndarray, lm: np.ndarray, mu: float, ctx: Any) -> np.ndarray:
@@ -88,15 +91,19 @@ class Estimator(ABC):
             raise ValueError(f"{self.name}: no pending ask for item {key!r}; call ask(key, rng) first")
         return self._pending[key][1]
 
-    def ask(self, key: Key, rng: np.random.Generator) -> np.ndarray:
-        """Directions Z (m, n) for item ``key``, drawn from ``rng``."""
+    def ask(self, key: Key, rng: np.random.Generator, guide: np.ndarray | None = None) -> np.ndarray:
+        """Directions Z (m, n) for item ``key``, drawn from ``rng``; ``guide`` (r, n): see the module doc."""
         key = check_key(key)
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng must be a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
         if key in self._pending:
             raise ValueError(f"{self.name}: item {key!r} already has a pending ask; tell it before asking again")
+        if guide is not None:
+            guide = np.asarray(guide, dtype=np.float64)
+            if guide.ndim != 2 or guide.shape[1] != self.dim or not np.all(np.isfinite(guide)):
+                raise ValueError(f"{self.name}: guide must be a finite (r, {self.dim}) array, got shape {guide.shape}")
         mu = float(self.mu)
-        z, ctx = self._ask(key, rng)
+        z, ctx = self._ask(key, rng, guide)
         z = np.asarray(z, dtype=np.float64)
         if z.shape != (self.num_directions, self.dim):  # pragma: no cover - guards subclasses
             raise RuntimeError(f"{self.name}._ask returned {z.shape}, expected {(self.num_directions, self.dim)}")
@@ -179,7 +186,7 @@ class RGE(Estimator):
     def mu(self) -> float:
         return self._mu
 
-    def _ask(self, key: Key, rng: np.random.Generator) -> tuple[np.ndarray, Any]:
+    def _ask(self, key: Key, rng: np.random.Generator, guide: np.ndarray | None) -> tuple[np.ndarray, Any]:
         return rng.standard_normal((self.num_directions, self.dim)), None
 
     def _tell(self, key: Key, z: np.ndarray, lp: np.ndarray, lm: np.ndarray, mu: float, ctx: Any) -> np.ndarray:
@@ -215,7 +222,7 @@ class SPSA(Estimator):
         """Perturbation size ``c / k^gamma`` at iteration k >= 1."""
         return self.c / float(k) ** self.gamma
 
-    def _ask(self, key: Key, rng: np.random.Generator) -> tuple[np.ndarray, Any]:
+    def _ask(self, key: Key, rng: np.random.Generator, guide: np.ndarray | None) -> tuple[np.ndarray, Any]:
         shape = (self.num_directions, self.dim)
         mag = rng.uniform(0.5, 1.0, shape)
         sign = np.where(rng.random(shape) < 0.5, -1.0, 1.0)
@@ -297,9 +304,21 @@ def expected_cosine(alpha: np.ndarray | float, rho: float, n: int, k: int, q: in
 class CriticalHistoryEstimator(Estimator):
     """Critical-history guided estimator (METHOD.md §2.5); every ingredient has a switch.
 
-    Guiding subspace: U (n, r) = QR basis of the top-k critical past estimates
-    (``use_history``) and of the item's own last estimate (``item_prior``, PRGF-style), from
-    a :class:`CriticalHistory` that ``tell`` feeds (``record``).
+    Guiding subspace: U (n, r) = QR basis of, in this order, the item's own last estimate
+    (``item_prior``, PRGF-style), the caller's ``guide`` directions (``param_history``), and
+    the top-k critical past estimates (``use_history``), from a :class:`CriticalHistory`
+    that ``tell`` feeds (``record``).
+
+    Parameter-space history (``param_history``): image-space estimates of *different* items
+    point in unrelated directions (they live on different images), so the image-space
+    history only transfers when an item comes back. What recurs across items is the
+    direction in which the anonymizer's *parameters* should move. The trainer therefore
+    records each step's utility gradient in parameter space (``record_parameters``, scored
+    by the loss change it carried), takes the QR basis of the ``param_k`` most critical ones
+    (``parameter_basis``, (p, r)) and maps each basis vector u through the anonymizer's
+    Jacobian on the item, ``J u`` (the image change that moving θ along u would make), into
+    subspace coordinates; those rows are the ``guide`` of the item's ask. Sampling along them
+    measures exactly the directional derivatives ``<grad_θ L, u>`` that the update needs.
 
     Guided sampling (Guided ES, Maheswaranathan et al. 2019): ``z = sqrt(alpha) eps +
     sqrt((1 - alpha) n / r) U eta`` with ``eps ~ N(0, I_n)``, ``eta ~ N(0, I_r)``, i.e.
@@ -311,6 +330,10 @@ class CriticalHistoryEstimator(Estimator):
     ``n Sigma grad``: with alpha = 1 it is RGE exactly (unbiased); with alpha < 1 it is biased
     toward span(U) on purpose. With an empty history (or both sources off) it is RGE: same
     draws from ``rng``, same estimate.
+
+    alpha starts at 0.9 (mostly isotropic): a guiding subspace built from early, noisy
+    estimates is mostly noise, and guided sampling is biased toward it (its expectation is
+    ``n Sigma grad``), so the subspace has to earn a larger share through the adaptation.
 
     Adaptive alpha (``adapt_alpha``, SGES-style): each told batch splits the loss differences
     ``y_i = (L+ - L-)/(2 mu) = sqrt(alpha) g.eps_i + s (U^T g).eta_i`` (``s^2 = (1-alpha) n/r``)
@@ -339,12 +362,15 @@ class CriticalHistoryEstimator(Estimator):
         use_history: bool = True,
         item_prior: bool = True,
         record: bool = True,
-        alpha: float = 0.5,
+        alpha: float = 0.9,
         adapt_alpha: bool = True,
         alpha_lr: float = 0.2,
         alpha_min: float = 0.1,
         alpha_max: float = 0.9,
         moment_beta: float = 0.8,
+        param_history: bool = True,
+        param_k: int = 2,
+        param_capacity: int = 16,
     ) -> None:
         super().__init__(dim, num_directions)
         if not mu > 0:
@@ -362,6 +388,10 @@ class CriticalHistoryEstimator(Estimator):
         self.alpha_lr, self.alpha_min, self.alpha_max = float(alpha_lr), float(alpha_min), float(alpha_max)
         self.moment_beta = float(moment_beta)
         self.history = CriticalHistory(self.dim, capacity=self.capacity, k=self.k, score=score, decay=self.decay)
+        self.param_history, self.param_k, self.param_capacity = bool(param_history), int(param_k), int(param_capacity)
+        if self.param_k < 1 or self.param_capacity < 1:
+            raise ConfigError(f"history: need param_k >= 1 and param_capacity >= 1, got {param_k}, {param_capacity}")
+        self.param_store: CriticalHistory | None = None  # built at the first record_parameters (dim = #params)
         self._m_in = 0.0
         self._m_tot = 0.0
         self._moment_count = 0
@@ -377,12 +407,45 @@ class CriticalHistoryEstimator(Estimator):
             return None
         return float(np.clip(self._m_in / self._m_tot, 0.0, 1.0))
 
-    def guiding_basis(self, key: Key | None = None) -> np.ndarray:
-        """U (n, r) the next ask for ``key`` would use; (n, 0) means isotropic RGE."""
-        return self.history.basis(key, critical=self.use_history, item_prior=self.item_prior)
+    def guiding_basis(self, key: Key | None = None, guide: np.ndarray | None = None) -> np.ndarray:
+        """U (n, r) the next ask for ``key`` (with ``guide`` rows) would use; (n, 0) means isotropic RGE."""
+        rows = []
+        if self.item_prior and key is not None:
+            v = self.history.item_estimate(key)
+            if v is not None:
+                rows.append(v[None])
+        if self.param_history and guide is not None and len(guide):
+            rows.append(np.asarray(guide, dtype=np.float64))
+        if self.use_history:
+            rows.append(self.history.critical())
+        if not rows:
+            return np.zeros((self.dim, 0))
+        return orthonormal_basis(np.concatenate(rows, axis=0))
 
-    def _ask(self, key: Key, rng: np.random.Generator) -> tuple[np.ndarray, Any]:
-        u = self.guiding_basis(key)
+    # ---- parameter-space history (fed and used by the trainer) ------------------------------
+    @property
+    def wants_parameter_guide(self) -> bool:
+        """True when the next asks would use ``guide`` rows (``param_history`` on and recorded)."""
+        return self.param_history and self.param_store is not None and len(self.param_store) > 0
+
+    def record_parameters(self, g_theta: np.ndarray, loss_change: float) -> None:
+        """Store a utility gradient in parameter space (p,), scored by the loss change it carried."""
+        if not self.param_history:
+            return
+        g = np.asarray(g_theta, dtype=np.float64).reshape(-1)
+        if self.param_store is None:
+            self.param_store = CriticalHistory(g.size, capacity=self.param_capacity, k=self.param_k, decay=self.decay)
+        self.param_store.add(g, loss_change=float(loss_change))
+
+    def parameter_basis(self) -> np.ndarray:
+        """Orthonormal (p, r) basis of the ``param_k`` most critical parameter-space gradients; (0, 0) if none."""
+        if self.param_store is None:
+            return np.zeros((0, 0))
+        rows = np.concatenate([self.param_store.weighted_mean()[None], self.param_store.critical()])
+        return orthonormal_basis(rows)
+
+    def _ask(self, key: Key, rng: np.random.Generator, guide: np.ndarray | None) -> tuple[np.ndarray, Any]:
+        u = self.guiding_basis(key, guide)
         eps = rng.standard_normal((self.num_directions, self.dim))
         r = u.shape[1]
         if r == 0:
@@ -433,6 +496,8 @@ class CriticalHistoryEstimator(Estimator):
             "moment_count": self._moment_count,
         }
         out.update({f"history.{k}": v for k, v in self.history.state_dict().items()})
+        if self.param_store is not None:
+            out.update({f"param_history.{k}": v for k, v in self.param_store.state_dict().items()})
         return out
 
     def _load_state(self, d: dict[str, Any]) -> None:
@@ -440,6 +505,12 @@ class CriticalHistoryEstimator(Estimator):
         self._m_in, self._m_tot = float(d["m_in"]), float(d["m_tot"])
         self._moment_count = int(d["moment_count"])
         self.history.load_state_dict({k[len("history.") :]: v for k, v in d.items() if k.startswith("history.")})
+        saved = {k[len("param_history.") :]: v for k, v in d.items() if k.startswith("param_history.")}
+        self.param_store = None
+        if saved:
+            self.param_store = CriticalHistory(int(saved["dim"]), capacity=self.param_capacity, k=self.param_k,
+                                               decay=self.decay)
+            self.param_store.load_state_dict(saved)
 
 
 def create_estimator(spec: str | Estimator, dim: int, **overrides: Any) -> Estimator:

@@ -135,6 +135,19 @@ class CriticalHistory:
         order = [i for i in order[:k] if self._stamps[i] >= 0]
         return self._vectors[order].copy()
 
+    def weighted_mean(self) -> np.ndarray:
+        """Score-weighted mean of the stored estimates (n,), zeros if empty or all scores are 0.
+
+        Noisy estimates of a direction that recurs average toward it, where any single
+        stored estimate stays as noisy as it was.
+        """
+        eff = self.effective_scores()
+        used = self._stamps >= 0
+        total = float(eff[used].sum()) if used.any() else 0.0
+        if not total > 0:
+            return np.zeros(self.dim)
+        return (eff[used, None] * self._vectors[used]).sum(axis=0) / total
+
     def item_estimate(self, key: Key) -> np.ndarray | None:
         """The last estimate stored for ``key``, or None."""
         v = self._items.get(check_key(key))

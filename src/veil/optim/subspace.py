@@ -50,6 +50,8 @@ class Subspace(Protocol):
 
     def image_gradient(self, g_z: np.ndarray) -> np.ndarray: ...
 
+    def coefficients(self, image: np.ndarray) -> np.ndarray: ...
+
 
 SUBSPACES: Registry[Subspace] = Registry("subspace")
 
@@ -157,9 +159,22 @@ class SeparableSubspace(ABC):
         If ``g_z`` estimates ``B^T grad_x L``, this estimates the orthogonal projection of
         ``grad_x L`` on the subspace (independent of how B is scaled).
         """
+        return self.lift(self._gram_solve(g_z))
+
+    def _gram_solve(self, g_z: np.ndarray) -> np.ndarray:
+        """``(B^T B)^-1 g_z`` for (n,) or (m, n), by the separable factors."""
         zc, single = self._coefs(g_z)
         w = np.einsum("ab,mbdc,de->maec", self._gy_inv, zc, self._gx_inv, optimize=True).reshape(len(zc), self.dim)
-        return self.lift(w[0] if single else w)
+        return w[0] if single else w
+
+    def coefficients(self, image: np.ndarray) -> np.ndarray:
+        """Least-squares coefficients ``(B^T B)^-1 B^T v``: the z whose ``lift`` is closest to ``v``.
+
+        (H, W, 3) -> (n,), or (m, H, W, 3) -> (m, n); ``lift(coefficients(v)) == v`` for v in
+        the subspace. Used to turn an image-space direction (e.g. the anonymizer's Jacobian
+        applied to a parameter direction) into a sampling direction.
+        """
+        return self._gram_solve(self.project(image))
 
     def params(self) -> dict[str, Any]:
         """Constructor keyword arguments, read back from attributes of the same name."""
