@@ -534,7 +534,8 @@ class Trainer:
         q_idx = [int(self.rng.integers(len(self.items[i].queries))) for i in idx]
         x = self.x_all[idx].float().div(255.0)
         self.net.train()
-        xt = self.net(x, self._extra(self.maps_all, idx))
+        extra = self._extra(self.maps_all, idx)
+        xt = self.net(x, extra)
         if self.privacy_manifest is None:
             p_idx, xt_priv = idx, xt
         else:
@@ -549,7 +550,7 @@ class Trainer:
         # utility: antithetic zeroth-order estimate per item, in the subspace
         xt_np = xt.detach().permute(0, 2, 3, 1).numpy().astype(np.float64)
         asks, queries, meta = [], [], []
-        guides = self._parameter_guides(x, self._extra(self.maps_all, idx))
+        guides = self._parameter_guides(x, extra)
         for b, i in enumerate(idx):
             key = int(i)
             z = self.estimator.ask(key, self.rng, None if guides is None else guides[b])

@@ -409,18 +409,8 @@ class CriticalHistoryEstimator(Estimator):
 
     def guiding_basis(self, key: Key | None = None, guide: np.ndarray | None = None) -> np.ndarray:
         """U (n, r) the next ask for ``key`` (with ``guide`` rows) would use; (n, 0) means isotropic RGE."""
-        rows = []
-        if self.item_prior and key is not None:
-            v = self.history.item_estimate(key)
-            if v is not None:
-                rows.append(v[None])
-        if self.param_history and guide is not None and len(guide):
-            rows.append(np.asarray(guide, dtype=np.float64))
-        if self.use_history:
-            rows.append(self.history.critical())
-        if not rows:
-            return np.zeros((self.dim, 0))
-        return orthonormal_basis(np.concatenate(rows, axis=0))
+        return self.history.basis(key, critical=self.use_history, item_prior=self.item_prior,
+                                  extra=guide if self.param_history else None)
 
     # ---- parameter-space history (fed and used by the trainer) ------------------------------
     @property

@@ -153,17 +153,22 @@ class CriticalHistory:
         v = self._items.get(check_key(key))
         return None if v is None else v.copy()
 
-    def basis(self, key: Key | None = None, critical: bool = True, item_prior: bool = False) -> np.ndarray:
-        """Orthonormal guiding basis U (n, r), r <= k (+1 with the item prior); (n, 0) if empty.
+    def basis(
+        self, key: Key | None = None, critical: bool = True, item_prior: bool = False, extra: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Orthonormal guiding basis U (n, r), r <= k (+1 with the item prior, + the extra rows); (n, 0) if empty.
 
         The item's last estimate comes first when ``item_prior`` (so it is always in U), then
-        the top-k critical estimates when ``critical``.
+        the ``extra`` rows (r_e, n) given by the caller, then the top-k critical estimates
+        when ``critical``.
         """
         rows = []
         if item_prior and key is not None:
             v = self.item_estimate(key)
             if v is not None:
                 rows.append(v[None])
+        if extra is not None and len(extra):
+            rows.append(np.asarray(extra, dtype=np.float64))
         if critical:
             rows.append(self.critical())
         if not rows:
