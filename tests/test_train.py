@@ -192,9 +192,18 @@ def test_parameter_history_is_recorded_and_used(street_manifest: Path, tmp_path:
     p = sum(q.numel() for q in tr.net.parameters())
     assert tr.estimator.parameter_basis().shape[0] == p
     x = tr.x_all[[0, 1]].float().div(255.0)
-    guides = tr._parameter_guides(x, tr._extra(tr.maps_all, [0, 1]))
-    assert guides is not None and guides.shape[0] == 2 and guides.shape[2] == tr.subspace.dim
+    slots = tr.estimator.parameter_slots
+    assert slots == tr.estimator.param_k + 1 and tr.estimator.dim == tr.subspace.dim + slots
+    spaces = tr._item_subspaces(x, tr._extra(tr.maps_all, [0, 1]))
+    assert len(spaces) == 2 and all(s.dim == tr.estimator.dim and 0 < s.used_slots <= slots for s in spaces)
+    # the slot directions are the network's own moves, outside the base subspace
+    for s in spaces:
+        slot_image = s.lift(np.eye(s.dim)[tr.subspace.dim])
+        assert np.abs(slot_image).max() > 0
+        np.testing.assert_allclose(tr.subspace.project(slot_image), 0.0, atol=1e-8)
+        assert s.guide_rows().shape[0] > 0
     off = Trainer(street_manifest, tmp_path / "q", _cfg(steps=2, estimator_kwargs={"param_history": False}),
                   progress=False)
     off.fit()
-    assert off.estimator.param_store is None and off._parameter_guides(x, off._extra(off.maps_all, [0, 1])) is None
+    assert off.estimator.param_store is None and off.estimator.dim == off.subspace.dim
+    assert off._item_subspaces(x, off._extra(off.maps_all, [0, 1]))[0] is off.subspace

@@ -2,7 +2,8 @@
 
 One step: sample a batch (critical-item replay or uniform); ``x̃ = A_θ(x)``; the privacy
 loss and its exact gradient from the evaluator ensemble; utility queries on antithetic
-perturbations of ``x̃`` in a low-dimensional subspace (cached, concurrent, budgeted) →
+perturbations of ``x̃`` in a low-dimensional subspace, plus the anonymizer's own moves
+along its parameter-space history (``history`` estimator; cached, concurrent, budgeted) →
 a zeroth-order estimate of ``∇_x̃ L_U`` → pushed through ``A_θ`` with the surrogate loss
 ``⟨x̃, stopgrad(ĝ_x)⟩``; the two gradients combined by a Pareto rule; an Adam step; then
 evaluator steps on ``x̃.detach()``. Checkpoints are atomic and hold everything needed for
@@ -403,6 +404,9 @@ class Trainer:
         if cfg.estimator != "spsa":
             est_kwargs.setdefault("mu", cfg.mu)
         self.estimator = create_estimator(cfg.estimator, dim=self.subspace.dim, **est_kwargs)
+        slots = int(getattr(self.estimator, "parameter_slots", 0))
+        if slots:  # reserve coordinates for the Jacobian directions of the parameter-space history
+            self.estimator = create_estimator(cfg.estimator, dim=self.subspace.dim + slots, **est_kwargs)
         self.rule = create_rule(cfg.pareto, **cfg.pareto_kwargs)
         if hasattr(self.rule, "set_reference") and "loss_kind" not in cfg.pareto_kwargs:
             self.rule.loss_kind = "neg_log" if cfg.utility_mode == "score" else "one_minus"
@@ -550,13 +554,14 @@ class Trainer:
         # utility: antithetic zeroth-order estimate per item, in the subspace
         xt_np = xt.detach().permute(0, 2, 3, 1).numpy().astype(np.float64)
         asks, queries, meta = [], [], []
-        guides = self._parameter_guides(x, extra)
+        spaces = self._item_subspaces(x, extra)
         for b, i in enumerate(idx):
             key = int(i)
-            z = self.estimator.ask(key, self.rng, None if guides is None else guides[b])
+            guide = spaces[b].guide_rows() if hasattr(spaces[b], "guide_rows") else None
+            z = self.estimator.ask(key, self.rng, guide)
             r = self.estimator.radius(key)
             prompt, targets, q = self._target(i, q_idx[b])
-            deltas = self.subspace.lift(z)  # (m, H, W, 3)
+            deltas = spaces[b].lift(z)  # (m, H, W, 3)
             for d in deltas:
                 for sign in (1.0, -1.0):
                     queries.append(Query([self._to_u8(xt_np[b] + sign * r * d)], prompt, q.choices))
@@ -572,7 +577,7 @@ class Trainer:
             lp, lm = ls[0::2], ls[1::2]
             changes.append(float(np.mean(np.abs(lp - lm))))
             g_z = self.estimator.tell(key, z, lp, lm)
-            g_img[b] = self.subspace.image_gradient(g_z)
+            g_img[b] = spaces[b].image_gradient(g_z)
             loss_b = float(ls.mean())
             losses_u.append(loss_b)
             wanted = {normalize_answer(t) for t in meta[b]}
@@ -627,20 +632,22 @@ class Trainer:
             rec["alpha"] = float(self.estimator.alpha)
         return rec
 
-    def _parameter_guides(self, x: torch.Tensor, extra: torch.Tensor | None) -> np.ndarray | None:
-        """Per item (B, r, n): the parameter-space critical directions mapped into subspace coordinates.
-
-        None when the estimator does not use them (not ``history``, ``param_history`` off, or
-        nothing recorded yet). See :class:`veil.optim.estimators.CriticalHistoryEstimator`.
+    def _item_subspaces(self, x: torch.Tensor, extra: torch.Tensor | None) -> list[Any]:
+        """Per item, the perturbation space of this step: the base subspace, or (``history`` with
+        ``param_history``) the base plus the parameter-space critical directions mapped through
+        the anonymizer's Jacobian on that item (:class:`veil.optim.subspace.AugmentedSubspace`).
         """
-        if not getattr(self.estimator, "wants_parameter_guide", False):
-            return None
-        basis = self.estimator.parameter_basis()
+        from veil.optim.subspace import AugmentedSubspace
+
+        slots = int(getattr(self.estimator, "parameter_slots", 0))
+        if not slots:
+            return [self.subspace] * len(x)
+        basis = self.estimator.parameter_basis() if self.estimator.wants_parameter_guide else np.zeros((0, 0))
         if basis.shape[1] == 0:
-            return None
+            return [AugmentedSubspace(self.subspace, np.zeros((0,)), slots)] * len(x)
         jv = parameter_directions(self.net, x, extra, basis)  # (r, B, 3, H, W)
         imgs = jv.permute(1, 0, 3, 4, 2).double().numpy()  # (B, r, H, W, 3)
-        return np.stack([self.subspace.coefficients(imgs[b]) for b in range(len(imgs))])
+        return [AugmentedSubspace(self.subspace, imgs[b], slots) for b in range(len(imgs))]
 
     # ------------------------------------------------------------------ checkpoints
     def _state(self) -> dict[str, Any]:

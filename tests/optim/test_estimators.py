@@ -237,6 +237,51 @@ class TestAccuracy:
         fresh = CriticalHistoryEstimator(6)
         fresh.load_state_dict(CriticalHistoryEstimator(6).state_dict())
         assert fresh.param_store is None
+        assert est.parameter_slots == 3 and CriticalHistoryEstimator(6, param_history=False).parameter_slots == 0
+
+    @staticmethod
+    def _high_frequency_case(slots: bool, seed: int, steps: int = 30) -> float:
+        """A linear "network" ``x̃ = x0 + J θ`` whose moves are high-frequency, a loss ``<c, x̃>`` that is too.
+
+        The 4x4 grid sees almost nothing of either (unblurring is like that), so the grid-only
+        estimate carries no information about ∇_θ L = J^T c. With the parameter history in
+        slots (AugmentedSubspace of J u, u the history's basis) the estimate samples the
+        network's own moves. Returns the mean cosine of the θ-gradient estimate with J^T c
+        over the last half of the steps.
+        """
+        from veil.optim.subspace import AugmentedSubspace, create_subspace
+
+        rng = np.random.default_rng(seed)
+        h, w, p = 16, 16, 12
+        base = create_subspace("grid:r=4", h, w)
+        checker = np.indices((h, w)).sum(axis=0) % 2 * 2.0 - 1.0  # +-1 checkerboard: orthogonal to smooth images
+        jac = checker[None, :, :, None] * rng.normal(size=(p, 1, 1, 3)) * rng.normal(size=(p, h, w, 1)) ** 2
+        c = (checker[:, :, None] * rng.normal(size=(1, 1, 3))) + 0.01 * rng.normal(size=(h, w, 3))
+        true = jac.reshape(p, -1) @ c.reshape(-1)
+        n_slots = 3 if slots else 0
+        est = CriticalHistoryEstimator(base.dim + n_slots, num_directions=8, k=2, item_prior=False,
+                                       param_history=slots, param_k=2, use_history=False)
+        cosines = []
+        for t in range(steps):
+            directions = np.zeros((0,))
+            if slots and est.wants_parameter_guide:
+                directions = np.einsum("pr,phwc->rhwc", est.parameter_basis(), jac)
+            space = AugmentedSubspace(base, directions, n_slots) if slots else base
+            guide = space.guide_rows() if slots else None
+            z = est.ask(t, rng, guide)
+            r = est.radius(t)
+            d = space.lift(z)
+            lp, lm = (np.sum(sign * r * d * c, axis=(1, 2, 3)) for sign in (1.0, -1.0))
+            g_theta = jac.reshape(p, -1) @ space.image_gradient(est.tell(t, z, lp, lm)).reshape(-1)
+            est.record_parameters(g_theta, loss_change=float(np.mean(np.abs(lp - lm))))
+            if t >= steps // 2:
+                cosines.append(g_theta @ true / (np.linalg.norm(g_theta) * np.linalg.norm(true) + 1e-300))
+        return float(np.mean(cosines))
+
+    def test_parameter_slots_see_what_the_grid_cannot(self) -> None:
+        with_slots = [self._high_frequency_case(True, s) for s in range(8)]
+        grid_only = [self._high_frequency_case(False, s) for s in range(8)]
+        assert np.mean(grid_only) < 0.35 < 0.6 < np.mean(with_slots), (grid_only, with_slots)
 
     @staticmethod
     def _shared_parameter_gradient(mode: str, seed: int, steps: int = 40, n: int = 48, p: int = 24) -> float:

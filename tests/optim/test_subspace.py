@@ -119,3 +119,53 @@ class TestCreate:
         with pytest.raises(ConfigError):
             create_subspace(sub, 8, 9)
         assert "DCTSubspace(height=8, width=8, k=2" in repr(sub)
+
+
+@pytest.mark.parametrize("spec", ["grid:r=4", "dct:k=3"])
+def test_augmented_subspace_adjoint_and_projection(spec: str) -> None:
+    from veil.optim.subspace import AugmentedSubspace
+
+    base = create_subspace(spec, 24, 32)
+    rng = np.random.default_rng(3)
+    dirs = rng.standard_normal((2, 24, 32, 3))
+    aug = AugmentedSubspace(base, dirs, slots=3)
+    assert aug.dim == base.dim + 3 and aug.used_slots == 2
+    z, g = rng.standard_normal((4, aug.dim)), rng.standard_normal((4, 24, 32, 3))
+    # exact adjoint
+    np.testing.assert_allclose(np.sum(aug.lift(z) * g, axis=(1, 2, 3)), np.sum(z * aug.project(g), axis=1))
+    # image_gradient is the orthogonal projection on span([B, W]): identity on the span, and the
+    # residual of any gradient is orthogonal to every direction of the space
+    v = aug.lift(z[0])
+    np.testing.assert_allclose(aug.image_gradient(aug.project(v)), v, atol=1e-9)
+    resid = g[0] - aug.image_gradient(aug.project(g[0]))
+    np.testing.assert_allclose(aug.project(resid), 0.0, atol=1e-8)
+    # the given directions lie in the augmented span (their base part is spanned by B)
+    for d in dirs:
+        np.testing.assert_allclose(aug.image_gradient(aug.project(d)), d, atol=1e-8)
+    # slots hold what the base cannot express, at the scale of one base coefficient
+    slot = aug.lift(np.eye(aug.dim)[base.dim : base.dim + 2])
+    np.testing.assert_allclose(base.project(slot), 0.0, atol=1e-8)
+    np.testing.assert_allclose(np.sum(slot**2, axis=(1, 2, 3)), 24 * 32 * 3 / base.dim)
+    # the unused slot lifts to nothing
+    np.testing.assert_array_equal(aug.lift(np.eye(aug.dim)[-1]), 0.0)
+    # guide rows are the coordinates of the given directions (unit norm, lifting back to them up to scale)
+    rows = aug.guide_rows()
+    assert rows.shape == (2, aug.dim)
+    np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1.0)
+    for row, d in zip(rows, dirs, strict=True):
+        back = aug.lift(row)
+        np.testing.assert_allclose(back / np.linalg.norm(back), d / np.linalg.norm(d), atol=1e-9)
+
+
+def test_augmented_subspace_drops_directions_the_base_already_spans() -> None:
+    from veil.optim.subspace import AugmentedSubspace
+
+    base = create_subspace("grid:r=4", 24, 32)
+    inside = base.lift(np.random.default_rng(0).standard_normal((2, base.dim)))
+    within = AugmentedSubspace(base, inside, slots=2)
+    assert within.used_slots == 0 and within.guide_rows().shape == (2, within.dim)  # guided inside B, as before
+    twice = np.random.default_rng(1).standard_normal((1, 24, 32, 3)).repeat(2, axis=0)
+    assert AugmentedSubspace(base, twice, slots=2).used_slots == 1
+    assert AugmentedSubspace(base, np.zeros((0,)), slots=2).used_slots == 0
+    with pytest.raises(ValueError, match="slots"):
+        AugmentedSubspace(base, twice, slots=1)

@@ -37,6 +37,7 @@ from veil.optim.rules import (
 )
 from veil.optim.subspace import (
     SUBSPACES,
+    AugmentedSubspace,
     DCTSubspace,
     GridSubspace,
     SeparableSubspace,
@@ -48,6 +49,7 @@ from veil.optim.subspace import (
 
 __all__ = [
     "ESTIMATORS",
+    "AugmentedSubspace",
     "PARETO_RULES",
     "RGE",
     "SPSA",

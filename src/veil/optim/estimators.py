@@ -11,9 +11,10 @@ validate and keep the books, the private ``_ask``/``_tell`` do the math)::
 
 ``key`` (int or str) names the training item (per-item priors use it); several keys may
 be pending at once, but a key only once. ``guide`` (r, n), optional, are directions the
-caller knows to matter for this item (the trainer maps the parameter-space history through
-the anonymizer's Jacobian, see :meth:`CriticalHistoryEstimator.parameter_basis`); guided
-estimators add them to their guiding subspace, the others ignore them. ``g_z`` estimates ``B^T grad_x L``; map it to the
+caller knows to matter for this item (the trainer: the parameter-space history mapped
+through the anonymizer's Jacobian, in the coordinates of an ``AugmentedSubspace``, see
+:attr:`CriticalHistoryEstimator.parameter_slots`); guided estimators add them to their
+guiding subspace, the others ignore them. ``g_z`` estimates ``B^T grad_x L``; map it to the
 image with ``subspace.image_gradient(g_z)`` or ``subspace.lift(g_z)`` (see subspace.py).
 
 State (``state_dict``/``load_state_dict``) is numpy arrays and python scalars; pending asks
@@ -314,11 +315,15 @@ class CriticalHistoryEstimator(Estimator):
     history only transfers when an item comes back. What recurs across items is the
     direction in which the anonymizer's *parameters* should move. The trainer therefore
     records each step's utility gradient in parameter space (``record_parameters``, scored
-    by the loss change it carried), takes the QR basis of the ``param_k`` most critical ones
-    (``parameter_basis``, (p, r)) and maps each basis vector u through the anonymizer's
-    Jacobian on the item, ``J u`` (the image change that moving θ along u would make), into
-    subspace coordinates; those rows are the ``guide`` of the item's ask. Sampling along them
-    measures exactly the directional derivatives ``<grad_θ L, u>`` that the update needs.
+    by the loss change it carried), takes the QR basis of their score-weighted mean and the
+    ``param_k`` most critical ones (``parameter_basis``, (p, r)) and maps each basis vector u
+    through the anonymizer's Jacobian on the item, ``J u`` (the image change that moving θ
+    along u would make). Those images become ``parameter_slots`` extra coordinates of the
+    perturbation space (the trainer builds this estimator with ``dim = n + parameter_slots``,
+    :class:`veil.optim.subspace.AugmentedSubspace`), not projections on the base subspace,
+    which cannot express most of them; the unit rows of the used slots are the ``guide`` of
+    the item's ask. Sampling along them measures the directional derivatives
+    ``<grad_θ L, u>`` that the update needs.
 
     Guided sampling (Guided ES, Maheswaranathan et al. 2019): ``z = sqrt(alpha) eps +
     sqrt((1 - alpha) n / r) U eta`` with ``eps ~ N(0, I_n)``, ``eta ~ N(0, I_r)``, i.e.
@@ -418,6 +423,15 @@ class CriticalHistoryEstimator(Estimator):
         """True when the next asks would use ``guide`` rows (``param_history`` on and recorded)."""
         return self.param_history and self.param_store is not None and len(self.param_store) > 0
 
+    @property
+    def parameter_slots(self) -> int:
+        """Extra coordinates the caller should reserve for parameter-space directions (``param_k`` + 1; 0 if off).
+
+        The trainer builds this estimator with ``dim = n + parameter_slots`` and lifts the
+        extra coordinates along the Jacobian directions (:class:`veil.optim.subspace.AugmentedSubspace`).
+        """
+        return self.param_k + 1 if self.param_history else 0
+
     def record_parameters(self, g_theta: np.ndarray, loss_change: float) -> None:
         """Store a utility gradient in parameter space (p,), scored by the loss change it carried."""
         if not self.param_history:
@@ -428,8 +442,9 @@ class CriticalHistoryEstimator(Estimator):
         self.param_store.add(g, loss_change=float(loss_change))
 
     def parameter_basis(self) -> np.ndarray:
-        """Orthonormal (p, r) basis of the ``param_k`` most critical parameter-space gradients; (0, 0) if none."""
-        if self.param_store is None:
+        """Orthonormal (p, r) basis of the score-weighted mean and the ``param_k`` most critical parameter-space
+        gradients; (0, 0) if none recorded."""
+        if self.param_store is None or not len(self.param_store):
             return np.zeros((0, 0))
         rows = np.concatenate([self.param_store.weighted_mean()[None], self.param_store.critical()])
         return orthonormal_basis(rows)

@@ -240,6 +240,99 @@ class DCTSubspace(SeparableSubspace):
         return dct_matrix(self.height, self.k), dct_matrix(self.width, self._cols)
 
 
+class AugmentedSubspace:
+    """A base subspace plus up to ``slots`` image directions of one item (METHOD.md §2.5).
+
+    Why: a fixed low-frequency subspace cannot express most of the changes the anonymizer
+    itself can make. Unblurring, for instance, is high-frequency: the 4x4 grid keeps about
+    0.1-0.3% of the energy of the masked-blur network's "lower the mask" image direction
+    (measured on street items), so sampling there cannot see what that move does to the
+    black box. The trainer therefore appends the anonymizer's Jacobian directions ``J u``
+    (parameter-space history, see estimators.py) as extra coordinates.
+
+    Coefficients are ``[z_base (n), z_slot (slots)]``; ``lift(z) = B z_base + W z_slot`` where
+    the rows of W are the given directions with their component in span(B) removed,
+    orthonormalized among themselves (SVD; near-dependent ones dropped) and scaled to the
+    mean squared norm of B's columns, ``3HW / n``, so one slot coefficient moves the image as
+    much as one base coefficient. Slots past the usable directions lift to nothing.
+    ``guide_rows`` are the coordinates of the given directions themselves, so guided sampling
+    moves the image the way the anonymizer would.
+    ``project`` is the exact adjoint and ``image_gradient`` the orthogonal projection of the
+    gradient on span([B, W]) (W is orthogonal to B, so the two parts separate).
+    """
+
+    def __init__(self, base: Subspace, directions: np.ndarray, slots: int, rtol: float = 1e-6) -> None:
+        self.base, self.slots = base, int(slots)
+        self.height, self.width = base.height, base.width
+        d = np.asarray(directions, dtype=np.float64).reshape(-1, self.height, self.width, 3)
+        if len(d) > self.slots:
+            raise ValueError(f"{len(d)} directions do not fit {self.slots} slots")
+        rows = np.zeros((0, self.height * self.width * 3))
+        if len(d):
+            outside = (d - base.lift(base.coefficients(d))).reshape(len(d), -1)
+            _, s, vt = np.linalg.svd(outside, full_matrices=False)
+            scale = float(np.sqrt(np.max(np.sum(d**2, axis=(1, 2, 3)))))
+            keep = s > rtol * scale  # what is left after removing span(B) must be more than round-off
+            rows = vt[keep] * np.sqrt(self.height * self.width * 3 / base.dim)
+        self._w = rows  # (r, H*W*3), orthogonal rows of squared norm 3HW/n
+        self._w_sq = self.height * self.width * 3 / base.dim
+        self._directions = d[np.sum(d**2, axis=(1, 2, 3)) > 0]
+
+    @property
+    def dim(self) -> int:
+        """Base coefficients plus slots."""
+        return self.base.dim + self.slots
+
+    @property
+    def used_slots(self) -> int:
+        """Slots that hold a direction (the rest lift to nothing)."""
+        return len(self._w)
+
+    def guide_rows(self) -> np.ndarray:
+        """(r, dim) unit-norm coordinates of the given (non-zero) directions: the estimator's ``guide``.
+
+        ``lift`` of row j is direction j up to scale: its base part where B can express it,
+        the rest in the slots (for the masked-blur network's moves, almost all of it).
+        """
+        d = self._directions
+        if not len(d):
+            return np.zeros((0, self.dim))
+        rows = np.zeros((len(d), self.dim))
+        rows[:, : self.base.dim] = self.base.coefficients(d)
+        rows[:, self.base.dim : self.base.dim + self.used_slots] = d.reshape(len(d), -1) @ self._w.T / self._w_sq
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+    def _split(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+        z = np.asarray(z, dtype=np.float64)
+        if z.ndim not in (1, 2) or z.shape[-1] != self.dim:
+            raise ValueError(f"augmented subspace: z must be ({self.dim},) or (m, {self.dim}), got {z.shape}")
+        single = z.ndim == 1
+        z2 = z.reshape(-1, self.dim)
+        return z2[:, : self.base.dim], z2[:, self.base.dim : self.base.dim + self.used_slots], single
+
+    def lift(self, z: np.ndarray) -> np.ndarray:
+        """``B z_base + W z_slot``: (dim,) -> (H, W, 3), or (m, dim) -> (m, H, W, 3)."""
+        zb, zs, single = self._split(z)
+        out = self.base.lift(zb) + (zs @ self._w).reshape(len(zb), self.height, self.width, 3)
+        return out[0] if single else out
+
+    def project(self, g_img: np.ndarray) -> np.ndarray:
+        """Adjoint: ``[B^T g, W g, 0...]``."""
+        g = np.asarray(g_img, dtype=np.float64)
+        single = g.ndim == 3
+        g2 = g.reshape(-1, self.height, self.width, 3)
+        out = np.zeros((len(g2), self.dim))
+        out[:, : self.base.dim] = self.base.project(g2)
+        out[:, self.base.dim : self.base.dim + self.used_slots] = g2.reshape(len(g2), -1) @ self._w.T
+        return out[0] if single else out
+
+    def image_gradient(self, g_z: np.ndarray) -> np.ndarray:
+        """The orthogonal projection on span([B, W]) of a gradient whose adjoint image is ``g_z``."""
+        zb, zs, single = self._split(g_z)
+        out = self.base.image_gradient(zb) + (zs @ self._w / self._w_sq).reshape(len(zb), self.height, self.width, 3)
+        return out[0] if single else out
+
+
 def create_subspace(spec: str | Subspace, height: int, width: int, **overrides: Any) -> Subspace:
     """Build a subspace for (height, width) images from ``"name:key=value,..."``.
 
