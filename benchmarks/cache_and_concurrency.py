@@ -34,6 +34,7 @@ from skimage import data as skdata
 from veil.blackbox.cache import ResponseCache, request_key
 from veil.blackbox.engine import EngineConfig, Query, QueryEngine
 from veil.blackbox.openai_backend import OpenAIBlackBox
+from veil.blackbox.server import stop_server_process
 from veil.data.questions import QUESTIONS, YES_NO, format_prompt
 
 
@@ -120,8 +121,7 @@ def main() -> None:
                 t_put = (time.perf_counter() - t0) / a.n
         paid_latency = t_serial / a.n
     finally:
-        proc.terminate()
-        proc.wait(15)
+        stop_server_process(proc)
 
     ms = 1000.0
     print(f"server: veil serve-reference --blackbox {a.spec}   queries per run: {a.n}")

@@ -34,6 +34,7 @@ import numpy as np
 
 from veil.anonymizers.base import create_anonymizer
 from veil.anonymizers.learned import LearnedAnonymizer
+from veil.blackbox.server import stop_server_process
 from veil.data.questions import COUNT_CHOICES, QUESTIONS, format_prompt
 from veil.media import encode_image, load_image
 from veil.proxy import PayloadTransform, ProxyConfig
@@ -53,14 +54,6 @@ def start(args: list[str], marker: str, log: Path) -> tuple[subprocess.Popen[byt
         time.sleep(0.1)
     proc.kill()
     raise SystemExit(f"{args[0]} did not start: {log.read_text(errors='replace')[-2000:]}")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -114,14 +107,14 @@ def main() -> int:
                 try:
                     direct, proxied = measure(up_url, px_url, body, a.requests)
                 finally:
-                    stop(px)
+                    stop_server_process(px)
                 own = [float(m) for m in re.findall(r"anonymized in ([\d.]+) ms", log.read_text())]
                 name = "learned unet (fresh, identity)" if spec == str(unet) else spec
                 cfg = ProxyConfig(spec, up_url, output_format=fmt, png_compression=level)
                 sent = len(json.dumps(PayloadTransform(create_anonymizer(spec), cfg)(body).body))
                 rows.append((name, f"{fmt} {level}" if fmt == "png" else fmt, sent, direct, proxied, own[5:] or own))
         finally:
-            stop(up)
+            stop_server_process(up)
 
     load = os.getloadavg()
     print(f"one {image.shape[1]}x{image.shape[0]} JPEG ({len(jpeg) / 1024:.0f} kB; body "

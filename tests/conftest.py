@@ -23,6 +23,8 @@ from types import ModuleType
 import httpx
 import pytest
 
+from veil.blackbox.server import stop_server_process
+
 REPO = Path(__file__).resolve().parents[1]
 
 # Tests run from any folder: point at the repository's media unless told otherwise.
@@ -79,12 +81,7 @@ def serve_reference(*args: str, env: dict[str, str] | None = None, startup_s: fl
             time.sleep(0.1)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server_process(proc)
 
 
 @pytest.fixture(scope="session")

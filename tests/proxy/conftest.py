@@ -26,6 +26,8 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image, ImageCms
 
+from veil.blackbox.server import stop_server_process
+
 REPO = Path(__file__).resolve().parents[2]
 #: The upstream: the reference black box in a cheap configuration (same code path, a few ms per query).
 UPSTREAM_SPEC = "reference:work_size=320,faces=false"
@@ -74,12 +76,7 @@ def run_veil(args: list[str], log_dir: Path, name: str, marker: str, env: dict[s
             time.sleep(0.05)
         yield p
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server_process(proc)
 
 
 class Recorder:

@@ -40,6 +40,7 @@ import os
 import random
 import socket
 import struct
+import subprocess
 import threading
 import time
 import uuid
@@ -464,3 +465,14 @@ def run_on_socket(
         server.run(sockets=[sock])
     finally:
         sock.close()
+
+
+def stop_server_process(proc: subprocess.Popen[Any], grace_s: float = 15.0) -> None:
+    """Stop a ``veil serve-reference`` / ``veil proxy`` subprocess: SIGTERM (uvicorn shuts down
+    gracefully), then SIGKILL if it has not exited within ``grace_s``; always reaps it."""
+    proc.terminate()
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
