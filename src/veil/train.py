@@ -642,7 +642,7 @@ class Trainer:
         slots = int(getattr(self.estimator, "parameter_slots", 0))
         if not slots:
             return [self.subspace] * len(x)
-        basis = self.estimator.parameter_basis() if self.estimator.wants_parameter_guide else np.zeros((0, 0))
+        basis = self.estimator.parameter_basis()  # (0, 0) until a step was recorded
         if basis.shape[1] == 0:
             return [AugmentedSubspace(self.subspace, np.zeros((0,)), slots)] * len(x)
         jv = parameter_directions(self.net, x, extra, basis)  # (r, B, 3, H, W)

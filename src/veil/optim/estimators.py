@@ -321,8 +321,8 @@ class CriticalHistoryEstimator(Estimator):
     along u would make). Those images become ``parameter_slots`` extra coordinates of the
     perturbation space (the trainer builds this estimator with ``dim = n + parameter_slots``,
     :class:`veil.optim.subspace.AugmentedSubspace`), not projections on the base subspace,
-    which cannot express most of them; the unit rows of the used slots are the ``guide`` of
-    the item's ask. Sampling along them measures the directional derivatives
+    which cannot express most of them; the coordinates of the ``J u`` in that space are the
+    ``guide`` of the item's ask. Sampling along them measures the directional derivatives
     ``<grad_θ L, u>`` that the update needs.
 
     Guided sampling (Guided ES, Maheswaranathan et al. 2019): ``z = sqrt(alpha) eps +
