@@ -36,6 +36,10 @@ def test_identity_matches_unprotected_bounds(identity: dict) -> None:
     assert la["cmap"] == pytest.approx(la["raw_cmap"], abs=0.02)
     assert la["cmap"] > la["prior_cmap"]
     assert identity["utility"]["relative"] == pytest.approx(1.0)
+    u = identity["utility"]
+    assert set(u["family_ratios"]) == set(u["unprotected"]["families"])
+    assert all(r == pytest.approx(1.0) for r in u["family_ratios"].values())
+    assert u["worst_family"]["ratio"] == pytest.approx(1.0) and u["worst_family"]["family"] in u["family_ratios"]
     assert identity["privacy"]["reidentification"]["total"] > 0
     assert identity["privacy"]["reidentification"]["rate"] >= 0.9
     tr = identity["privacy"]["text_recovery"]
@@ -72,7 +76,13 @@ def test_eval_writes_metrics_and_grid(street_manifest: Path, tmp_path: Path) -> 
     assert saved["anonymizer"] == m["anonymizer"] == "pixelate:block=16"
     assert (tmp_path / "out" / "grid.png").stat().st_size > 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["grid.png", "metrics.json"]
-    assert "pixelate:block=16" in format_table([summary_row(m)])
+    u = saved["utility"]
+    assert set(u["family_ratios"]) == set(u["unprotected"]["families"])
+    assert u["worst_family"]["family"] in u["family_ratios"]
+    assert u["worst_family"]["ratio"] == min(r for r in u["family_ratios"].values() if r is not None)
+    table = format_table([summary_row(m)])
+    assert "pixelate:block=16" in table and "worst family" in table
+    assert all(f in table.split("\n\n")[1] for f in u["family_ratios"])
 
 
 def test_grid_shape() -> None:

@@ -69,6 +69,59 @@ def utility_scores(
     }
 
 
+def family_ratio(protected: float | None, unprotected: float | None) -> float:
+    """Protected / unprotected accuracy of one question family.
+
+    When the unprotected accuracy is 0 the family has no utility to lose, so the ratio is
+    1.0 (whatever the protected accuracy: neither a loss nor a gain). A missing, NaN or
+    negative accuracy gives NaN.
+    """
+    if protected is None or unprotected is None:
+        return math.nan
+    p, u = float(protected), float(unprotected)
+    if not (math.isfinite(p) and math.isfinite(u)) or p < 0 or u < 0:
+        return math.nan
+    return 1.0 if u == 0 else p / u
+
+
+def family_ratios(protected: dict[str, float], unprotected: dict[str, float]) -> dict[str, float]:
+    """``family_ratio`` for every family of either side (NaN where one side lacks it), sorted."""
+    return {f: family_ratio(protected.get(f), unprotected.get(f)) for f in sorted(set(protected) | set(unprotected))}
+
+
+def worst_family(ratios: dict[str, float]) -> dict[str, Any]:
+    """``{"family": name, "ratio": r}`` of the lowest finite ratio (ties: first name in
+    sorted order); ``{"family": None, "ratio": nan}`` when no ratio is finite."""
+    finite = sorted((r, f) for f, r in ratios.items() if r is not None and math.isfinite(r))
+    if not finite:
+        return {"family": None, "ratio": math.nan}
+    r, f = finite[0]
+    return {"family": f, "ratio": r}
+
+
+def family_summary(section: dict[str, Any]) -> dict[str, Any]:
+    """``{"family_ratios": ..., "worst_family": ...}`` of a utility section (a dict with
+    ``protected`` and ``unprotected`` ``utility_scores`` results).
+
+    Stored keys are used when present; otherwise they are computed from the per-family
+    accuracies, so metrics.json files written before these keys existed still work.
+    """
+    if "family_ratios" in section and "worst_family" in section:
+        ratios = {f: math.nan if r is None else float(r) for f, r in section["family_ratios"].items()}
+        worst = dict(section["worst_family"])
+        worst["ratio"] = math.nan if worst.get("ratio") is None else float(worst["ratio"])
+        return {"family_ratios": ratios, "worst_family": worst}
+    ratios = family_ratios(section["protected"].get("families", {}), section["unprotected"].get("families", {}))
+    return {"family_ratios": ratios, "worst_family": worst_family(ratios)}
+
+
+def add_family_ratios(section: dict[str, Any]) -> dict[str, Any]:
+    """Store ``family_ratios`` and ``worst_family`` in a utility section (in place; returned)."""
+    fresh = {k: v for k, v in section.items() if k not in ("family_ratios", "worst_family")}
+    section.update(family_summary(fresh))
+    return section
+
+
 class Evaluator:
     """Measures anonymizers on one manifest split with a shared set of attackers.
 
@@ -183,11 +236,11 @@ class Evaluator:
             "n_attacker_train_items": len(self.train_items),
             "blackbox": self.config.blackbox,
             "config": asdict(self.config),
-            "utility": {
+            "utility": add_family_ratios({
                 "protected": util,
                 "unprotected": ref["utility"],
                 "relative": rel,
-            },
+            }),
             "privacy": {
                 "learned_attacker": {
                     "attacker": self.config.attacker,

@@ -1,4 +1,9 @@
-"""Tables, the utility-vs-privacy plot with its Pareto front, image grids and the HTML report."""
+"""Tables, the utility-vs-privacy plot with its Pareto front, image grids and the HTML report.
+
+Utility is shown both as the macro mean over question families and as the *worst family*
+(lowest protected / unprotected accuracy ratio), so a family lost entirely cannot hide
+behind a gain on another one.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from veil.evaluate import family_summary
 from veil.fsutil import atomic_open, atomic_write_text
 from veil.optim.pareto import non_dominated_mask
 
@@ -25,6 +31,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("anonymizer", "anonymizer"),
     ("utility", "utility"),
     ("utility_rel", "utility / unprotected"),
+    ("worst", "worst family"),
     ("cmap", "cMAP"),
     ("f1", "F1"),
     ("face_recall", "face det. recall"),
@@ -33,16 +40,22 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("ocr_cer", "OCR CER"),
     ("ms", "ms/image"),
 )
+# a worst-family ratio below this is flagged (red in the HTML report, dotted line in the plot)
+WORST_FAMILY_WARN = 0.95
 
 
 def summary_row(m: dict[str, Any]) -> dict[str, Any]:
     """The headline numbers of one metrics.json, flat."""
     p = m["privacy"]
+    fs = family_summary(m["utility"])
     return {
         "anonymizer": m["anonymizer"],
         "utility": m["utility"]["protected"]["overall"],
         "utility_rel": m["utility"]["relative"],
         "families": m["utility"]["protected"]["families"],
+        "family_ratios": fs["family_ratios"],
+        "worst_family": fs["worst_family"]["family"],
+        "worst_ratio": fs["worst_family"]["ratio"],
         "cmap": p["learned_attacker"]["cmap"],
         "f1": p["learned_attacker"]["f1"],
         "face_recall": p["face_detection"]["recall"],
@@ -74,59 +87,130 @@ def _fmt(v: Any) -> str:
     return "n/a" if v is None else str(v)
 
 
-def format_table(rows: Sequence[dict[str, Any]]) -> str:
-    """A plain-text table of summary rows (for terminals and logs)."""
-    cells = [[title for _, title in COLUMNS]] + [[_fmt(r.get(k)) for k, _ in COLUMNS] for r in rows]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+def _num(v: Any) -> float:
+    """A float for plotting and ranking: None (a NaN read back from JSON) becomes NaN."""
+    return math.nan if v is None else float(v)
+
+
+def _cell(r: dict[str, Any], key: str) -> str:
+    """The text of one main-table cell; ``worst`` is the worst-family ratio and its family."""
+    if key == "worst":
+        fam = r.get("worst_family")
+        return _fmt(r.get("worst_ratio")) + ("" if fam is None else f" ({fam})")
+    return _fmt(r.get(key))
+
+
+def _text_table(cells: list[list[str]]) -> str:
+    widths = [max(len(c[i]) for c in cells) for i in range(len(cells[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
 
-def pareto_flags(rows: Sequence[dict[str, Any]], privacy_key: str) -> np.ndarray:
-    """Which rows are on the utility-vs-``privacy_key`` front (max utility, min leakage)."""
-    pts = np.array([[-float(r["utility"]), float(r[privacy_key])] for r in rows], dtype=float)
-    return non_dominated_mask(pts)
+def family_names(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Every question family that has a ratio in some row, sorted."""
+    return sorted({f for r in rows for f in (r.get("family_ratios") or {})})
+
+
+def format_family_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Utility ratio (protected / unprotected) per question family, one column per family;
+    ``*`` marks each row's worst family. Empty when no row has family ratios."""
+    fams = family_names(rows)
+    if not fams:
+        return ""
+    cells = [["anonymizer", *fams, "worst family"]]
+    for r in rows:
+        ratios = r.get("family_ratios") or {}
+        worst = r.get("worst_family")
+        cells.append([
+            str(r["anonymizer"]),
+            *(_fmt(ratios.get(f)) + ("*" if f == worst else "") for f in fams),
+            _cell(r, "worst"),
+        ])
+    return "utility / unprotected per question family (* worst)\n" + _text_table(cells)
+
+
+def format_table(rows: Sequence[dict[str, Any]], families: bool = True) -> str:
+    """A plain-text table of summary rows (for terminals and logs), followed (``families``)
+    by the per-family utility-ratio table."""
+    cells = [[title for _, title in COLUMNS]] + [[_cell(r, k) for k, _ in COLUMNS] for r in rows]
+    table = _text_table(cells)
+    fam = format_family_table(rows) if families else ""
+    return table + ("\n\n" + fam if fam else "")
+
+
+def pareto_flags(rows: Sequence[dict[str, Any]], privacy_key: str, utility_key: str = "utility") -> np.ndarray:
+    """Which rows are on the ``utility_key``-vs-``privacy_key`` front (max utility, min leakage).
+
+    ``utility_key="worst_ratio"`` gives the front of the worst-family utility ratio.
+    """
+    pts = np.array([[-_num(r.get(utility_key)), _num(r.get(privacy_key))] for r in rows], dtype=float)
+    return non_dominated_mask(pts.reshape(len(rows), 2))
+
+
+def _tradeoff_panel(ax: Any, rows: Sequence[dict[str, Any]], key: str, utility_key: str,
+                    colour: dict[str, Any]) -> None:
+    """One scatter of ``utility_key`` against privacy ``key``, Pareto front as a dashed step."""
+    front = pareto_flags(rows, key, utility_key)
+    for r, on in zip(rows, front, strict=True):
+        x, y = _num(r.get(key)), _num(r.get(utility_key))
+        if not (math.isfinite(x) and math.isfinite(y)):
+            continue
+        fam = r["anonymizer"].split(":")[0]
+        ax.scatter(x, y, color=colour[fam], s=70 if on else 30, edgecolor="black" if on else "none", zorder=3)
+        label = r["anonymizer"].replace(fam + ":", "")
+        if utility_key == "worst_ratio" and r.get("worst_family") and y < 1:
+            label += f" [{r['worst_family']}]"
+        ax.annotate(label, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    pts = sorted((_num(r.get(key)), _num(r.get(utility_key))) for r, on in zip(rows, front, strict=True) if on)
+    if pts:
+        ax.step([p[0] for p in pts], [p[1] for p in pts], where="post", color="black", lw=1,
+                ls="--", label="Pareto front", zorder=2)
 
 
 def tradeoff_plot(rows: Sequence[dict[str, Any]], ref: dict[str, Any], path: str | Path) -> Path:
-    """Utility against each privacy measure, one panel each, Pareto front marked."""
+    """Utility against each privacy measure, one panel each, Pareto front marked.
+
+    Top row: mean utility (macro over question families). Bottom row: the worst family's
+    utility ratio (protected / unprotected), with its own Pareto front, so an anonymizer
+    that loses one family entirely cannot look good through the mean.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(PRIVACY_AXES), figsize=(5.2 * len(PRIVACY_AXES), 4.6))
+    n = len(PRIVACY_AXES)
+    fig, axes = plt.subplots(2, n, figsize=(5.2 * n, 9.0), squeeze=False)
     families = sorted({r["anonymizer"].split(":")[0] for r in rows})
     cmap = plt.get_cmap("tab10")
     colour = {f: cmap(i % 10) for i, f in enumerate(families)}
-    for ax, (key, title) in zip(axes, PRIVACY_AXES, strict=True):
-        front = pareto_flags(rows, key)
-        for r, on in zip(rows, front, strict=True):
-            x, y = r[key], r["utility"]
-            if not (math.isfinite(x) and math.isfinite(y)):
-                continue
-            fam = r["anonymizer"].split(":")[0]
-            ax.scatter(x, y, color=colour[fam], s=70 if on else 30, edgecolor="black" if on else "none",
-                       zorder=3)
-            ax.annotate(r["anonymizer"].replace(fam + ":", ""), (x, y), fontsize=6, xytext=(3, 3),
-                        textcoords="offset points")
-        pts = sorted((r[key], r["utility"]) for r, on in zip(rows, front, strict=True) if on)
-        if pts:
-            ax.step([p[0] for p in pts], [p[1] for p in pts], where="post", color="black", lw=1,
-                    ls="--", label="Pareto front", zorder=2)
-        ax.axhline(ref["utility_unprotected"], color="grey", lw=0.8, ls=":", label="unprotected utility")
-        if key == "cmap":
-            ax.axvline(ref["raw_cmap"], color="red", lw=0.8, ls=":", label="raw-image attacker")
-            ax.axvline(ref["prior_cmap"], color="green", lw=0.8, ls=":", label="constant prior")
-        ax.set_xlabel(f"{title} (lower is more private)")
-        ax.set_ylabel("utility (black-box accuracy)")
-        ax.grid(alpha=0.3)
+    for col, (key, title) in enumerate(PRIVACY_AXES):
+        top, bottom = axes[0, col], axes[1, col]
+        _tradeoff_panel(top, rows, key, "utility", colour)
+        _tradeoff_panel(bottom, rows, key, "worst_ratio", colour)
+        top.axhline(_num(ref.get("utility_unprotected")), color="grey", lw=0.8, ls=":",
+                    label="unprotected utility")
+        bottom.axhline(1.0, color="grey", lw=0.8, ls=":", label="unprotected (ratio 1)")
+        bottom.axhline(WORST_FAMILY_WARN, color="red", lw=0.8, ls=(0, (1, 3)),
+                       label=f"worst-family ratio {WORST_FAMILY_WARN}")
+        for ax in (top, bottom):
+            if key == "cmap":
+                ax.axvline(_num(ref.get("raw_cmap")), color="red", lw=0.8, ls=":", label="raw-image attacker")
+                ax.axvline(_num(ref.get("prior_cmap")), color="green", lw=0.8, ls=":", label="constant prior")
+            ax.set_xlabel(f"{title} (lower is more private)")
+            ax.grid(alpha=0.3)
+        top.set_ylabel("utility (black-box accuracy, family mean)")
+        bottom.set_ylabel("worst-family utility / unprotected")
     handles = [plt.Line2D([], [], marker="o", ls="", color=colour[f], label=f) for f in families]
-    h2, l2 = axes[0].get_legend_handles_labels()
-    fig.legend(handles + h2, families + l2, loc="lower center", ncol=min(8, len(families) + len(l2)),
-               fontsize=8)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    labels = list(families)
+    for ax in (axes[0, 0], axes[1, 0]):
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="lower center", ncol=min(8, len(labels)), fontsize=8)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     path = Path(path)
     with atomic_open(path, "wb") as fh:
         fig.savefig(fh, format="png", dpi=110)
@@ -152,6 +236,12 @@ def before_after_grid(originals: Sequence[np.ndarray], protected: Sequence[np.nd
     return np.vstack(padded)
 
 
+def _worst_class(ratio: Any) -> str:
+    """CSS class of a worst-family cell: ``warn`` (red) below ``WORST_FAMILY_WARN``."""
+    v = _num(ratio)
+    return "worst warn" if math.isfinite(v) and v < WORST_FAMILY_WARN else "worst"
+
+
 def write_html_report(
     out_dir: str | Path,
     rows: Sequence[dict[str, Any]],
@@ -171,8 +261,11 @@ def write_html_report(
         cells = []
         for k, _ in COLUMNS:
             on = k in fronts and fronts[k][i]
-            txt = html.escape(_fmt(r.get(k)))
-            cells.append(f"<td class='front'>{txt}</td>" if on else f"<td>{txt}</td>")
+            txt = html.escape(_cell(r, k))
+            if k == "worst":
+                cells.append(f"<td class='{_worst_class(r.get('worst_ratio'))}'>{txt}</td>")
+            else:
+                cells.append(f"<td class='front'>{txt}</td>" if on else f"<td>{txt}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     fam_names = sorted(ref["families_unprotected"])
     fam_head = "".join(f"<th>{html.escape(f)}</th>" for f in fam_names)
@@ -184,6 +277,19 @@ def write_html_report(
         + "".join(f"<td>{_fmt(r['families'].get(f))}</td>" for f in fam_names) + "</tr>"
         for r in rows
     ]
+    ratio_names = family_names(rows)
+    ratio_head = "".join(f"<th>{html.escape(f)}</th>" for f in ratio_names)
+    ratio_rows = []
+    for r in rows:
+        ratios = r.get("family_ratios") or {}
+        cells = []
+        for f in ratio_names:
+            cls = f" class='{_worst_class(ratios.get(f))}'" if f == r.get("worst_family") else ""
+            cells.append(f"<td{cls}>{_fmt(ratios.get(f))}</td>")
+        ratio_rows.append(
+            f"<tr><td>{html.escape(r['anonymizer'])}</td>" + "".join(cells)
+            + f"<td class='{_worst_class(r.get('worst_ratio'))}'>{html.escape(_cell(r, 'worst'))}</td></tr>"
+        )
     grid_html = "".join(
         f"<figure><figcaption>{html.escape(name)} (left: original, right: protected)</figcaption>"
         f"<img src='{rel(p)}' alt='{html.escape(name)}'></figure>"
@@ -198,6 +304,8 @@ table {{ border-collapse: collapse; margin: 1em 0; font-size: 14px; }}
 th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
 td:first-child, th:first-child {{ text-align: left; }}
 td.front {{ background: #e6f4e6; font-weight: bold; }}
+td.worst {{ font-weight: bold; }}
+td.warn {{ background: #f8d7d7; color: #a00000; font-weight: bold; }}
 img {{ max-width: 100%; }}
 figure {{ display: inline-block; margin: 0.5em; vertical-align: top; }}
 </style></head><body>
@@ -215,8 +323,13 @@ against that privacy measure.</p>
 <table><tr>{head}</tr>{''.join(body)}</table>
 <h2>Utility per question family</h2>
 <table><tr><th>anonymizer</th>{fam_head}</tr>{''.join(fam_rows)}</table>
+<h2>Utility ratio per question family</h2>
+<p>Protected / unprotected accuracy per family (1.0 where the unprotected accuracy is 0). Bold: each
+anonymizer's worst family; red: worst-family ratio below {WORST_FAMILY_WARN}.</p>
+<table><tr><th>anonymizer</th>{ratio_head}<th>worst family</th></tr>{''.join(ratio_rows)}</table>
 <h2>Utility against privacy</h2>
-<img src="{rel(plot)}" alt="utility against privacy, Pareto front marked">
+<p>Top: mean utility over families. Bottom: the worst family's utility ratio, with its own Pareto front.</p>
+<img src="{rel(plot)}" alt="utility (mean and worst family) against privacy, Pareto fronts marked">
 <h2>Before and after</h2>
 {grid_html}
 </body></html>
