@@ -30,15 +30,20 @@ def test_quick_demo_writes_report(street_manifest: Path, tmp_path: Path) -> None
     assert not list(out.rglob("*.tmp"))
 
 
-def test_untrained_row_is_the_default_network_at_step_0(tmp_path: Path) -> None:
-    """``veil demo --untrained`` evaluates this model: the trainer's default network before any query."""
+def test_untrained_row_is_the_default_network_at_step_0(street_manifest: Path, tmp_path: Path) -> None:
+    """``veil train --steps 0`` (and the demo's untrained row) saves the default network before any query."""
     from veil.anonymizers.learned import load_anonymizer
     from veil.demo import _untrained_learned
-    from veil.train import TrainConfig
+    from veil.train import TrainConfig, train
 
-    folder = _untrained_learned(tmp_path)
-    assert folder == tmp_path / "step0"
-    a = load_anonymizer(str(folder))
+    run = tmp_path / "run"
+    model = train(street_manifest, run, TrainConfig(steps=0, adversaries=[]), progress=False)
+    assert model == run / "model" and _untrained_learned(run) == run / "model-step0"
     cfg = TrainConfig()
-    assert a.network == cfg.network and a.guide_spec == cfg.guide and a.meta["steps"] == 0
-    assert a.net.hparams["gate_init"] == cfg.network_kwargs["gate_init"]
+    for folder in (model, run / "model-step0"):
+        a = load_anonymizer(str(folder))
+        assert a.network == cfg.network and a.guide_spec == cfg.guide and a.meta["steps"] == 0
+        levels = a.net.category_levels()
+        assert len(set(levels.values())) == 1 and min(levels.values()) > 4.0  # every category hidden at start
+    assert a.meta["queries_paid"] == 0
+    assert not (run / "queries.jsonl").exists() or (run / "queries.jsonl").read_text() == ""

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 def _cfg(**kw: object) -> TrainConfig:
     base = dict(steps=4, batch_size=2, num_directions=2, image_width=64, image_height=48, budget=400,
                 checkpoint_every=1, evaluator_k=2, evaluator_image_size=32, subspace="grid:r=2",
-                pareto="mgda", pareto_kwargs={})
+                pareto="mgda", pareto_kwargs={}, network="guided-masked")  # the image-space path
     base.update(kw)
     return TrainConfig(**base)  # type: ignore[arg-type]
 

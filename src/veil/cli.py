@@ -65,6 +65,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
     overrides = {
         "budget": a.budget, "pareto": a.pareto, "estimator": a.estimator, "steps": a.steps,
         "backend": a.backend, "network": a.network, "utility_mode": a.utility_mode, "seed": a.seed,
+        "policy": [c.strip() for c in a.policy.split(",") if c.strip()] if a.policy else None,
     }
     if a.config:
         cfg = TrainConfig.from_yaml(a.config, **overrides)
@@ -80,7 +81,7 @@ def _cmd_demo(a: argparse.Namespace) -> int:
     from veil.demo import run_demo
 
     cfg = DemoConfig.preset(a.quick, out=a.out, data_root=a.data_root, seed=a.seed, anonymizers=a.anonymizers,
-                            untrained=a.untrained or None)
+                            untrained=a.untrained)
     run_demo(cfg, progress=not a.quiet)
     return 0
 
@@ -321,10 +322,15 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--budget", type=int, default=None, help="hard cap on paid black-box queries")
     tr.add_argument("--pareto", default=None, choices=["mgda", "preference", "constraint", "weighted"])
     tr.add_argument("--estimator", default=None, choices=["history", "rge", "spsa"])
-    tr.add_argument("--network", default=None, help="unet (default), johnson, film-unet, masked")
+    tr.add_argument("--network", default=None,
+                    help="guided-policy (default), guided-masked, unet, johnson, film-unet, masked")
     tr.add_argument("--utility-mode", default=None, choices=["score", "answer", "label-free"])
-    tr.add_argument("--steps", type=int, default=None)
+    tr.add_argument("--steps", type=int, default=None,
+                    help="anonymizer steps (default 40); 0 saves the untrained step-0 model, no query paid")
     tr.add_argument("--seed", type=int, default=None)
+    tr.add_argument("--policy", default=None,
+                    help="comma-separated content categories to hide (guided-policy): face,name,phone,plate,email,id,"
+                         "unread (default: all); the others are kept like public text")
     tr.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=_cmd_train)
@@ -336,8 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--anonymizers", nargs="+", default=None, metavar="SPEC",
                       help="anonymizer specs to compare (default: every baseline at its sweep)")
-    demo.add_argument("--untrained", action="store_true",
-                      help="also evaluate the learned network at step 0 (its detector prior): what training changed")
+    demo.add_argument("--no-untrained", dest="untrained", action="store_false", default=True,
+                      help="skip the row of the learned network at step 0 (shown by default: what training changed)")
     demo.add_argument("--quiet", action="store_true", help="no progress bars or table")
     demo.set_defaults(func=_cmd_demo)
 

@@ -75,7 +75,7 @@ class DemoConfig:
     train: bool = True
     train_steps: int = 40
     train_budget: int = 1600
-    untrained: bool = False
+    untrained: bool = True
 
     @classmethod
     def preset(cls, quick: bool, **overrides: Any) -> DemoConfig:

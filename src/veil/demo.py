@@ -30,17 +30,11 @@ def _train_learned(cfg: DemoConfig, manifest: Path, run: Path, progress: bool) -
 
 
 def _untrained_learned(run: Path) -> Path:
-    """The demo's network at step 0 (its detector prior, before any query), saved next to the
-    trained model so the report shows what training changed."""
-    import shutil
+    """The demo's network at step 0 (the same as ``veil train --steps 0``: its initial policy,
+    before any query), saved by the trainer next to the trained model."""
+    from veil.train.loop import STEP0_MODEL
 
-    from veil.anonymizers.learned import LearnedAnonymizer
-    from veil.train import TrainConfig
-
-    tcfg = TrainConfig()
-    folder = run / "step0"
-    shutil.rmtree(folder, ignore_errors=True)
-    return LearnedAnonymizer(tcfg.network, guide=tcfg.guide, **tcfg.network_kwargs).save(folder, meta={"steps": 0})
+    return run / STEP0_MODEL
 
 
 def run_demo(config: DemoConfig | None = None, progress: bool = True) -> dict[str, Any]:
@@ -70,10 +64,10 @@ def run_demo(config: DemoConfig | None = None, progress: bool = True) -> dict[st
         folder = out / "anonymizers" / _slug(metrics["anonymizer"])
         write_metrics(folder, metrics, grid)
         row = summary_row(metrics)
-        if Path(spec).name == "model" and Path(spec).is_dir():
-            row["anonymizer"] = "learned:" + metrics["anonymizer"]
-        elif Path(spec).name == "step0" and Path(spec).is_dir():
+        if Path(spec).name == "model-step0":
             row["anonymizer"] = "untrained (step 0):" + metrics["anonymizer"]
+        elif Path(spec).name == "model" and Path(spec).is_dir():
+            row["anonymizer"] = "learned:" + metrics["anonymizer"]
         rows.append(row)
         ref = reference_row(metrics)
         grids[metrics["anonymizer"]] = folder / "grid.png"

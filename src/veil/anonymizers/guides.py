@@ -29,6 +29,7 @@ import numpy as np
 
 from veil.anonymizers.base import check_image
 from veil.errors import ConfigError
+from veil.privacy.pii import TEXT_CATEGORIES, text_category
 from veil.registry import Registry
 
 GUIDES: Registry = Registry("guide")
@@ -162,6 +163,96 @@ class TextGuide(Guide):
             cv2.fillConvexPoly(layer, grown, float(size))
             np.maximum(tall, layer, out=tall)
         return np.stack([_soft(where, short), _soft(tall, short)], axis=-1)
+
+
+@GUIDES.register("textcls")
+class TextCategoryGuide(TextGuide):
+    """Text lines *read* locally and sorted into categories, one map each, plus line height.
+
+    Each line the PP-OCRv4 detector finds is recognised on this machine (PP-OCRv4
+    recogniser, nothing is sent) and classified by :func:`veil.privacy.pii.text_category`
+    into a private category (name, phone, plate, email, id), ``unread`` (the recogniser is
+    unsure) or ``public``. Lines stacked into one block are also judged together: a
+    one-word line in a block that reads as a name is a name, so "MARIA" above "KOWALSKI"
+    is hidden as a whole. The last map is the line height, as in
+    :class:`TextGuide`. A network then learns per category how strongly to hide.
+
+    Args:
+        min_confidence: recognition score below which a line is ``unread``.
+        (others as :class:`TextGuide`)
+    """
+
+    name: ClassVar[str] = "textcls"
+    channels: ClassVar[int] = len(TEXT_CATEGORIES) + 1
+    map_names: ClassVar[tuple[str, ...]] = (*(f"text_{c}" for c in TEXT_CATEGORIES), "text_height")
+
+    def __init__(self, box_threshold: float = 0.4, dilate: float = 0.5, size_scale: float = 0.1,
+                 max_side: int = 960, min_confidence: float = 0.5) -> None:
+        super().__init__(box_threshold, dilate, size_scale, max_side)
+        self.min_confidence = float(min_confidence)
+
+    def read_lines(self, image: np.ndarray) -> list[tuple[np.ndarray, str, float, str]]:
+        """Each detected line as ``(polygon (4, 2), text, confidence, category)``."""
+        eng = self._engine()
+        bgr = np.ascontiguousarray(image[..., ::-1])
+        with self._lock:
+            res, _ = eng(bgr, use_det=True, use_cls=False, use_rec=True)
+        lines = [(np.asarray(p, np.float32).reshape(4, 2), str(t), float(c)) for p, t, c in (res or [])]
+        cats = [text_category(t, c, self.min_confidence) for _, t, c in lines]
+        for group in _blocks([poly for poly, _, _ in lines]):
+            if len(group) < 2:
+                continue
+            joined = " ".join(lines[i][1] for i in group)
+            conf = min(lines[i][2] for i in group)
+            if text_category(joined, conf, self.min_confidence) != "name":
+                continue
+            for i in group:  # a name written on two lines: each single word joins the name
+                if cats[i] in ("public", "unread") and len(lines[i][1].split()) == 1:
+                    cats[i] = "name"
+        return [(poly, t, c, cat) for (poly, t, c), cat in zip(lines, cats, strict=True)]
+
+    def maps(self, image: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        short = min(h, w)
+        layers = np.zeros((len(TEXT_CATEGORIES), h, w), np.float32)
+        tall = np.zeros((h, w), np.float32)
+        for poly, _, _, cat in self.read_lines(image):
+            (cx, cy), (rw, rh), ang = cv2.minAreaRect(poly)
+            line_h = min(rw, rh)
+            grow = 2 * self.dilate * line_h
+            grown = cv2.boxPoints(((cx, cy), (rw + grow, rh + grow), ang)).astype(np.int32)
+            cv2.fillConvexPoly(layers[TEXT_CATEGORIES.index(cat)], grown, 1.0)
+            layer = np.zeros_like(tall)
+            cv2.fillConvexPoly(layer, grown, float(min(1.0, line_h / (self.size_scale * short))))
+            np.maximum(tall, layer, out=tall)
+        return np.stack([*(_soft(m, short) for m in layers), _soft(tall, short)], axis=-1)
+
+
+def _blocks(polys: list[np.ndarray]) -> list[list[int]]:
+    """Groups of lines stacked into one block: similar heights, overlapping columns, close rows."""
+    boxes = [(p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max()) for p in polys]
+    parent = list(range(len(boxes)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, a in enumerate(boxes):
+        for j in range(i + 1, len(boxes)):
+            b = boxes[j]
+            ha, hb = a[3] - a[1], b[3] - b[1]
+            if min(ha, hb) <= 0 or max(ha, hb) / min(ha, hb) > 1.6:
+                continue
+            overlap = min(a[2], b[2]) - max(a[0], b[0])
+            gap = max(a[1], b[1]) - min(a[3], b[3])
+            if overlap > 0.3 * min(a[2] - a[0], b[2] - b[0]) and gap < 0.8 * max(ha, hb):
+                parent[find(i)] = find(j)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(boxes)):
+        groups.setdefault(find(i), []).append(i)
+    return list(groups.values())
 
 
 class CompositeGuide(Guide):

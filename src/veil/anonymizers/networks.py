@@ -477,6 +477,12 @@ def blur_tensor(x: torch.Tensor, sigma: float) -> torch.Tensor:
     c = x.shape[1]
     k = gaussian_kernel1d(sigma, x.dtype).to(x.device)
     r = k.numel() // 2
+    if r <= 12:  # short kernels: a weighted sum of shifted copies is 4-5x faster than a grouped conv on CPU
+        h, w = x.shape[-2:]
+        p = F.pad(x, (r, r, 0, 0), mode="replicate")
+        x = sum(k[i] * p[..., i:i + w] for i in range(2 * r + 1))
+        p = F.pad(x, (0, 0, r, r), mode="replicate")
+        return sum(k[i] * p[..., i:i + h, :] for i in range(2 * r + 1))
     x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
     return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
@@ -773,3 +779,167 @@ def identity_pretrain(
     finally:
         net.train(was_training)
     return losses
+
+
+# ----------------------------------------------------------------------------- the policy network
+
+
+def fast_blur_tensor(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian blur that stays cheap for large ``sigma``: exact up to 3 px, else blurred at a
+    lower resolution (box-average by ``f``, blur by ``sigma / f``, bilinear upsampling).
+
+    The low-resolution path differs from the exact blur by well under a grey level for
+    smooth content; it is what makes blurs of a tenth of the image side affordable on a CPU.
+    """
+    if sigma <= 3.0:
+        return blur_tensor(x, sigma)
+    h, w = x.shape[-2:]
+    f = max(1, min(int(sigma // 2), h // 4 or 1, w // 4 or 1))
+    small = F.avg_pool2d(x, f, ceil_mode=True) if f > 1 else x
+    inner = math.sqrt(max(0.25, (sigma / f) ** 2 - (f * f - 1) / (12.0 * f * f)))
+    small = blur_tensor(small, inner)
+    return F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False) if f > 1 else small
+
+
+#: The categories of the ``faces+textcls`` guide's maps, in order (the last map is the text height).
+POLICY_CATEGORIES: tuple[str, ...] = ("face", "name", "phone", "plate", "email", "id", "unread", "public")
+
+
+@NETWORKS.register("guided-policy")
+class GuidedPolicyObfuscation(_MaskOwner):
+    """Per-category obfuscation strength, learned: what to hide and how strongly (METHOD.md §2.1).
+
+    The detector guide (``faces+textcls``) gives one map per category of detected content
+    (faces; text lines read locally and sorted into name, phone, plate, email, id, unread,
+    public) and the line height. Each category ``c`` has a learned strength logit ``l_c``;
+    a text line's strength also moves with its height (``w_h``, one weight). Per pixel the
+    obfuscation level is ``t = max_c m_c * L * sigmoid(l_c + w_h * height)`` in [0, L] and the
+    output follows the blur stack ``x = S_0, S_1 = blur(σ_1), ..., S_L = blur(σ_L)`` with
+    linear interpolation between adjacent levels, so ``t`` is continuous and every strength
+    has a gradient (a zeroth-order perturbation of ``l_c`` changes the image smoothly).
+    Blur strengths are fractions of the short side.
+
+    The privacy policy names the categories to hide; a category outside it shares the
+    ``public`` strength (kept unless the black box's answers say otherwise). Training starts
+    from ``init`` for every category (heavy by default: everything hidden) and learns from
+    the black box what to reveal and from the privacy adversaries what must stay hidden.
+
+    Args:
+        extra_channels: guide maps: one per category plus the height map.
+        categories: the category of each map (the height map last).
+        policy: categories to hide; the others share ``public``'s strength.
+        levels: blur strengths σ_1 < ... < σ_L as fractions of the short side.
+        init: initial strength logit of every category (1.0: level 0.73 L, 4.4 of 6: every
+            detection hidden, public signs included).
+        floor_categories: policy categories never sent in the clear: where their map exceeds
+            ``floor_threshold`` the level is at least ``floor_level`` (belt and braces).
+        floor_level: the floor, in levels (1.0: at least the first blur).
+        floor_threshold: map value above which the floor applies.
+
+    Shape:
+        x (B, 3, H, W), extra (B, extra_channels, H, W) -> (B, 3, H, W); ``last_mask``:
+        (B, 1, H, W), the level as a fraction of L.
+    """
+
+    network_name: ClassVar[str] = "guided-policy"
+
+    def __init__(
+        self,
+        extra_channels: int = len(POLICY_CATEGORIES) + 1,
+        categories: Sequence[str] = POLICY_CATEGORIES,
+        policy: Sequence[str] = POLICY_CATEGORIES[:-1],
+        levels: Sequence[float] = (0.005, 0.01, 0.02, 0.04, 0.08, 0.16),
+        init: float = 1.0,
+        floor_categories: Sequence[str] = (),
+        floor_level: float = 1.0,
+        floor_threshold: float = 0.5,
+    ) -> None:
+        super().__init__()
+        owner = self.network_name
+        extra_channels = _check_int(owner, "extra_channels", extra_channels, 2)
+        cats = [str(c) for c in categories]
+        if len(cats) != extra_channels - 1 or "public" not in cats or len(set(cats)) != len(cats):
+            raise ConfigError(f"{owner}: categories must name the {extra_channels - 1} category maps (the height map "
+                              f"is last), once each, including 'public'; got {cats}")
+        unknown = sorted(set(policy) - set(cats)) + sorted(set(floor_categories) - set(policy))
+        if unknown:
+            raise ConfigError(f"{owner}: policy / floor_categories name unknown or unprotected categories {unknown}; "
+                              f"categories: {', '.join(cats)} (floor categories must be in the policy)")
+        lv = [_check_float(owner, "levels", v, 0.0) for v in levels]
+        if not lv or any(b <= a for a, b in zip(lv, lv[1:], strict=False)):
+            raise ConfigError(f"{owner}: levels must be increasing blur strengths, got {list(levels)}")
+        self.hparams = dict(
+            extra_channels=extra_channels, categories=cats, policy=[c for c in cats if c in set(policy)],
+            levels=lv, init=float(init), floor_categories=[c for c in cats if c in set(floor_categories)],
+            floor_level=_check_float(owner, "floor_level", floor_level, 0.0, exclusive=False),
+            floor_threshold=float(floor_threshold),
+        )
+        self.extra_channels, self.categories, self.levels = extra_channels, cats, lv
+        self.policy = self.hparams["policy"]
+        self.floor_categories = self.hparams["floor_categories"]
+        self.floor_level, self.floor_threshold = float(floor_level), float(floor_threshold)
+        self.factor = 1
+        self.strength = nn.Parameter(torch.full((len(cats),), float(init)))
+        self.height_weight = nn.Parameter(torch.zeros(()))
+        # map index -> strength index: a category outside the policy uses 'public'
+        pub = cats.index("public")
+        self.register_buffer("_route", torch.tensor([i if c in self.policy or c == "public" else pub
+                                                     for i, c in enumerate(cats)]), persistent=False)
+        self.last_mask: torch.Tensor | None = None
+
+    def gate_parameters(self) -> list[nn.Parameter]:
+        """Every parameter: the whole network is the per-category policy."""
+        return [self.strength, self.height_weight]
+
+    def privacy_mask(self) -> np.ndarray:
+        """1 for the parameters the privacy objective may move, 0 for kept categories' strengths
+        (``public`` and those outside the policy: only the black box's answers move them).
+        Flattened in ``parameters()`` order."""
+        keep = [0.0 if (c == "public" or c not in self.policy) else 1.0 for c in self.categories]
+        return np.array([*keep, 1.0])
+
+    def active_parameters(self, maps: torch.Tensor) -> np.ndarray:
+        """1 for each parameter that changes the output on these maps (B, C + 1, H, W), else 0:
+        a category's strength acts only where its map (or a category routed to it) fires."""
+        present = (maps[:, :-1] > self.floor_threshold).flatten(2).any(dim=2).any(dim=0)
+        act = np.zeros(len(self.categories) + 1)
+        for i, hit in enumerate(present.tolist()):
+            if hit:
+                act[int(self._route[i])] = 1.0
+        act[-1] = float(any(hit and c != "face" for c, hit in zip(self.categories, present.tolist(), strict=True)))
+        return act
+
+    def category_levels(self, height: float = 0.0) -> dict[str, float]:
+        """The current level (0 = kept, L = strongest blur) of each category for a line of ``height``."""
+        with torch.no_grad():
+            t = len(self.levels) * torch.sigmoid(self.strength[self._route] + self.height_weight * height)
+        return {c: round(float(v), 4) for c, v in zip(self.categories, t, strict=True)}
+
+    def level_map(self, maps: torch.Tensor) -> torch.Tensor:
+        """Per-pixel level t (B, 1, H, W) in [0, L] from the guide maps (B, C + 1, H, W)."""
+        cat_maps, height = maps[:, :-1], maps[:, -1:]
+        is_text = torch.tensor([c != "face" for c in self.categories], dtype=maps.dtype, device=maps.device)
+        logits = self.strength[self._route].view(1, -1, 1, 1) + self.height_weight * height * is_text.view(1, -1, 1, 1)
+        t = (cat_maps * len(self.levels) * torch.sigmoid(logits)).amax(dim=1, keepdim=True)
+        if self.floor_categories:
+            idx = [self.categories.index(c) for c in self.floor_categories]
+            floor = (cat_maps[:, idx] > self.floor_threshold).any(dim=1, keepdim=True)
+            t = torch.where(floor, t.clamp(min=self.floor_level), t)
+        return t
+
+    def blur_stack(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """``[x, blur(σ_1), ..., blur(σ_L)]`` with σ_k = levels[k] x the short side."""
+        short = min(x.shape[-2:])
+        return [x, *(fast_blur_tensor(x, max(0.3, s * short)) for s in self.levels)]
+
+    def composite(self, stack: Sequence[torch.Tensor], t: torch.Tensor) -> torch.Tensor:
+        """Interpolate the blur stack at level ``t`` (hat weights: differentiable in t)."""
+        out = torch.zeros_like(stack[0])
+        for k, s in enumerate(stack):
+            out = out + F.relu(1.0 - (t - k).abs()) * s
+        return out.clamp(0.0, 1.0)
+
+    def _forward(self, x: torch.Tensor, inp: torch.Tensor, lam: torch.Tensor | None) -> torch.Tensor:
+        t = self.level_map(inp[:, 3:])
+        self.last_mask = t / len(self.levels)
+        return self.composite(self.blur_stack(x), t)

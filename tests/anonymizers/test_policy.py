@@ -1,0 +1,77 @@
+"""The default network: per-category obfuscation strengths on locally read detections."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from veil.anonymizers.networks import POLICY_CATEGORIES, blur_tensor, create_network, fast_blur_tensor
+from veil.errors import ConfigError
+
+
+def _maps(h: int = 60, w: int = 80) -> torch.Tensor:
+    m = torch.zeros(1, len(POLICY_CATEGORIES) + 1, h, w)
+    m[:, POLICY_CATEGORIES.index("face"), 5:25, 5:25] = 1.0
+    m[:, POLICY_CATEGORIES.index("public"), 35:55, 40:75] = 1.0
+    m[:, -1, 35:55, 40:75] = 0.4
+    return m
+
+
+def _img(h: int = 60, w: int = 80) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(1, 3, h, w, generator=g)
+
+
+def test_pixels_outside_every_detection_are_untouched() -> None:
+    net = create_network("guided-policy")
+    x, m = _img(), _maps()
+    y = net(x, m)
+    assert torch.equal(y[..., 30:34, :], x[..., 30:34, :])
+    assert (y[..., 8:22, 8:22] - x[..., 8:22, 8:22]).abs().mean() > 0.1  # the face is hidden at start
+
+
+def test_each_category_has_its_own_strength_with_a_gradient() -> None:
+    net = create_network("guided-policy")
+    x, m = _img(), _maps()
+    with torch.no_grad():
+        net.strength[POLICY_CATEGORIES.index("public")] = -8.0  # reveal public text
+    y = net(x, m)
+    assert (y[..., 40:50, 45:70] - x[..., 40:50, 45:70]).abs().max() < 0.02
+    assert (y[..., 8:22, 8:22] - x[..., 8:22, 8:22]).abs().mean() > 0.1
+    y.sum().backward()
+    g = net.strength.grad
+    assert g[POLICY_CATEGORIES.index("face")] != 0 and g[POLICY_CATEGORIES.index("name")] == 0
+
+
+def test_category_outside_the_policy_follows_public() -> None:
+    net = create_network("guided-policy", policy=["face", "name"])
+    with torch.no_grad():
+        net.strength[POLICY_CATEGORIES.index("public")] = -8.0
+    levels = net.category_levels()
+    assert levels["phone"] == levels["public"] < 0.01 and levels["name"] > 4
+    assert list(net.privacy_mask()[:-1]) == [1.0 if c in ("face", "name") else 0.0 for c in POLICY_CATEGORIES]
+
+
+def test_floor_keeps_policy_detections_blurred() -> None:
+    net = create_network("guided-policy", floor_categories=["face"], floor_level=2.0)
+    with torch.no_grad():
+        net.strength.fill_(-20.0)
+    t = net.level_map(_maps()).detach()
+    assert float(t[..., 10, 10]) == pytest.approx(2.0) and float(t[..., 45, 50]) < 1e-6
+
+
+def test_bad_configuration_is_refused() -> None:
+    with pytest.raises(ConfigError, match="unknown or unprotected"):
+        create_network("guided-policy", policy=["faces"])
+    with pytest.raises(ConfigError, match="floor"):
+        create_network("guided-policy", policy=["face"], floor_categories=["name"])
+    with pytest.raises(ConfigError, match="increasing"):
+        create_network("guided-policy", levels=[0.02, 0.01])
+
+
+@pytest.mark.parametrize("sigma", [4.0, 9.0, 20.0])
+def test_fast_blur_is_close_to_the_exact_blur(sigma: float) -> None:
+    x = torch.from_numpy(np.kron(np.random.default_rng(0).random((1, 3, 12, 16)), np.ones((8, 8)))).float()
+    err = (fast_blur_tensor(x, sigma) - blur_tensor(x, sigma)).abs()
+    assert float(err.mean()) < 0.01 and float(err.max()) < 0.1  # borders differ most; both are heavy blurs

@@ -1,0 +1,52 @@
+"""Content cues for recognised text: formats and word lists, not any data set's strings."""
+
+from __future__ import annotations
+
+import pytest
+
+from veil.privacy.pii import TEXT_CATEGORIES, is_known_word, pii_scores, text_category
+
+
+@pytest.mark.parametrize("text", ["+1 (415) 555-0134", "TEL 020 7946 0018", "Mobile: 0612345678", "555-0199 ext 7 ",
+                                  "CALL 0161 496 0734"])
+def test_phone_numbers(text: str) -> None:
+    assert text_category(text) == "phone"
+
+
+@pytest.mark.parametrize("text", ["jane.roe@mail.example.org", "info@shop.co.uk", "a.b+c@x-y.io"])
+def test_email_addresses(text: str) -> None:
+    assert text_category(text) == "email"
+
+
+@pytest.mark.parametrize("text", ["KA 01 AB 12", "AB12 CDE", "XY-987-ZW", "7ABC123"])
+def test_plates(text: str) -> None:
+    assert text_category(text) in ("plate", "id")
+
+
+@pytest.mark.parametrize("text", ["ID 4821 3377", "Passport X12345678", "CARD NO 5520 1234"])
+def test_identity_numbers(text: str) -> None:
+    assert text_category(text) in ("id", "phone", "plate")
+    assert max(pii_scores(text).values()) == 1.0
+
+
+@pytest.mark.parametrize("text", ["Robert Zielinski", "LINDA OYELARAN", "Ngozi Achterberg", "JOHNSMITH", "Mary"])
+def test_names_not_in_any_training_list(text: str) -> None:
+    assert text_category(text) == "name"
+
+
+@pytest.mark.parametrize("text", ["NO ENTRY", "Fire Exit", "PUBLIC TOILETS", "TICKET OFFICE", "NOPARKING",
+                                  "THECOPYCENTRE", "Opening hours", "KEEP LEFT", "CITY HALL", "BUS STOP", "Pharmacy",
+                                  "SPEED LIMIT 30", "GM 125"])
+def test_public_signs_stay_public(text: str) -> None:
+    assert text_category(text) == "public"
+
+
+def test_weak_or_empty_recognition_is_unread() -> None:
+    assert text_category("NO ENTRY", confidence=0.2) == "unread"
+    assert text_category("-", confidence=0.99) == "unread"
+    assert set(TEXT_CATEGORIES) >= {"unread", "public", "name", "phone", "plate", "email", "id"}
+
+
+def test_run_together_words_segment() -> None:
+    assert is_known_word("CARPARK") and is_known_word("priorygalleries")
+    assert not is_known_word("KOWALSKIOKAFOR")
