@@ -23,7 +23,7 @@ import json
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -193,15 +193,6 @@ def read_lines(path: Path, what: str) -> list[tuple[int, str]]:
     require_file(path, what)
     text = path.read_text(encoding="utf-8", errors="replace")
     return [(n, ln.strip()) for n, ln in enumerate(text.splitlines(), start=1) if ln.strip()]
-
-
-def first_dir(candidates: Iterable[Path], what: str, hint: str = "") -> Path:
-    """The first existing folder among ``candidates``; else an error listing all of them."""
-    cands = list(candidates)
-    for c in cands:
-        if c.is_dir():
-            return c
-    raise LayoutError(f"missing {what}: looked in {', '.join(str(c) for c in cands)}" + (f"; {hint}" if hint else ""))
 
 
 def find_case_insensitive(path: Path) -> Path | None:
