@@ -65,6 +65,13 @@ class TestUcf101:
         rep = import_dataset("ucf101", nested["ucf101"] / "UCF-101", tmp_path / "u.jsonl")
         assert rep.total == 9 and rep.layout is not None and rep.layout.form == "flat"
 
+    def test_videos_looked_for_beside_the_lists_first(self, nested: dict[str, Path], tmp_path: Path) -> None:
+        # two copies under one root: a/ as extracted (with its lists), b/ bare class folders one level higher
+        shutil.copytree(nested["ucf101"], tmp_path / "a")
+        shutil.copytree(nested["ucf101"] / "UCF-101", tmp_path / "b")
+        layout = detect_layout("ucf101", tmp_path)
+        assert layout.parts == {"videos": tmp_path / "a" / "UCF-101", "lists": tmp_path / "a" / "ucfTrainTestlist"}
+
     def test_annotations_and_videos_folders(self, nested: dict[str, Path], tmp_path: Path) -> None:
         # the arrangement other toolkits make: the lists' files in annotations/, UCF-101 renamed videos/
         root = tmp_path / "ucf101"

@@ -111,14 +111,15 @@ def holds_videos(folder: Path) -> bool:
         return False
 
 
-def find_video_root(root: Path, classes: list[str], dataset: str = "HMDB51", named_by: str = "its split file") -> Path:
+def find_video_root(root: Path, classes: list[str], dataset: str = "HMDB51", named_by: str = "its split file",
+                    near: Path | None = None) -> Path:
     """The folder of class folders (``root`` or e.g. ``root/hmdb51_org``), with every class
-    of ``classes`` present.
+    of ``classes`` present; ``near`` as in :func:`veil.data.importing.find_class_root`.
 
     Raises:
         LayoutError: no such folder, or a class without its folder (nearest names given).
     """
-    videos = find_class_root(root, classes, dataset, UNPACK_HINT)
+    videos = find_class_root(root, classes, dataset, UNPACK_HINT, near)
     present = {p.name for p in child_dirs(videos)}
     for c in classes:
         if c not in present:
@@ -134,7 +135,7 @@ def _detect(root: Path, splits: Path | None, split: int) -> tuple[Layout, Path, 
     require_root(root, "HMDB51 folder", "pass --root the folder hmdb51_org.rar was unpacked in")
     splits_dir = find_splits_dir(root, splits)
     flags = read_split_flags(splits_dir, split)
-    videos = find_video_root(root, sorted(flags))
+    videos = find_video_root(root, sorted(flags), near=splits_dir)
     layout = Layout("hmdb51", root, layout_form(root, videos, "class folders"),
                     {"videos": videos, "splits": splits_dir})
     ignored = [p.name for p in child_dirs(videos) if p.name not in flags and p != splits_dir and not holds_videos(p)]

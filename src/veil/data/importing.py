@@ -323,16 +323,25 @@ def require_root(root: Path, what: str, hint: str = "") -> Path:
     raise LayoutError(f"{root}: missing {what}; {found}" + (f"; {hint}" if hint else ""))
 
 
-def find_class_root(root: Path, classes: Sequence[str], what: str, hint: str) -> Path:
+def find_class_root(root: Path, classes: Sequence[str], what: str, hint: str, near: Path | None = None) -> Path:
     """The folder that holds the class folders of an action dataset: ``root`` or the
     shallowest folder up to two levels below it with the most sub-folders named like
-    ``classes`` (case-insensitive).
+    ``classes`` (case-insensitive). With ``near`` (the folder the split files were found
+    in), the search starts from its parent when that is below ``root``, so that lists and
+    videos found together belong together.
 
     Raises:
         LayoutError: no such folder; the message lists what was found nearest.
     """
     wanted = {c.lower() for c in classes}
-    found = find_folder(root, lambda p: sum(c.name.lower() in wanted for c in child_dirs(p)))
+
+    def score(p: Path) -> int:
+        return sum(c.name.lower() in wanted for c in child_dirs(p))
+
+    found = None
+    if near is not None and near.parent != root and near.parent.is_relative_to(root):
+        found = find_folder(near.parent, score)
+    found = found or find_folder(root, score)
     if found is None:
         examples = ", ".join(f"{c}/" for c in classes[:3])
         raise LayoutError(f"{root}: expected the {what} class folders ({examples}... {len(classes)} in all) in it "

@@ -148,7 +148,8 @@ def _detect(root: Path, annotations: Path | None) -> tuple[Layout, list[Path]]:
     files = sorted(ann_dir.glob("*.json"))
     if not files:
         raise LayoutError(f"{ann_dir}: no <class>.json annotation files; {found_text(ann_dir, ['brush_hair.json'])}")
-    videos = find_video_root(root, [p.stem for p in files], "PA-HMDB51", "its annotation file <class>.json")
+    videos = find_video_root(root, [p.stem for p in files], "PA-HMDB51", "its annotation file <class>.json",
+                             near=ann_dir)
     layout = Layout("pahmdb51", root, layout_form(root, videos, "HMDB51 class folders"),
                     {"videos": videos, "annotations": ann_dir})
     return layout, files

@@ -91,7 +91,7 @@ def _detect(root: Path, lists: Path | None) -> tuple[Layout, list[str]]:
     lists_dir = find_lists_dir(root, lists)
     classes = read_class_index(lists_dir / CLASS_INDEX)
     videos = find_class_root(root, classes, "UCF101", "unpack UCF101.rar (it extracts to UCF-101/<ClassName>/) "
-                             "there or pass --root the folder that holds the class folders")
+                             "there or pass --root the folder that holds the class folders", near=lists_dir)
     layout = Layout("ucf101", root, layout_form(root, videos, "class folders"),
                     {"videos": videos, "lists": lists_dir})
     lower = {c.name.lower() for c in videos.iterdir() if c.is_dir()}
