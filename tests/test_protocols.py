@@ -1,5 +1,6 @@
 """``veil bench-protocol`` end to end on generated datasets in the published layouts: over
-HTTP against ``veil serve-reference`` started as a real subprocess, and in process."""
+HTTP against ``veil serve-reference`` started as a real subprocess, and in process; and
+``--quick`` on the datasets as their archives extract (nested layouts)."""
 
 from __future__ import annotations
 
@@ -64,6 +65,41 @@ def test_bench_protocol_over_http(data_root: Path, tmp_path: Path, capsys: pytes
     grids = [json.loads(ln) for ln in (out / "data" / "train-grids.jsonl").read_text().splitlines()]
     assert len(grids) == 6 and all(g["queries"][0]["choices"] == ["apply eye makeup", "basketball",
                                                                   "handstand pushups"] for g in grids)
+
+
+@pytest.fixture(scope="module")
+def nested_root(tmp_path_factory: pytest.TempPathFactory, layout_fixtures: ModuleType) -> Path:
+    """The datasets as their archives extract: VISPR2017-v1/ with the tools' attributes.tsv
+    (header row), UCF-101/, hmdb51_org/; OK-VQA with its val2014 split only."""
+    fx = layout_fixtures
+    root = tmp_path_factory.mktemp("nested-datasets")
+    fx.make_vispr(root / "vispr", nested=True, header=True)
+    fx.make_ucf101(root / "ucf101", nested=True)
+    fx.make_hmdb51(root / "hmdb51", nested=True)
+    fx.make_okvqa(root / "okvqa", n={"val2014": 4})
+    return root
+
+
+@pytest.mark.parametrize(("name", "videos"), [("ucf101-vispr", "UCF-101"), ("hmdb51-vispr", "hmdb51_org")])
+def test_bench_protocol_quick_on_nested_layouts(nested_root: Path, tmp_path: Path, name: str, videos: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    assert main(["bench-protocol", name, "--data-root", str(nested_root), "--out", str(out), "--quick",
+                 "--quiet"]) == 0
+    r = json.loads((out / "protocol.json").read_text())
+    forms = {i["dataset"]: i["layout"]["form"] for i in r["imports"]}
+    assert forms == {"vispr": "nested: annotations in VISPR2017-v1/",
+                     name.split("-")[0]: f"nested: class folders in {videos}/"}
+    assert r["utility"]["n_items"] == 3 and r["privacy"]["n_train"] == 12 and r["privacy"]["n_test"] == 8
+    assert 0 < r["train"]["queries_paid"] <= 32
+    assert capsys.readouterr().out.strip() == (out / "protocol.md").read_text().strip()
+
+
+def test_okvqa_protocol_needs_the_train_split(nested_root: Path, tmp_path: Path) -> None:
+    cfg = ProtocolConfig.preset(True, data_root=str(nested_root), out=str(tmp_path / "o"))
+    with pytest.raises(LayoutError, match="okvqa-vispr trains on OK-VQA train") as e:
+        run_protocol("okvqa-vispr", cfg, progress=False)
+    assert "OpenEnded_mscoco_train2014_questions.json" in str(e.value) and "\n" not in str(e.value)
 
 
 def test_okvqa_and_vispr_protocols_in_process(data_root: Path, tmp_path: Path) -> None:

@@ -229,12 +229,21 @@ def _cmd_export(a: argparse.Namespace) -> int:
 def _cmd_data_import(a: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from veil.data.importing import import_dataset
+    from veil.data.importing import check_dataset, detect_layout, import_dataset
+    from veil.errors import ConfigError
 
     opts = {"split": a.split, "attributes": a.attributes, "lists": a.lists, "splits": a.splits,
             "annotations": a.annotations, "images": a.images, "frames": a.frames, "limit": a.limit,
             "skip_missing": a.skip_missing or None}
     opts = {k: Path(v) if k in ("lists", "splits", "annotations", "images") and v else v for k, v in opts.items()}
+    if a.check:
+        print(detect_layout(a.name, a.root, **opts).describe(), flush=True)
+        report = check_dataset(a.name, a.root, **opts)
+        print(report.summary())
+        print("check only: nothing written")
+        return 0
+    if not a.out:
+        raise ConfigError("veil data import needs --out MANIFEST (or --check to only read the layout)")
     report = import_dataset(a.name, a.root, a.out, **opts)
     print(report.summary())
     return 0
@@ -282,18 +291,22 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--no-files", action="store_true", help="do not check that media files exist")
     chk.set_defaults(func=_cmd_data_check)
     imp = dsub.add_parser("import", help="convert a public benchmark in its published layout to a manifest",
-                          description="Datasets: vispr, ucf101, hmdb51, pahmdb51, okvqa (layouts in "
-                          "docs/reproducing.md). Prints what was kept and what was skipped and why.")
+                          description="Datasets: vispr, ucf101, hmdb51, pahmdb51, okvqa, as their archives "
+                          "extract or flat (layouts in docs/reproducing.md): each part is looked for in --root, next "
+                          "to it and up to two levels below. Prints what was kept and what was skipped and why; "
+                          "--check prints where each part was found and writes nothing.")
     imp.add_argument("name", help="vispr, ucf101, hmdb51, pahmdb51 or okvqa")
     imp.add_argument("--root", required=True, help="the dataset's folder")
-    imp.add_argument("--out", required=True, help="manifest to write (JSONL; media paths are absolute)")
+    imp.add_argument("--out", default=None, help="manifest to write (JSONL; media paths are absolute)")
+    imp.add_argument("--check", action="store_true",
+                     help="print the detected layout and what an import would keep and skip; write nothing")
     imp.add_argument("--split", type=int, default=None, help="official split 1-3 (ucf101, hmdb51, pahmdb51)")
     imp.add_argument("--attributes", default=None, choices=["7", "5", "all"], help="VISPR attribute set (default 7)")
-    imp.add_argument("--lists", default=None, help="ucf101: the ucfTrainTestlist folder (default: in/next to root)")
+    imp.add_argument("--lists", default=None, help="ucf101: the ucfTrainTestlist folder (default: found)")
     imp.add_argument("--splits", default=None,
-                     help="hmdb51/pahmdb51: the testTrainMulti_7030_splits folder (default: in/next to root)")
-    imp.add_argument("--annotations", default=None, help="pahmdb51: the PrivacyAttributes folder")
-    imp.add_argument("--images", default=None, help="okvqa: the COCO image folder (default: root)")
+                     help="hmdb51/pahmdb51: the testTrainMulti_7030_splits folder (default: found)")
+    imp.add_argument("--annotations", default=None, help="pahmdb51: the PrivacyAttributes folder (default: found)")
+    imp.add_argument("--images", default=None, help="okvqa: the COCO image folder (default: found)")
     imp.add_argument("--frames", type=int, default=None, help="pahmdb51: N frame items per video (default 0: videos)")
     imp.add_argument("--limit", type=int, default=None, help="vispr/okvqa: at most N entries per split")
     imp.add_argument("--skip-missing", action="store_true", help="skip entries whose media is missing (reported)")

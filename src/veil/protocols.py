@@ -5,7 +5,8 @@
   evaluator on VISPR train; it is evaluated by action top-1 on the action test split and
   by a fresh learned attacker on VISPR test (cMAP, macro F1);
 - ``okvqa-vispr``: utility from the black box on OK-VQA train, VQA accuracy (OK-VQA's
-  stemmed variant) on OK-VQA test, privacy on VISPR as above;
+  stemmed variant) on OK-VQA test, privacy on VISPR as above; both OK-VQA splits are
+  needed (with val2014 alone the run stops before training and names the files to add);
 - ``vispr``: VISPR alone. The paper reports only privacy here and does not say which
   utility its anonymizer kept; ours is label-free consistency: the black box's own
   answer on the unprotected image to a counting question (how many people) is the
@@ -432,6 +433,7 @@ def run_protocol(name: str, config: ProtocolConfig | None = None, progress: bool
         size = (int(cfg.image_size[0]), int(cfg.image_size[1]))
         if spec.utility_dataset == "okvqa":
             items = run.import_("okvqa")
+            _require_okvqa_splits(run.dataset_root("okvqa"), items)
             train = _subsample([it for it in items if it.split == "train"], cfg.max_train_items)
             train_manifest = write_manifest(run.data / "okvqa-train.jsonl", train)
             utility_test = _subsample([it for it in items if it.split == "test"], cfg.max_eval_items)
@@ -504,6 +506,23 @@ def run_protocol(name: str, config: ProtocolConfig | None = None, progress: bool
     write_results(run.out, result)
     run.log(f"wrote {run.out / 'protocol.md'} and {run.out / 'protocol.json'}")
     return result
+
+
+def _require_okvqa_splits(root: Path, items: list[Item]) -> None:
+    """okvqa-vispr trains on OK-VQA train (COCO train2014) and evaluates on OK-VQA test (val2014).
+
+    Raises:
+        LayoutError: one of the two is absent; the message says which files to add.
+    """
+    from veil.data.importing import LayoutError
+    from veil.data.okvqa import annotation_file, question_file
+
+    for split, coco, use in (("train", "train2014", "trains on"), ("test", "val2014", "evaluates on")):
+        if not any(it.split == split for it in items):
+            raise LayoutError(
+                f"{root}: okvqa-vispr {use} OK-VQA {split} (COCO {coco}), which is absent: add "
+                f"{question_file(coco)}, {annotation_file(coco)} and the {coco} images ({coco}.zip); "
+                "the split that is there is enough for `veil data import okvqa` and `veil eval`")
 
 
 def _probe_mode(engine: Any, item: Item, size: tuple[int, int]) -> str:

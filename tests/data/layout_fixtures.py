@@ -1,5 +1,8 @@
 """Writers of tiny datasets in the published layouts of VISPR, UCF101, HMDB51, PA-HMDB51
-and OK-VQA, for the loader, video and protocol tests.
+and OK-VQA, for the loader, video and protocol tests: each flat (the layout the loaders
+first read) and ``nested``, as the official archives extract (``UCF-101/``,
+``hmdb51_org/``, ``VISPR2017-v1/``, the VQA tools' ``Questions/``, ``Annotations/``,
+``Images/mscoco/``).
 
 Everything is generated: small images with PIL/numpy and short MJPG ``.avi`` clips with
 OpenCV, each clip a moving block whose colour depends on its class. The test modules
@@ -52,21 +55,39 @@ def write_video(path: Path, n_frames: int = 12, size: tuple[int, int] = (64, 48)
     return path
 
 
-def make_vispr(root: Path, n: dict[str, int] | None = None, seed: int = 0) -> Path:
-    """VISPR layout: attributes.tsv, annotations/<split>/2017_*.json, images/<split>/2017_*.jpg."""
+VISPR_NESTED = "VISPR2017-v1"
+
+
+def write_vispr_attributes(path: Path, header: bool = False, sep: str = "\t") -> Path:
+    """The attribute list: with ``header`` as the dataset's tools ship it (columns idx,
+    attribute_id, group, description; CRLF line ends, no final one), else ``<id><sep><name>``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if header:
+        rows = [sep.join(("idx", "attribute_id", "group", "description"))]
+        rows += [sep.join((str(i), a, "Group", d)) for i, (a, d) in enumerate(VISPR_ATTRIBUTES)]
+        path.write_bytes("\r\n".join(rows).encode())
+    else:
+        path.write_text("".join(f"{a}{sep}{d}\n" for a, d in VISPR_ATTRIBUTES))
+    return path
+
+
+def make_vispr(root: Path, n: dict[str, int] | None = None, seed: int = 0, nested: bool = False,
+               header: bool = False, attributes_name: str = "attributes.tsv") -> Path:
+    """VISPR layout: attributes.tsv, annotations/<split>/2017_*.json, images/<split>/2017_*.jpg;
+    ``nested``: annotations/ and images/ in root/VISPR2017-v1/, the attribute list in root."""
     n = n or {"train2017": 12, "val2017": 4, "test2017": 8}
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "attributes.tsv").write_text("".join(f"{a}\t{d}\n" for a, d in VISPR_ATTRIBUTES))
+    write_vispr_attributes(root / attributes_name, header, "," if attributes_name.endswith(".csv") else "\t")
+    base = root / VISPR_NESTED if nested else root
     k = 0
     for split, count in n.items():
         for i in range(count):
             vid = f"2017_{10000000 + k:08d}"
             labels = [a for j, a in enumerate(SEVEN) if (i + j) % 3 == 0] if i % 5 != 4 else ["a0_safe"]
             rel = f"images/{split}/{vid}.jpg"
-            write_image(root / rel, seed * 1000 + k)
+            write_image(base / rel, seed * 1000 + k)
             ann = {"id": vid, "image_path": rel, "labels": labels, "attributes": labels,
                    "safe": labels == ["a0_safe"]}
-            p = root / "annotations" / split / f"{vid}.json"
+            p = base / "annotations" / split / f"{vid}.json"
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text(json.dumps(ann))
             k += 1
@@ -77,10 +98,12 @@ UCF_CLASSES = ["ApplyEyeMakeup", "Basketball", "HandstandPushups"]
 
 
 def make_ucf101(root: Path, classes: list[str] | None = None, n_train: int = 2, n_test: int = 1,
-                frames: int = 12) -> Path:
+                frames: int = 12, nested: bool = False) -> Path:
     """UCF101 layout: root/<Class>/v_<Class>_gXX_cYY.avi and root/ucfTrainTestlist/*.txt
-    (splits 1-3). HandstandPushups files are named v_HandStandPushups_... as in the release."""
+    (splits 1-3); ``nested``: the class folders in root/UCF-101/, as UCF101.rar extracts.
+    HandstandPushups files are named v_HandStandPushups_... as in the release."""
     classes = classes or UCF_CLASSES
+    videos = root / "UCF-101" if nested else root
     lists = root / "ucfTrainTestlist"
     lists.mkdir(parents=True, exist_ok=True)
     (lists / "classInd.txt").write_text("".join(f"{i + 1} {c}\n" for i, c in enumerate(classes)))
@@ -90,7 +113,7 @@ def make_ucf101(root: Path, classes: list[str] | None = None, n_train: int = 2, 
             fname_c = "HandStandPushups" if c == "HandstandPushups" else c
             for g in range(n_train + n_test):
                 name = f"v_{fname_c}_g{g + 8 * (split - 1) + 1:02d}_c01.avi"
-                write_video(root / c / name, frames, color=ci)
+                write_video(videos / c / name, frames, color=ci)
                 if g < n_train:
                     train.append(f"{c}/{name} {ci + 1}")
                 else:
@@ -103,16 +126,20 @@ def make_ucf101(root: Path, classes: list[str] | None = None, n_train: int = 2, 
 HMDB_CLASSES = ["brush_hair", "ride_bike", "shake_hands"]
 
 
-def make_hmdb51(root: Path, classes: list[str] | None = None, frames: int = 12) -> Path:
+def make_hmdb51(root: Path, classes: list[str] | None = None, frames: int = 12, nested: bool = False) -> Path:
     """HMDB51 layout: root/<class>/<video>.avi and root/testTrainMulti_7030_splits/
-    <class>_test_split<N>.txt with flags 1 (train), 2 (test), 0 (unused)."""
+    <class>_test_split<N>.txt with flags 1 (train), 2 (test), 0 (unused); ``nested``: the
+    class folders in root/hmdb51_org/ next to the per-class archives they came from."""
     classes = classes or HMDB_CLASSES
+    videos = root / "hmdb51_org" if nested else root
     splits = root / "testTrainMulti_7030_splits"
     splits.mkdir(parents=True, exist_ok=True)
     for ci, c in enumerate(classes):
         names = [f"{c}_video_{j}_u_nm_np1_fr_goo_{j}.avi" for j in range(4)]
         for name in names:
-            write_video(root / c / name, frames, color=ci)
+            write_video(videos / c / name, frames, color=ci)
+        if nested:
+            (videos / f"{c}.rar").write_bytes(b"Rar!\x1a\x07\x00")
         for n in (1, 2, 3):
             flags = ["1", "1", "2", "0"]
             (splits / f"{c}_test_split{n}.txt").write_text("".join(f"{v} {f} \n" for v, f in zip(names, flags,
@@ -120,11 +147,13 @@ def make_hmdb51(root: Path, classes: list[str] | None = None, frames: int = 12) 
     return root
 
 
-def make_pahmdb51(root: Path, classes: list[str] | None = None) -> Path:
-    """PA-HMDB51: HMDB51 videos (make_hmdb51) plus root/PrivacyAttributes/<class>.json."""
+def make_pahmdb51(root: Path, classes: list[str] | None = None, nested: bool = False,
+                  annotations: str = "PrivacyAttributes") -> Path:
+    """PA-HMDB51: HMDB51 videos (make_hmdb51, flat or ``nested``) plus
+    root/<annotations>/<class>.json (``annotations`` relative to root, e.g. ``../PA-HMDB51/PrivacyAttributes``)."""
     classes = classes or HMDB_CLASSES
-    make_hmdb51(root, classes)
-    ann = root / "PrivacyAttributes"
+    make_hmdb51(root, classes, nested=nested)
+    ann = root / annotations
     ann.mkdir(parents=True, exist_ok=True)
     for ci, c in enumerate(classes):
         data = {}
@@ -143,17 +172,23 @@ def make_pahmdb51(root: Path, classes: list[str] | None = None) -> Path:
     return root
 
 
-def make_okvqa(root: Path, n: dict[str, int] | None = None) -> Path:
+def make_okvqa(root: Path, n: dict[str, int] | None = None, nested: bool = False) -> Path:
     """OK-VQA layout: the official questions/annotations JSON files and COCO images
-    <coco>/COCO_<coco>_<12-digit id>.jpg; 10 answers per question (5 answers twice)."""
+    <coco>/COCO_<coco>_<12-digit id>.jpg; 10 answers per question (5 answers twice).
+    ``nested``: the VQA tools' layout, Questions/, Annotations/ and Images/mscoco/<coco>/.
+    ``n`` with one split (``{"val2014": 4}``) writes that split only."""
     n = n or {"train2014": 6, "val2014": 4}
     root.mkdir(parents=True, exist_ok=True)
+    qdir, adir = (root / "Questions", root / "Annotations") if nested else (root, root)
+    images = root / "Images" / "mscoco" if nested else root
+    qdir.mkdir(exist_ok=True)
+    adir.mkdir(exist_ok=True)
     qid = 1
     for coco, count in n.items():
         questions, annotations = [], []
         for i in range(count):
             image_id = 100 + i + (0 if coco == "train2014" else 1000)
-            write_image(root / coco / f"COCO_{coco}_{image_id:012d}.jpg", image_id)
+            write_image(images / coco / f"COCO_{coco}_{image_id:012d}.jpg", image_id)
             for k in range(1 + (i == 0)):
                 answers = ["tennis", "tennis", "racket", "racket", "sport", "sport", "tennis", "tennis", "ball", "ball"]
                 questions.append({"image_id": image_id, "question": f"What sport can you use this for? ({k})",
@@ -163,6 +198,6 @@ def make_okvqa(root: Path, n: dict[str, int] | None = None) -> Path:
                                     "answers": [{"answer_id": j + 1, "raw_answer": a, "answer_confidence": "yes",
                                                  "answer": a} for j, a in enumerate(answers)]})
                 qid += 1
-        (root / f"OpenEnded_mscoco_{coco}_questions.json").write_text(json.dumps({"questions": questions}))
-        (root / f"mscoco_{coco}_annotations.json").write_text(json.dumps({"annotations": annotations}))
+        (qdir / f"OpenEnded_mscoco_{coco}_questions.json").write_text(json.dumps({"questions": questions}))
+        (adir / f"mscoco_{coco}_annotations.json").write_text(json.dumps({"annotations": annotations}))
     return root

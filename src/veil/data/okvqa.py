@@ -1,13 +1,22 @@
 """OK-VQA (Marino et al., CVPR 2019) in its published layout -> a Veil manifest.
 
-Layout read (``root`` holds the official JSON files; images default to ``root`` too)::
+Layout read (the official JSON files as their zips extract, the COCO images as
+``train2014.zip`` / ``val2014.zip`` extract)::
 
-    root/OpenEnded_mscoco_<coco>_questions.json   {"questions": [{"image_id", "question", "question_id"}]}
-    root/mscoco_<coco>_annotations.json           {"annotations": [{"question_id", "answers": [{"answer", ...} x10]}]}
-    images/<coco>/COCO_<coco>_<12-digit image id>.jpg    (or directly images/COCO_...jpg)
+    OpenEnded_mscoco_<coco>_questions.json   {"questions": [{"image_id", "question", "question_id"}]}
+    mscoco_<coco>_annotations.json           {"annotations": [{"question_id", "answers": [{"answer", ...} x10]}]}
+    <coco>/COCO_<coco>_<12-digit image id>.jpg
 
 with ``<coco>`` = ``train2014`` (OK-VQA train -> split ``train``) and ``val2014`` (OK-VQA
-test -> split ``test``). Each answer's ``answer`` field is used (in v1.1 already
+test -> split ``test``). Each JSON file is looked for in ``root``, in ``root/Questions/``
+or ``root/Annotations/`` (the VQA tools' layout), then up to two levels below ``root``.
+The image folder is ``--images`` (``images/<coco>/`` or ``images/`` itself), else
+``root/<coco>``, ``root/images/<coco>``, ``root/Images/mscoco/<coco>`` (the VQA tools'),
+``root/coco/<coco>``, a ``<coco>`` folder up to three levels below ``root``, or one next
+to ``root``. A split is read when both its JSON files are there: with only val2014 (what
+an evaluation needs) the import has test items only and says so; a split with only one
+of its two files is an error naming the other. ``splits=`` asks for given splits, each
+then required. Each answer's ``answer`` field is used (in v1.1 already
 stemmed; score with ``vqa_accuracy(..., stem=True)``), duplicates kept: the metric counts
 humans. One item per image; its questions are its ``vqa`` queries, each prompt the
 question followed by :data:`INSTRUCTION` (what is sent to the black box).
@@ -18,7 +27,17 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from veil.data.importing import ImportReport, LayoutError, read_json, register_importer
+from veil.data.importing import (
+    ImportReport,
+    Layout,
+    LayoutError,
+    find_file,
+    find_folder,
+    found_text,
+    read_json,
+    register_importer,
+    require_root,
+)
 from veil.data.manifest import Item, Media, Query
 from veil.errors import ConfigError
 
@@ -33,19 +52,115 @@ def coco_image_name(coco_split: str, image_id: int) -> str:
     return f"COCO_{coco_split}_{int(image_id):012d}.jpg"
 
 
-def _find_image(images: Path, coco_split: str, image_id: int) -> Path | None:
-    name = coco_image_name(coco_split, image_id)
-    for p in (images / coco_split / name, images / name):
-        if p.is_file():
-            return p
-    return None
+def question_file(coco: str) -> str:
+    return f"OpenEnded_mscoco_{coco}_questions.json"
 
 
-@register_importer("okvqa")
+def annotation_file(coco: str) -> str:
+    return f"mscoco_{coco}_annotations.json"
+
+
+def _find_json(root: Path, name: str, vqa_dir: str) -> Path | None:
+    for cand in (root / name, root / vqa_dir / name):
+        if cand.is_file():
+            return cand
+    return find_file(root, [name])
+
+
+def _holds_images(folder: Path, coco: str) -> bool:
+    return folder.is_dir() and next(folder.glob(f"COCO_{coco}_*.jpg"), None) is not None
+
+
+def find_image_dir(root: Path, images: Path | None, coco: str) -> Path:
+    """The folder of ``COCO_<coco>_*.jpg`` files (module docstring).
+
+    Raises:
+        LayoutError: none found; the message names the places looked in and the nearest entries.
+    """
+    if images is not None:
+        cands = [images / coco, images]
+    else:
+        cands = [root / coco, root / "images" / coco, root / "Images" / "mscoco" / coco, root / "Images" / coco,
+                 root / "coco" / coco, root, root.parent / coco, root.parent / "coco" / coco]
+    for cand in cands:
+        if _holds_images(cand, coco):
+            return cand
+    found = None if images is not None else find_folder(root, lambda p: int(p.name == coco and _holds_images(p, coco)),
+                                                        depth=3)
+    if found is not None:
+        return found
+    where = images if images is not None else root
+    raise LayoutError(
+        f"missing OK-VQA {coco} images: expected a folder {coco}/ of COCO_{coco}_<12-digit id>.jpg (what {coco}.zip "
+        f"extracts to) in {where}, {where}/images or {where}/Images/mscoco, or up to three levels below it; "
+        f"{found_text(where, [coco, 'images', 'Images', 'coco'], depth=2)}; "
+        f"unzip {coco}.zip there or pass --images DIR")
+
+
+def _split_files(root: Path, coco: str) -> tuple[Path | None, Path | None]:
+    return _find_json(root, question_file(coco), "Questions"), _find_json(root, annotation_file(coco), "Annotations")
+
+
+def detect_okvqa(root: Path, images: Path | None = None, splits: tuple[str, ...] | None = None) -> Layout:
+    """Where each split's question and annotation files and images are (module docstring).
+
+    Raises:
+        ConfigError: an unknown split.
+        LayoutError: no split found, a split asked for that is absent, a split with one of its
+            two JSON files, or its images not found; the message names what was found.
+    """
+    root = Path(root)
+    require_root(root, "OK-VQA folder", "pass --root the folder the OK-VQA zips were unpacked in")
+    asked = tuple(splits) if splits is not None else tuple(COCO_SPLITS)
+    for coco in asked:
+        if coco not in COCO_SPLITS:
+            raise ConfigError(f"unknown OK-VQA split {coco!r}; choose from {', '.join(COCO_SPLITS)}")
+    layout = Layout("okvqa", root)
+    present = []
+    for coco in asked:
+        q, a = _split_files(root, coco)
+        if q is None and a is None:
+            if splits is not None:
+                raise LayoutError(
+                    f"{root / question_file(coco)}: missing OK-VQA {coco} questions and annotations "
+                    f"({question_file(coco)}, {annotation_file(coco)}) in {root}, its Questions/ and Annotations/ "
+                    f"or up to two levels below; {found_text(root, [question_file(coco), annotation_file(coco)], 2)}")
+            continue
+        if q is None or a is None:
+            have, name = (q, question_file(coco)) if q is not None else (a, annotation_file(coco))
+            miss = annotation_file(coco) if q is not None else question_file(coco)
+            assert have is not None
+            raise LayoutError(f"{have.parent / miss}: missing, while {have} is there ({coco} needs both); "
+                              f"unzip {miss}.zip next to {name} or leave out both to skip {coco}")
+        layout.parts[f"{coco} questions"] = q
+        layout.parts[f"{coco} annotations"] = a
+        layout.parts[f"{coco} images"] = find_image_dir(root, Path(images) if images is not None else None, coco)
+        present.append(coco)
+    if not present:
+        wanted = [question_file("val2014"), annotation_file("val2014"), question_file("train2014")]
+        raise LayoutError(
+            f"{root}: expected OK-VQA question and annotation files ({question_file('val2014')} and "
+            f"{annotation_file('val2014')} for evaluation, the train2014 pair for training) in it, in Questions/ and "
+            f"Annotations/, or up to two levels below; {found_text(root, wanted, depth=2)}; unzip the OK-VQA "
+            "question and annotation zips there")
+    json_dirs = {p.parent for k, p in layout.parts.items() if not k.endswith("images")}
+    layout.form = "flat" if json_dirs == {root} else "nested: JSON files in " + ", ".join(
+        sorted(layout.show(d) for d in json_dirs))
+    for coco in asked:
+        if coco not in present:
+            layout.form += f"; {', '.join(present)} only"
+            layout.notes.append(
+                f"{coco} absent: {'evaluation only (OK-VQA test)' if coco == 'train2014' else 'no test split'}; "
+                f"{'training' if coco == 'train2014' else 'evaluation'} needs {question_file(coco)}, "
+                f"{annotation_file(coco)} and the {coco} images")
+    return layout
+
+
+@register_importer("okvqa", detect=detect_okvqa)
 def load_okvqa(
     root: Path,
     images: Path | None = None,
-    splits: tuple[str, ...] = tuple(COCO_SPLITS),
+    splits: tuple[str, ...] | None = None,
     instruction: str = INSTRUCTION,
     skip_missing: bool = False,
     limit: int | None = None,
@@ -54,26 +169,30 @@ def load_okvqa(
 
     Args:
         root: folder with the official questions and annotations JSON files.
-        images: COCO image folder (default ``root``), holding ``train2014/`` and ``val2014/``.
-        splits: COCO splits to read (``train2014``, ``val2014``).
+        images: COCO image folder holding ``train2014/`` and ``val2014/`` (default: found as
+            the module docstring says).
+        splits: COCO splits to read, each required (default: those present, at least one).
         instruction: line appended to every question in the prompt ("" for none).
         skip_missing: skip questions whose image is missing (reported) instead of failing.
         limit: read at most this many questions per split (in file order).
 
     Raises:
-        LayoutError: missing or malformed JSON files, an annotation without answers, a
-            question whose image is missing (unless ``skip_missing``).
+        ConfigError: an unknown split.
+        LayoutError: no split, a split asked for or half present (:func:`detect_okvqa`),
+            malformed JSON files, an annotation without answers, a question whose image is
+            missing (unless ``skip_missing``).
     """
     root = Path(root)
-    images = Path(images) if images is not None else root
-    report = ImportReport("okvqa", root)
+    layout = detect_okvqa(root, images, splits)
+    report = ImportReport("okvqa", root, layout=layout)
     report.notes.append("OK-VQA train = COCO train2014 -> train; OK-VQA test = COCO val2014 -> test")
+    report.notes.extend(layout.notes)
     items: list[Item] = []
-    for coco in splits:
-        if coco not in COCO_SPLITS:
-            raise ConfigError(f"unknown OK-VQA split {coco!r}; choose from {', '.join(COCO_SPLITS)}")
-        qpath = root / f"OpenEnded_mscoco_{coco}_questions.json"
-        apath = root / f"mscoco_{coco}_annotations.json"
+    for coco in COCO_SPLITS:
+        if f"{coco} questions" not in layout.parts:
+            continue
+        qpath, apath = layout.parts[f"{coco} questions"], layout.parts[f"{coco} annotations"]
+        image_dir = layout.parts[f"{coco} images"]
         qdata, adata = read_json(qpath), read_json(apath)
         if not isinstance(qdata, dict) or not isinstance(qdata.get("questions"), list):
             raise LayoutError(f"{qpath}: expected an object with a 'questions' list")
@@ -103,9 +222,9 @@ def load_okvqa(
         if not_ten:
             report.notes.append(f"{coco}: {not_ten} questions have a number of answers other than 10 (kept)")
         for image_id, qs in per_image.items():
-            path = _find_image(images, coco, image_id)
-            if path is None:
-                expected = images / coco / coco_image_name(coco, image_id)
+            path = image_dir / coco_image_name(coco, image_id)
+            if not path.is_file():
+                expected = path
                 report.missing("image missing", str(expected),
                                f"{qpath}: question {qs[0][0]} refers to image {image_id}, not found at {expected} "
                                "(pass --skip-missing to skip such questions)", skip_missing)

@@ -3,7 +3,13 @@
 Layout read (as released in the VITA-Group/PA-HMDB51 repository)::
 
     annotations/<class>.json                 e.g. PrivacyAttributes/brush_hair.json
-    root/<class>/<video>.avi                 the HMDB51 videos the JSON keys name
+    videos/<class>/<video>.avi               the HMDB51 videos the JSON keys name
+
+``videos`` is found as the HMDB51 loader finds it, in either HMDB51 layout: ``root``
+itself (flat) or ``root/hmdb51_org/`` (nested, as the release unpacks). ``annotations``
+is ``--annotations``, or a ``PrivacyAttributes`` (or ``HMDB51_PrivacyAttributes``)
+folder inside ``root``, next to it, in a ``PA-HMDB51`` clone next to it, or up to two
+levels below ``root``.
 
 One JSON per action class maps each annotated video file name to its attributes::
 
@@ -45,17 +51,22 @@ import numpy as np
 
 from veil.data.importing import (
     ImportReport,
+    Layout,
     LayoutError,
     action_query,
-    first_dir,
+    find_folder,
+    found_text,
+    layout_form,
     read_json,
     register_importer,
+    require_root,
 )
 from veil.data.manifest import Item, Media
 
 PA_ATTRIBUTES: tuple[str, ...] = ("skin_color", "face", "gender", "nudity", "relationship")
 BOOKKEEPING = frozenset(("review", "note"))
 ANNOTATIONS_DIR = "PrivacyAttributes"
+ANNOTATION_DIR_NAMES = (ANNOTATIONS_DIR, "HMDB51_PrivacyAttributes")
 
 
 def _check_value(v: Any) -> bool:
@@ -104,7 +115,63 @@ def frame_labels(ranges: dict[str, list[tuple[int, int, Any]]], n_frames: int) -
     return out
 
 
-@register_importer("pahmdb51")
+def _is_annotation_dir(folder: Path) -> int:
+    return int(folder.name in ANNOTATION_DIR_NAMES and any(folder.glob("*.json")))
+
+
+def find_annotations_dir(root: Path, annotations: Path | None) -> Path:
+    """The folder of ``<class>.json`` files (module docstring).
+
+    Raises:
+        LayoutError: none found; the message lists what was found nearest.
+    """
+    if annotations is not None:
+        return Path(annotations)
+    near = [root / n for n in ANNOTATION_DIR_NAMES] + [root.parent / n for n in ANNOTATION_DIR_NAMES]
+    for cand in [*near, root.parent / "PA-HMDB51" / ANNOTATIONS_DIR]:
+        if _is_annotation_dir(cand):
+            return cand
+    found = find_folder(root, _is_annotation_dir)
+    if found is not None:
+        return found
+    raise LayoutError(
+        f"missing PA-HMDB51 annotation folder {ANNOTATIONS_DIR} (<class>.json): looked in {root}, next to it and up "
+        f"to two levels below it; {found_text(root, list(ANNOTATION_DIR_NAMES), depth=2)}; "
+        "put the PrivacyAttributes folder of the PA-HMDB51 release next to the videos or pass --annotations DIR")
+
+
+def _detect(root: Path, annotations: Path | None) -> tuple[Layout, list[Path]]:
+    from veil.data.hmdb51 import find_video_root
+
+    require_root(root, "HMDB51 video folder", "pass --root the folder hmdb51_org.rar was unpacked in")
+    ann_dir = find_annotations_dir(root, annotations)
+    files = sorted(ann_dir.glob("*.json"))
+    if not files:
+        raise LayoutError(f"{ann_dir}: no <class>.json annotation files; {found_text(ann_dir, ['brush_hair.json'])}")
+    videos = find_video_root(root, [p.stem for p in files], "PA-HMDB51", "its annotation file <class>.json",
+                             near=ann_dir)
+    layout = Layout("pahmdb51", root, layout_form(root, videos, "HMDB51 class folders"),
+                    {"videos": videos, "annotations": ann_dir})
+    return layout, files
+
+
+def detect_pahmdb51(root: Path, annotations: Path | None = None, splits: Path | None = None,
+                    split: int | None = None) -> Layout:
+    """Where the HMDB51 class folders, the annotation JSON files and (with ``split``) the
+    HMDB51 split files are (module docstring).
+
+    Raises:
+        LayoutError: one is not found; the message names the nearest entries found.
+    """
+    from veil.data.hmdb51 import find_splits_dir
+
+    layout = _detect(Path(root), annotations)[0]
+    if split is not None:
+        layout.parts["splits"] = find_splits_dir(Path(root), splits)
+    return layout
+
+
+@register_importer("pahmdb51", detect=detect_pahmdb51)
 def load_pahmdb51(
     root: Path,
     annotations: Path | None = None,
@@ -113,18 +180,21 @@ def load_pahmdb51(
     splits: Path | None = None,
     skip_missing: bool = False,
     out_dir: Path | None = None,
+    dry_run: bool = False,
 ) -> tuple[list[Item], ImportReport]:
     """PA-HMDB51 videos (or ``frames`` frames of each) with privacy attributes and the
     HMDB51 action query.
 
     Args:
-        root: the HMDB51 video folder (class folders of .avi).
-        annotations: the ``PrivacyAttributes`` folder (default: inside ``root`` or next to it).
+        root: the HMDB51 folder (class folders of .avi, in it or in ``hmdb51_org/`` below it).
+        annotations: the ``PrivacyAttributes`` folder (default: found as the module docstring says).
         frames: 0 for one item per video, N for N frame items per video.
         split: HMDB51 official split for train/test (None: everything is ``test``).
         splits: HMDB51 split-file folder (for ``split``).
         skip_missing: skip annotated videos that are missing (reported) instead of failing.
         out_dir: where extracted frames go (``frames`` > 0), under ``pahmdb51_frames/``.
+        dry_run: read no video and write no frame: frame items are counted from the
+            annotated frame ranges (``veil data import --check``).
 
     Raises:
         LayoutError: a missing annotation folder, malformed JSON or ranges, an unknown
@@ -134,22 +204,23 @@ def load_pahmdb51(
     from veil.media import read_frames, save_image, video_info
 
     root = Path(root)
-    ann_dir = Path(annotations) if annotations is not None else first_dir(
-        [root / ANNOTATIONS_DIR, root.parent / ANNOTATIONS_DIR], f"PA-HMDB51 annotation folder {ANNOTATIONS_DIR}",
-        "pass --annotations DIR (the folder of <class>.json files)")
-    files = sorted(ann_dir.glob("*.json"))
-    if not files:
-        raise LayoutError(f"{ann_dir}: no <class>.json annotation files")
     if frames < 0:
         raise LayoutError(f"frames must be >= 0, got {frames}")
-    if frames and out_dir is None:
+    if frames and out_dir is None and not dry_run:
         raise LayoutError("frames > 0 needs an output folder for the extracted frames")
+    layout, files = _detect(root, annotations)
+    videos = layout.parts["videos"]
     classes = [p.stem for p in files]
-    flags = read_split_flags(find_splits_dir(root, splits), split) if split is not None else None
-    report = ImportReport("pahmdb51", root, classes=classes, attributes=list(PA_ATTRIBUTES))
+    flags = None
+    if split is not None:
+        layout.parts["splits"] = find_splits_dir(root, splits)
+        flags = read_split_flags(layout.parts["splits"], split)
+    report = ImportReport("pahmdb51", root, classes=classes, attributes=list(PA_ATTRIBUTES), layout=layout)
     report.notes.append("a frame is positive for an attribute when its value is not 0; uncovered frames are negative")
     report.notes.append("all items in split test" if split is None else f"HMDB51 official split {split}")
-    frame_dir = Path(out_dir) / "pahmdb51_frames" if frames else None
+    frame_dir = Path(out_dir or ".") / "pahmdb51_frames" if frames else None
+    if frames and dry_run:
+        report.notes.append("check only: frames counted from the annotated ranges, none read or written")
     items: list[Item] = []
     for path in files:
         cls = path.stem
@@ -176,7 +247,7 @@ def load_pahmdb51(
                     report.skip(f"not in HMDB51 split {split}", f"{cls}/{vname}")
                     continue
                 msplit = FLAGS[flag]
-            video = root / cls / vname
+            video = videos / cls / vname
             if not video.is_file():
                 report.missing("video missing", str(video), f"{where}: annotated video not found at {video} "
                                "(pass --skip-missing to skip missing videos)", skip_missing)
@@ -197,13 +268,14 @@ def load_pahmdb51(
                 items.append(item)
                 report.keep(item)
                 continue
-            available = min(n_frames, video_info(video)[1] or n_frames)
+            available = n_frames if dry_run else min(n_frames, video_info(video)[1] or n_frames)
             idx = sorted({int(i) for i in np.linspace(0, available - 1, frames).round()})
-            got = read_frames(video, idx)
+            got = {} if dry_run else read_frames(video, idx)
             assert frame_dir is not None
             for i in idx:
                 fpath = frame_dir / f"{stem}_{i:05d}.png"
-                save_image(fpath, got[i])
+                if not dry_run:
+                    save_image(fpath, got[i])
                 item = Item(
                     id=f"pahmdb51-{stem}-f{i:05d}", split=msplit, media=Media("image", str(fpath.resolve())),
                     queries=query, attributes={a: int(labels[a][i]) for a in PA_ATTRIBUTES},
