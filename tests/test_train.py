@@ -139,7 +139,9 @@ def test_constraint_measures_its_reference_within_the_budget(street_manifest: Pa
 
 
 def test_other_networks_drop_the_guided_defaults() -> None:
-    assert TrainConfig().network == "guided-masked" and TrainConfig().guide == "faces+text"
+    assert TrainConfig().network == "guided-policy" and TrainConfig().guide == "faces+textcls"
+    old_default = TrainConfig(network="guided-masked")
+    assert old_default.guide == "faces+text" and old_default.network_kwargs["floor_channels"] == [0, 1]
     plain = TrainConfig(network="unet")
     assert plain.network_kwargs == {} and plain.guide is None
     masked = TrainConfig(network="masked", network_kwargs={"sigma": 4.0})
@@ -207,3 +209,25 @@ def test_parameter_history_is_recorded_and_used(street_manifest: Path, tmp_path:
     off.fit()
     assert off.estimator.param_store is None and off.estimator.dim == off.subspace.dim
     assert off._item_subspaces(x, off._extra(off.maps_all, [0, 1]))[0] is off.subspace
+
+
+def test_default_policy_network_learns_in_its_policy_space(street_manifest: Path, tmp_path: Path) -> None:
+    """The default (guided-policy) run: policy-space queries within the budget, exact resume, and a
+    strength whose category never shows in the data does not move (its estimate is masked to 0)."""
+    cfg = dict(steps=3, batch_size=2, num_directions=2, image_width=96, image_height=72, budget=400,
+               checkpoint_every=1, evaluator_k=1, evaluator_image_size=32, adversaries=["ppocr-det"])
+    tr = Trainer(street_manifest, tmp_path / "a", TrainConfig(**cfg), progress=False)
+    assert tr.utility.mode == "policy" and tr.estimator.dim == 9
+    start = tr.net.category_levels()
+    model = tr.fit()
+    assert tr.queries_paid <= 400 and tr.step_count == 3
+    end = tr.net.category_levels()
+    assert end["email"] == start["email"]  # no e-mail address anywhere in the street scenario
+    assert end != start
+    recs = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert all("levels" in r and len(r["families"]) == 2 for r in recs)
+    Trainer(street_manifest, tmp_path / "b", TrainConfig(**{**cfg, "steps": 1}), progress=False).fit()
+    b = Trainer(street_manifest, tmp_path / "b", TrainConfig(**cfg), resume=True, progress=False).fit()
+    pa, pb = _params(model), _params(b)
+    for k in pa:
+        torch.testing.assert_close(pa[k], pb[k], rtol=1e-5, atol=1e-6)

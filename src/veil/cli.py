@@ -270,6 +270,21 @@ def _cmd_bench_protocol(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_realcheck(a: argparse.Namespace) -> int:
+    from veil.realcheck import build_real_photo_check, format_table, run_real_photo_check
+
+    check = build_real_photo_check(a.seed)
+    results = [run_real_photo_check(spec, seed=a.seed, engines=a.engines, check=check,
+                                    out=None if a.out is None else f"{a.out}/{i}", progress=not a.quiet)
+               for i, spec in enumerate(a.anonymizer)]
+    print(format_table(results))
+    for e, why in results[0]["engines_skipped"].items():
+        print(f"engine {e} skipped: {why}")
+    if results[0]["photos_missing"]:
+        print(f"photos missing (left out): {', '.join(results[0]['photos_missing'])}; run scripts/fetch_media.py")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="veil",
@@ -493,6 +508,18 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--seed", type=int, default=None)
     bp.add_argument("--quiet", action="store_true", help="no progress output")
     bp.set_defaults(func=_cmd_bench_protocol)
+
+    rc = sub.add_parser("realcheck", help="OCR reads public signs and private text on real photos, protected vs not",
+                        description="The real-photo check (docs/realcheck.md): held-out photos, fonts, layouts and "
+                        "OCR attackers; prints public words read, its ratio to unprotected, private strings read "
+                        "(overall and per kind) and their character error rate.")
+    rc.add_argument("--anonymizer", action="append", required=True, help="spec or model folder (repeatable)")
+    rc.add_argument("--engines", nargs="+", default=["rapidocr", "tesseract"],
+                    help="OCR engines (tesseract is skipped with a note when not installed)")
+    rc.add_argument("--seed", type=int, default=0)
+    rc.add_argument("--out", default=None, help="folder for real_photo_check.json and .png, one subfolder each")
+    rc.add_argument("--quiet", action="store_true", help="no progress bars")
+    rc.set_defaults(func=_cmd_realcheck)
 
     ls = sub.add_parser("list", help="registered anonymizers, black boxes, attackers, scenarios")
     ls.set_defaults(func=_cmd_list)

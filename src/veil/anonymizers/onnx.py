@@ -74,6 +74,8 @@ UINT8_TOLERANCE = 1
 KNOWN_UNEXPORTABLE = {
     "guided-masked": "its blur kernels are sized from each image's short side at run time, and an ONNX graph "
     "with dynamic height and width cannot size a convolution kernel from the input",
+    "guided-policy": "its blur stack is sized from each image's short side at run time (the same limit as "
+    "guided-masked), and its guide reads text with the OCR recogniser outside the network",
 }
 
 

@@ -13,9 +13,10 @@ formats and word lists, not the strings of any data set:
 * **id**: a long number (6+ digits) or a long mixed code (8+ characters), or digits after
   an ID keyword (ID, NO, CARD, ACCOUNT, IBAN, PASSPORT, LICENCE);
 * **name**: one to four alphabetic words that start with a common given name (US census
-  lists, ``names`` package), or with a word no English dictionary knows (surnames, most
-  family names of the world), after a light stemming; a short list of signage words that
-  dictionaries miss (CAFE, TAXI, WC, ...) counts as known.
+  lists, ``names`` package), or that hold a word two English dictionaries do not both know
+  (web2 and GCIDE: most family names of the world), after a light stemming and splitting
+  of words OCR ran together; a short list of signage words that dictionaries miss (CAFE,
+  TAXI, WC, ...) counts as known.
 
 :func:`text_category` returns the strongest private category, ``public`` for readable text
 without a cue, or ``unread`` when the recognition is too weak to decide (hidden by default:
@@ -49,11 +50,32 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 
 @functools.lru_cache(maxsize=1)
 def _vocabulary() -> frozenset[str]:
-    """Lower-case English words (proper nouns excluded: they are capitalised in the lists)."""
+    """Lower-case English words: those Webster's 2nd (web2) and GCIDE agree on, plus those
+    either one holds that are not a US census given name or surname.
+
+    Either list alone holds many surnames and given names as lower-case entries ("walsh",
+    "murphy" in web2), so a word only one dictionary knows counts only when no census list
+    has it as a name ("stationery" stays a word, "walsh" becomes a name).
+    """
     from english_words import get_english_words_set
 
-    words = get_english_words_set(["web2", "gcide"], lower=False, alpha=True)
-    return frozenset(w for w in words if w.islower())
+    web2 = get_english_words_set(["web2"], lower=True, alpha=True)
+    gcide = get_english_words_set(["gcide"], lower=True, alpha=True)
+    names = {n.lower() for n in _census_names()}
+    return frozenset((web2 & gcide) | ((web2 | gcide) - names))
+
+
+@functools.lru_cache(maxsize=1)
+def _census_names() -> frozenset[str]:
+    """Every given name and surname of the US census lists shipped in the ``names`` package."""
+    import names
+
+    folder = os.path.dirname(names.__file__)
+    out: set[str] = set()
+    for fname in ("dist.male.first", "dist.female.first", "dist.all.last"):
+        with open(os.path.join(folder, fname), encoding="utf-8") as fh:
+            out.update(line.split()[0].upper() for line in fh if line.strip())
+    return frozenset(out)
 
 
 @functools.lru_cache(maxsize=1)
@@ -106,7 +128,7 @@ def _segments(word: str, pieces: int = 3, min_len: int = 4) -> bool:
     let any name segment.
     """
     w = word.lower()
-    if _single_known(w):
+    if w in _SHORT or (len(w) >= min_len and _single_known(w)):
         return True
     if pieces <= 1:
         return False
@@ -120,9 +142,10 @@ def _segments(word: str, pieces: int = 3, min_len: int = 4) -> bool:
 def is_known_word(word: str) -> bool:
     """True when ``word`` (any case) is an English dictionary or signage word, or a few of them
     written without spaces."""
-    if len(word) <= 2:
+    w = word.strip("'’-")
+    if len(w) <= 2 or _single_known(w) or w.lower() in _SHORT:
         return True
-    return _segments(word.strip("'’-")) if len(word) <= 24 else False
+    return _segments(w) if len(w) <= 24 else False
 
 
 def _alnum(text: str) -> str:

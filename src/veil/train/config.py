@@ -134,9 +134,9 @@ class TrainConfig:
         if self.network == GUIDED_NETWORK and self.guide == POLICY_GUIDE:
             self.guide = GUIDED_GUIDE  # the masked network's own guide and defaults
             self.network_kwargs = self.network_kwargs or _guided_kwargs()
-        elif (self.network != POLICY_NETWORK and self.guide == POLICY_GUIDE
-              and not self.network_kwargs.get("extra_channels")):
-            self.guide = None  # a plain network takes no maps
+        elif self.network != POLICY_NETWORK and self.guide == POLICY_GUIDE:
+            # a plain network takes no maps; one built with maps gets the three of faces+text
+            self.guide = GUIDED_GUIDE if self.network_kwargs.get("extra_channels") else None
         if self.gate_lr is None:
             self.gate_lr = 0.15 if self.network == POLICY_NETWORK else 0.02
         if self.perturb not in PERTURB_MODES:
