@@ -28,7 +28,8 @@ from veil.errors import ConfigError, UnknownNameError
 def _one_thread(one_torch_thread: None) -> None:
     """Every test here runs on one torch thread (tests/conftest.py)."""
 
-NAMES = [n for n in NETWORKS.names() if n != "guided-masked"]  # needs detector maps: tests/anonymizers/test_guided.py
+# the guided networks need detector maps: tests/anonymizers/test_guided.py and test_policy.py
+NAMES = [n for n in NETWORKS.names() if n not in ("guided-masked", "guided-policy")]
 SMALL = {"unet": {"width": 8}, "film-unet": {"width": 8}, "johnson": {"width": 8, "blocks": 2}, "masked": {"width": 8}}
 
 
