@@ -75,3 +75,32 @@ def test_fast_blur_is_close_to_the_exact_blur(sigma: float) -> None:
     x = torch.from_numpy(np.kron(np.random.default_rng(0).random((1, 3, 12, 16)), np.ones((8, 8)))).float()
     err = (fast_blur_tensor(x, sigma) - blur_tensor(x, sigma)).abs()
     assert float(err.mean()) < 0.01 and float(err.max()) < 0.1  # borders differ most; both are heavy blurs
+
+
+def _board(img: np.ndarray, text: str, org: tuple[int, int], scale: float, thick: int) -> None:
+    import cv2
+
+    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_DUPLEX, scale, thick)
+    x, y = org
+    cv2.rectangle(img, (x - 8, y - h - 8), (x + w + 8, y + base + 8), (245, 245, 235), -1)
+    cv2.putText(img, text, (x, y), cv2.FONT_HERSHEY_DUPLEX, scale, (20, 20, 20), thick, cv2.LINE_AA)
+
+
+@pytest.mark.slow
+def test_text_lines_are_read_and_sorted_into_categories() -> None:
+    """The guide reads each line locally and tells a public sign from a name and a phone number."""
+    from veil.anonymizers.guides import create_guide
+
+    img = np.full((360, 640, 3), 90, np.uint8)
+    _board(img, "NO ENTRY", (40, 90), 2.0, 3)
+    _board(img, "Robert Zielinski", (60, 220), 0.9, 2)
+    _board(img, "TEL 020 7946 0018", (330, 300), 0.8, 2)
+    g = create_guide("faces+textcls")
+    cats = {t.replace(" ", "").upper(): c for _, t, _, c in g.parts[1].read_lines(img)}
+    assert {c for t, c in cats.items() if t in ("NOENTRY", "NO", "ENTRY")} == {"public"}, cats
+    assert cats.get("ROBERTZIELINSKI") == "name", cats
+    assert [c for t, c in cats.items() if "7946" in t] == ["phone"], cats
+    maps = g(img)
+    names = g.map_names
+    assert maps.shape == (360, 640, 9) and maps[..., names.index("text_public")].max() == pytest.approx(1.0, abs=0.05)
+    assert maps[200:215, 100:200, names.index("text_name")].mean() > 0.5

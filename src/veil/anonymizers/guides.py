@@ -65,6 +65,39 @@ class Guide:
         self.__dict__.update(state)
 
 
+class _DetectionCache:
+    """Detections of recently seen images, keyed by a hash of their pixels (small: boxes and
+    lines, not maps). Two models with the same guide (a trained model and its step-0 start,
+    an evaluation and a real-photo check) then run the detectors once per image."""
+
+    def __init__(self, size: int = 512) -> None:
+        from collections import OrderedDict
+
+        self.size, self._d, self._lock = size, OrderedDict(), threading.Lock()
+
+    @staticmethod
+    def key(tag: str, image: np.ndarray) -> str:
+        import hashlib
+
+        return f"{tag}:{image.shape}:{hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).hexdigest()}"
+
+    def get(self, key: str) -> Any:
+        with self._lock:
+            if key in self._d:
+                self._d.move_to_end(key)
+                return self._d[key]
+        return None
+
+    def put(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._d[key] = value
+            while len(self._d) > self.size:
+                self._d.popitem(last=False)
+
+
+_DETECTIONS = _DetectionCache()
+
+
 def _soft(mask: np.ndarray, short_side: int) -> np.ndarray:
     """Feather a binary map a little, so the network sees smooth borders."""
     k = max(1, int(round(0.004 * short_side))) * 2 + 1
@@ -92,8 +125,14 @@ class FaceGuide(Guide):
 
     def boxes(self, image: np.ndarray) -> np.ndarray:
         """Enlarged face boxes (N, 4) in pixels, clipped to the image."""
+        key = _DETECTIONS.key(f"faces{self.detector.threshold}/{self.detector.mask_scale}", image)
+        hit = _DETECTIONS.get(key)
+        if hit is not None:
+            return hit.copy()
         h, w = image.shape[:2]
-        return np.clip(self.detector.boxes(image), 0, [w, h, w, h]).astype(np.float32)
+        out = np.clip(self.detector.boxes(image), 0, [w, h, w, h]).astype(np.float32)
+        _DETECTIONS.put(key, out.copy())
+        return out
 
     def maps(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
@@ -207,6 +246,14 @@ class TextCategoryGuide(TextGuide):
 
     def read_lines(self, image: np.ndarray) -> list[tuple[np.ndarray, str, float, str]]:
         """Each detected line as ``(polygon (4, 2), text, confidence, category)``."""
+        key = _DETECTIONS.key(f"textcls{self.box_threshold}/{self.min_side}/{self.min_confidence}", image)
+        hit = _DETECTIONS.get(key)
+        if hit is None:
+            hit = self._read_lines(image)
+            _DETECTIONS.put(key, hit)
+        return [(p.copy(), t, c, cat) for p, t, c, cat in hit]
+
+    def _read_lines(self, image: np.ndarray) -> list[tuple[np.ndarray, str, float, str]]:
         eng = self._engine()
         bgr = np.ascontiguousarray(image[..., ::-1])
         with self._lock:
