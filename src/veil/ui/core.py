@@ -166,6 +166,8 @@ class Workbench:
         self.config = config
         self.pictures: OrderedDict[str, Picture] = OrderedDict()
         self._tools: OrderedDict[tuple[Any, ...], Tool] = OrderedDict()
+        self._kinds: dict[str, str] = {}
+        self._model_policy: dict[str, tuple[str, ...]] = {}
         self._protected: OrderedDict[tuple[Any, ...], Protected] = OrderedDict()
         self._lock = threading.RLock()
         self._detect_lock = threading.Lock()
@@ -248,15 +250,29 @@ class Workbench:
         pol = tuple(sorted(set(policy))) if policy is not None else None
         if pol is not None and (bad := sorted(set(pol) - set(CATEGORIES))):
             raise ConfigError(f"unknown policy categories {bad}; choose among {', '.join(CATEGORIES)}")
-        key = (spec, privacy, pol)
         with self._lock:
+            kind = self._kinds.get(spec)
+            if kind is not None and kind != "guided-policy":
+                pol = None  # only a guided-policy model uses the policy: one build per spec and dial
+            elif kind == "guided-policy" and pol is None:
+                pol = self._model_policy.get(spec)
+            if kind != "conditioned":
+                privacy = None
+            key = (spec, privacy, pol)
             if key in self._tools:
                 self._tools.move_to_end(key)
                 return self._tools[key]
             tool = self._build(spec, privacy, pol)
+            self._kinds[spec] = tool.kind
+            if tool.kind == "guided-policy" and pol is None:  # the model's own policy, asked for explicitly
+                pol = tuple(sorted(tool.policy or ()))
+                self._model_policy[spec] = pol
+            elif tool.kind != "guided-policy":
+                pol = None
+            key = (spec, privacy if tool.kind == "conditioned" else None, pol)
             tool.key = key
             self._tools[key] = tool
-            while len(self._tools) > 6:
+            while len(self._tools) > 8:
                 self._tools.popitem(last=False)
             return tool
 
