@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 MEDIA  ?= .media
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv media demo demo-quick test lint bench clean
+.PHONY: venv media browser demo demo-quick test lint bench clean
 
 venv: $(STAMP)
 
@@ -20,13 +20,21 @@ $(STAMP): requirements.lock requirements-nodeps.txt pyproject.toml
 media: $(STAMP)
 	$(BIN)/python scripts/fetch_media.py --dest $(MEDIA)
 
+# The review UI's browser tests (pytest -m browser) drive Debian's chromium with Playwright
+# (Playwright cannot download its own browsers here); installed once, when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  apt-cache show chromium >/dev/null 2>&1 || $$SUDO apt-get update -q; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends chromium; }
+
 demo: media
 	VEIL_MEDIA=$(MEDIA) $(BIN)/veil demo
 
 demo-quick: media
 	VEIL_MEDIA=$(MEDIA) $(BIN)/veil demo --quick
 
-test: media
+test: media browser
 	$(BIN)/ruff check src tests benchmarks scripts
 	VEIL_MEDIA=$(MEDIA) $(BIN)/python -m pytest -q
 

@@ -217,6 +217,21 @@ def _cmd_protect(a: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def _cmd_ui(a: argparse.Namespace) -> int:
+    from veil.ui.app import serve
+    from veil.ui.core import UIConfig
+
+    config = UIConfig(anonymizer=a.anonymizer, backend=a.backend, base_url=a.base_url, model=a.model,
+                      api_key_env=a.api_key_env, cache=a.cache, log=a.log, budget=a.budget, out=a.out, host=a.host,
+                      port=a.port, max_upload_bytes=int(a.max_upload_mb * 1024 * 1024), inputs=tuple(a.inputs))
+
+    def ready(url: str) -> None:
+        print(f"veil: review UI at {url}", flush=True)
+
+    serve(config, a.log_level, on_ready=ready)
+    return 0
+
+
 def _cmd_export(a: argparse.Namespace) -> int:
     from veil.anonymizers.onnx import export_onnx
 
@@ -472,6 +487,27 @@ def build_parser() -> argparse.ArgumentParser:
                     help="inference threads, onnxruntime or torch (default: one per core)")
     pr.add_argument("--quiet", action="store_true", help="no progress bars")
     pr.set_defaults(func=_cmd_protect)
+
+    ui = sub.add_parser("ui", help="local review web page: original vs protected, regions, ask the black box, save",
+                        description="A page served on this machine (no CDN, works offline): open images, see the "
+                        "detected regions and what the anonymizer hid, change the anonymizer, policy and dial, ask "
+                        "the black box on the protected (and, on request, the original) image, save protected "
+                        "files. See docs/ui.md.")
+    ui.add_argument("inputs", nargs="*", metavar="INPUT", help="image files or folders to open at start")
+    ui.add_argument("--anonymizer", default="faceblur", help="spec or model folder shown first (default: faceblur)")
+    ui.add_argument("--backend", default="reference", help="reference, reference-b or openai (default: reference)")
+    ui.add_argument("--base-url", default=None, help="OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1")
+    ui.add_argument("--model", default=None, help="model name at that service")
+    ui.add_argument("--api-key-env", default=None, metavar="VAR", help="environment variable holding the API key")
+    ui.add_argument("--cache", default=None, metavar="PATH", help="response cache file (SQLite), shared with the CLI")
+    ui.add_argument("--log", default=None, metavar="PATH", help="append every query to this JSONL log")
+    ui.add_argument("--budget", type=int, default=None, help="refuse to pay more than N queries")
+    ui.add_argument("-o", "--out", default="veil-ui-out", help="folder Save writes into (default: veil-ui-out)")
+    ui.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
+    ui.add_argument("--port", type=int, default=7860, help="port (default: 7860; 0: a free one)")
+    ui.add_argument("--max-upload-mb", type=float, default=32.0, help="largest uploaded file in MiB (default: 32)")
+    ui.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
+    ui.set_defaults(func=_cmd_ui)
 
     ex = sub.add_parser("export", help="export a trained model to ONNX (runs with onnxruntime, no PyTorch)")
     ex.add_argument("--anonymizer", required=True, metavar="PATH", help="saved model folder")
