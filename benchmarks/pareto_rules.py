@@ -69,6 +69,7 @@ def train_one(rule: str, kwargs: dict[str, Any], label: str, args: argparse.Name
         estimator=args.estimator, num_directions=args.num_directions, batch_size=args.batch_size, lr=args.lr,
         evaluator_steps=args.evaluator_steps, steps=args.steps, budget=args.steps * args.batch_size *
         2 * args.num_directions, seed=args.seed, concurrency=args.concurrency,
+        adversaries=[],  # the attribute evaluator alone, as when these fronts were first measured
     )
     run_dir = out / "runs" / label.replace(" ", "_").replace("=", "")
     shutil.rmtree(run_dir, ignore_errors=True)

@@ -117,7 +117,7 @@ def run_one(name: str, seed: int, args: argparse.Namespace, out: Path, bar: tqdm
         estimator_kwargs=dict(est_kwargs),
         num_directions=args.num_directions, batch_size=args.batch_size, pareto="weighted",
         pareto_kwargs={"w": 1.0}, naturalness=args.naturalness, budget=args.budget, steps=10**6, seed=seed,
-        concurrency=args.concurrency,
+        concurrency=args.concurrency, adversaries=[],  # utility only (w = 1): no detector adversaries to build
     )
     run_dir = out / "runs" / f"{name}-seed{seed}"
     shutil.rmtree(run_dir, ignore_errors=True)  # a fresh cache: nothing is free across runs

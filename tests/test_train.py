@@ -196,7 +196,7 @@ def test_parameter_history_is_recorded_and_used(street_manifest: Path, tmp_path:
     x = tr.x_all[[0, 1]].float().div(255.0)
     slots = tr.estimator.parameter_slots
     assert slots == tr.estimator.param_k + 1 and tr.estimator.dim == tr.subspace.dim + slots
-    spaces = tr._item_subspaces(x, tr._extra(tr.maps_all, [0, 1]))
+    spaces = tr.utility.item_subspaces(x, tr._extra(tr.maps_all, [0, 1]))
     assert len(spaces) == 2 and all(s.dim == tr.estimator.dim and 0 < s.used_slots <= slots for s in spaces)
     # the slot directions are the network's own moves, outside the base subspace
     for s in spaces:
@@ -208,7 +208,7 @@ def test_parameter_history_is_recorded_and_used(street_manifest: Path, tmp_path:
                   progress=False)
     off.fit()
     assert off.estimator.param_store is None and off.estimator.dim == off.subspace.dim
-    assert off._item_subspaces(x, off._extra(off.maps_all, [0, 1]))[0] is off.subspace
+    assert off.utility.item_subspaces(x, off._extra(off.maps_all, [0, 1]))[0] is off.subspace
 
 
 def test_default_policy_network_learns_in_its_policy_space(street_manifest: Path, tmp_path: Path) -> None:
