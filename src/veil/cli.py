@@ -209,7 +209,8 @@ def _cmd_protect(a: argparse.Namespace) -> int:
     from veil.protect import SUMMARY_FILE, ProtectConfig, protect_paths
 
     cfg = ProtectConfig(keep_metadata=a.keep_metadata, overwrite=a.overwrite, jpeg_quality=a.jpeg_quality,
-                        video_codec=a.video_codec, progress=not a.quiet, runtime=a.runtime, threads=a.threads)
+                        video_codec=a.video_codec, progress=not a.quiet, runtime=a.runtime, threads=a.threads,
+                        resume=not a.no_resume, engine=a.engine, ray_address=a.ray_address, workers=a.workers)
     report = protect_paths(a.inputs, a.out, a.anonymizer, cfg)
     print(report.format())
     if report.files:
@@ -486,6 +487,15 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--threads", type=int, default=None,
                     help="inference threads, onnxruntime or torch (default: one per core)")
     pr.add_argument("--quiet", action="store_true", help="no progress bars")
+    pr.add_argument("--engine", default="local", choices=["local", "ray"],
+                    help="local (this process, default) or ray (Ray actors, one anonymizer each; see docs/scale.md)")
+    pr.add_argument("--ray-address", default=None, metavar="ADDR",
+                    help="with --engine ray: an existing cluster (auto, HOST:6379, ray://HOST:10001); default: start "
+                    "a local Ray for the run")
+    pr.add_argument("--workers", type=int, default=None,
+                    help="with --engine ray: number of workers (default: the CPUs of the local Ray or cluster)")
+    pr.add_argument("--no-resume", action="store_true",
+                    help="do not skip outputs complete from an earlier run (OUTDIR/.veil-protect/ manifest)")
     pr.set_defaults(func=_cmd_protect)
 
     ui = sub.add_parser("ui", help="local review web page: original vs protected, regions, ask the black box, save",
