@@ -173,7 +173,7 @@ def _cmd_proxy(a: argparse.Namespace) -> int:
     def ready(url: str) -> None:
         print(f"veil: proxy at {url} (anonymizer {a.anonymizer}, upstream {config.upstream_display})", flush=True)
 
-    serve(config, a.log_level, on_ready=ready)
+    serve(config, a.log_level, on_ready=ready, workers=a.workers)
     return 0
 
 
@@ -229,7 +229,7 @@ def _cmd_ui(a: argparse.Namespace) -> int:
     def ready(url: str) -> None:
         print(f"veil: review UI at {url}", flush=True)
 
-    serve(config, a.log_level, on_ready=ready)
+    serve(config, a.log_level, on_ready=ready, workers=a.workers)
     return 0
 
 
@@ -447,6 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
     px.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to connect to the upstream")
     px.add_argument("--fault-anonymizer-crash", action="store_true",
                     help="testing: make the anonymizer raise on every request image (checks the proxy fails closed)")
+    px.add_argument("--workers", type=int, default=1,
+                    help="worker processes sharing the port, each with its own anonymizer (default: 1)")
     px.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     px.set_defaults(func=_cmd_proxy)
 
