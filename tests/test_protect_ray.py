@@ -226,3 +226,39 @@ def group_processes(pgid: int) -> list[str]:
                 if os.getpgid(int(d.name)) == pgid:
                     found.append((d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
     return found
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_worker_midway(tmp_path: Path, local_ray: None) -> None:
+    """A Ray worker killed with SIGKILL mid-run is restarted and its task retried: the run still
+    completes with every output identical to the local engine's and no temp file left."""
+    import threading
+
+    corpus = make_corpus(tmp_path / "in", 20, side=720)
+    spec = "blur:sigma=12"
+    reference = tmp_path / "ref"
+    protect_paths([corpus], reference, spec, CFG)
+    out = tmp_path / "out"
+    result = {}
+    run = threading.Thread(target=lambda: result.setdefault("report", protect_paths(
+        [corpus], out, spec, ProtectConfig(progress=False, engine="ray", workers=2))))
+    run.start()
+    deadline = time.monotonic() + 120
+    while sum(r["event"] == "done" for r in done_records(out)) < 6:
+        assert run.is_alive() and time.monotonic() < deadline
+        time.sleep(0.02)
+    victims = []
+    for d in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if d.name.isdigit() and (d / "cmdline").read_bytes().startswith(b"ray::_Worker"):
+                victims.append(int(d.name))
+    assert victims
+    os.kill(victims[0], signal.SIGKILL)
+    assert sum(r["event"] == "done" for r in done_records(out)) < 20, "finished before the kill"
+    run.join(180)
+    report = result["report"]
+    assert not Path(f"/proc/{victims[0]}/cmdline").exists() or not Path(
+        f"/proc/{victims[0]}/cmdline").read_bytes().startswith(b"ray::_Worker")
+    assert outputs(out) == outputs(reference) and no_parts(out)
+    assert [Path(f.input).name for f in report.by_status("failed")] == ["broken.jpg"]
+    assert len(report.by_status("protected")) == 20
