@@ -28,8 +28,26 @@ CFG = ProtectConfig(progress=False)
 REPO = Path(__file__).resolve().parents[1]
 
 
-def make_corpus(root: Path, n: int, side: int = 64) -> Path:
-    """``n`` images (PNG, JPEG, WebP; some in a subfolder), a corrupt one and a text file."""
+def make_video(path: Path, frames: int = 10, size: tuple[int, int] = (64, 48)) -> None:
+    import av
+
+    w, h = size
+    with av.open(str(path), "w", format="avi") as c:
+        vs = c.add_stream("mpeg4", rate=12)
+        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+        for i in range(frames):
+            im = np.zeros((h, w, 3), np.uint8)
+            im[:, (i * 4) % w:(i * 4) % w + 8] = 255
+            im[::6] = (30 * i) % 256
+            for packet in vs.encode(av.VideoFrame.from_ndarray(im, format="rgb24")):
+                c.mux(packet)
+        for packet in vs.encode():
+            c.mux(packet)
+
+
+def make_corpus(root: Path, n: int, side: int = 64, video: bool = False) -> Path:
+    """``n`` images (PNG, JPEG, WebP; some in a subfolder), a corrupt one, a text file and,
+    with ``video``, a 10-frame AVI clip."""
     rng = np.random.default_rng(1)
     yy, xx = np.mgrid[0:side, 0:side * 4 // 3]
     for i in range(n):
@@ -41,6 +59,8 @@ def make_corpus(root: Path, n: int, side: int = 64) -> Path:
         Image.fromarray(im).save(path, format=fmt, **({"quality": 90} if fmt != "PNG" else {}))
     (root / "broken.jpg").write_bytes((root / "img001.jpg").read_bytes()[:200])
     (root / "notes.txt").write_text("not an image")
+    if video:
+        make_video(root / "sub" / "clip.avi")
     return root
 
 
@@ -62,7 +82,7 @@ def no_parts(out: Path) -> bool:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_corpus(tmp_path_factory.mktemp("corpus"), 16)
+    return make_corpus(tmp_path_factory.mktemp("corpus"), 16, video=True)
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +105,8 @@ class TestRayEngine:
         out = tmp_path / "out"
         report = protect_paths([corpus], out, SPEC, ProtectConfig(progress=False, engine="ray", workers=2))
         assert report.engine == "ray" and report.workers == 2 and report.exit_code == 1
-        assert outputs(out) == outputs(local_run) and len(outputs(out)) == 16
+        assert outputs(out) == outputs(local_run) and len(outputs(out)) == 17
+        assert report.counts()["videos"] == 1 and report.frames == 10
         assert no_parts(out)
         ray_summary = json.loads((out / SUMMARY_FILE).read_text())
         local_summary = json.loads((local_run / SUMMARY_FILE).read_text())
@@ -96,7 +117,7 @@ class TestRayEngine:
         # the same command again: nothing protected twice, nothing replaced, same summary
         before = {p: p.stat().st_mtime_ns for p in out.rglob("*.*") if MANIFEST_DIR not in p.parts}
         again = protect_paths([corpus], out, SPEC, ProtectConfig(progress=False, engine="ray", workers=2))
-        assert again.resumed == 16 and again.exit_code == 1
+        assert again.resumed == 17 and again.exit_code == 1
         assert {p: p.stat().st_mtime_ns for p in before if p.name != SUMMARY_FILE} == {
             p: t for p, t in before.items() if p.name != SUMMARY_FILE}
         assert comparable(json.loads((out / SUMMARY_FILE).read_text())) == comparable(local_summary)
@@ -139,7 +160,7 @@ class TestResume:
         report = protect_paths([corpus], out, SPEC, CFG)
         assert outputs(out) == outputs(local_run) and no_parts(out)
         redone = {Path(f.output).name for f in report.files if f.status == "protected" and not f.resumed}
-        assert redone == {"img002.webp", "img004.jpg"} and report.resumed == 14
+        assert redone == {"img002.webp", "img004.jpg"} and report.resumed == 15
         assert all((out / k).stat().st_mtime_ns == t for k, t in stamps.items())  # none rewritten
         assert comparable(json.loads((out / SUMMARY_FILE).read_text()))["counts"] == comparable(
             json.loads((local_run / SUMMARY_FILE).read_text()))["counts"]
@@ -148,13 +169,13 @@ class TestResume:
         out = tmp_path / "out"
         protect_paths([corpus], out, SPEC, CFG)
         report = protect_paths([corpus], out, "blur:sigma=6", CFG)  # other settings: outputs exist, kept
-        assert report.resumed == 0 and len(report.by_status("failed")) == 17
+        assert report.resumed == 0 and len(report.by_status("failed")) == 18
         report = protect_paths([corpus], out, "blur:sigma=6", ProtectConfig(progress=False, overwrite=True))
-        assert report.resumed == 0 and len(report.by_status("protected")) == 16
+        assert report.resumed == 0 and len(report.by_status("protected")) == 17
         tampered = out / "img001.jpg"
         tampered.write_bytes(tampered.read_bytes()[:-10])  # an output cut short is not complete
         report = protect_paths([corpus], out, "blur:sigma=6", ProtectConfig(progress=False, overwrite=True))
-        assert report.resumed == 15
+        assert report.resumed == 16
 
     def test_no_resume_option(self, corpus: Path, tmp_path: Path) -> None:
         out = tmp_path / "out"
