@@ -122,6 +122,29 @@ class TestRayEngine:
             p: t for p, t in before.items() if p.name != SUMMARY_FILE}
         assert comparable(json.loads((out / SUMMARY_FILE).read_text())) == comparable(local_summary)
 
+    def test_progress_counts_files_and_frames_across_workers(self, corpus: Path, tmp_path: Path, local_ray: None,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+        import veil.protect_ray
+
+        bars: dict[str, list[int]] = {}
+
+        class Bar:
+            def __init__(self, desc: str) -> None:
+                self.n = bars.setdefault(desc, [])
+
+            def update(self, n: int = 1) -> None:
+                assert n >= 0
+                self.n.append(n)
+
+            def close(self) -> None:
+                pass
+
+        monkeypatch.setattr(veil.protect_ray, "_bar", lambda enabled, total, desc, unit: Bar(desc))
+        protect_paths([corpus], tmp_path / "out", SPEC, ProtectConfig(engine="ray", workers=2))
+        # 16 images, the clip and broken.jpg went to the workers (notes.txt is skipped by the driver);
+        # frames: one per image and the clip's 10
+        assert sum(bars["files"]) == 18 and sum(bars["frames"]) == 26
+
     def test_an_existing_output_is_never_replaced(self, corpus: Path, tmp_path: Path, local_ray: None) -> None:
         out = tmp_path / "out"
         (out / "sub").mkdir(parents=True)

@@ -221,6 +221,10 @@ def _dispatch(ray: Any, todo: list[tuple[int, _Job]], outdir: Path, anonymizer: 
             files_bar.update(files - shown[0])
             frames_bar.update(frames - shown[1])
             shown = (files, frames)
+        # the workers' last reports may still be on their way: end on the exact totals
+        frames = sum(results[i].frames for i, _ in todo if results[i].status == "protected")
+        files_bar.update(max(0, len(todo) - shown[0]))
+        frames_bar.update(max(0, frames - shown[1]))
     finally:
         files_bar.close()
         frames_bar.close()
