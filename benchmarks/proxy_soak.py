@@ -198,10 +198,14 @@ def main() -> None:
 
 def soak(a: argparse.Namespace, up_url: str, px_url: str, px: subprocess.Popen[bytes], pngs: list[bytes],
          hostile: list, rec: Path) -> dict:
+    def serving() -> list[int]:
+        """The processes that serve: the workers, or the proxy itself with --workers 1."""
+        return workers_of(px.pid) if a.workers > 1 else [px.pid]
+
     deadline = time.monotonic() + 60
-    while len(workers_of(px.pid)) < a.workers and time.monotonic() < deadline:
+    while len(serving()) < a.workers and time.monotonic() < deadline:
         time.sleep(0.1)
-    workers = workers_of(px.pid)
+    workers = serving()
     lock = threading.Lock()
     direct: list[float] = []
     proxied: list[float] = []
@@ -287,14 +291,14 @@ def soak(a: argparse.Namespace, up_url: str, px_url: str, px: subprocess.Popen[b
             next_print += 30
             with lock:
                 print(f"  {time.perf_counter() - t0:5.0f} s: {len(proxied)} valid proxied, "
-                      f"RSS {[round(rss_mb(p)) for p in workers_of(px.pid)]} MB", flush=True)
+                      f"RSS {[round(rss_mb(p)) for p in serving()]} MB", flush=True)
     with lock:
         n1 = counter[0]
     elapsed = time.perf_counter() - t0
     phase.update(name="done")
     for t in threads:
         t.join(180)
-    alive = workers_of(px.pid)
+    alive = serving()
     rss1 = {pid: rss_mb(pid) for pid in workers if pid in alive}
     return {
         "workers": a.workers, "clients": a.clients, "seconds": round(elapsed, 1),
