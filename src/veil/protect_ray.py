@@ -159,12 +159,14 @@ def run_on_ray(jobs: list[_Job], outdir: Path, anonymizer: Anonymizer | str, cfg
 
     started = False
     if not ray.is_initialized():
-        kw: dict[str, Any] = {"include_dashboard": False, "logging_level": "warning", "log_to_driver": True,
-                              "configure_logging": True}
-        if cfg.ray_address:
-            ray.init(address=cfg.ray_address, **kw)
+        if cfg.ray_address:  # a cluster: its resources and dashboard are its own
+            try:
+                ray.init(address=cfg.ray_address, logging_level="warning")
+            except (ConnectionError, ValueError, RuntimeError) as e:
+                raise ConfigError(f"cannot connect to the Ray cluster at {cfg.ray_address} ({e}); start it with "
+                                  "`ray start --head` or check --ray-address") from None
         else:
-            ray.init(num_cpus=cfg.workers or os.cpu_count() or 1, **kw)
+            ray.init(num_cpus=cfg.workers or os.cpu_count() or 1, include_dashboard=False, logging_level="warning")
         started = True
     try:
         if todo:
