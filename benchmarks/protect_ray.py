@@ -69,7 +69,7 @@ def main() -> None:
         startup: dict[int, float] = {}
         for w in a.workers:
             t = time.perf_counter()
-            ray.init(num_cpus=w, include_dashboard=False, logging_level="warning")
+            ray.init(address="local", num_cpus=w, include_dashboard=False, logging_level="warning")
             startup[w] = time.perf_counter() - t
             try:
                 for r in range(a.repeat):

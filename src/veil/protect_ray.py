@@ -166,7 +166,8 @@ def run_on_ray(jobs: list[_Job], outdir: Path, anonymizer: Anonymizer | str, cfg
                 raise ConfigError(f"cannot connect to the Ray cluster at {cfg.ray_address} ({e}); start it with "
                                   "`ray start --head` or check --ray-address") from None
         else:
-            ray.init(num_cpus=cfg.workers or os.cpu_count() or 1, include_dashboard=False, logging_level="warning")
+            ray.init(address="local", num_cpus=cfg.workers or os.cpu_count() or 1, include_dashboard=False,
+                     logging_level="warning")
         started = True
     try:
         if todo:
