@@ -728,10 +728,9 @@ class Manifest:
         """``job``'s result from an earlier run when its output is complete on disk, else None."""
         if job.dst is None or not job.dst.is_file():
             return None
-        rel = self._rel(job.dst)
-        if self._records is None or rel not in self._records:
-            self._records = self._load()  # re-read: another process may have finished it meanwhile
-        r = self._records.get(rel)
+        if self._records is None:  # read once per process (a restarted Ray worker is a new one)
+            self._records = self._load()
+        r = self._records.get(self._rel(job.dst))
         try:
             if (r is None or r.get("key") != self.key or r.get("src") != str(job.src.resolve())
                     or r.get("src_id") != _input_id(job.src) or job.dst.stat().st_size != r.get("size")
