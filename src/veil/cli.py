@@ -173,7 +173,7 @@ def _cmd_proxy(a: argparse.Namespace) -> int:
     def ready(url: str) -> None:
         print(f"veil: proxy at {url} (anonymizer {a.anonymizer}, upstream {config.upstream_display})", flush=True)
 
-    serve(config, a.log_level, on_ready=ready)
+    serve(config, a.log_level, on_ready=ready, workers=a.workers)
     return 0
 
 
@@ -209,7 +209,8 @@ def _cmd_protect(a: argparse.Namespace) -> int:
     from veil.protect import SUMMARY_FILE, ProtectConfig, protect_paths
 
     cfg = ProtectConfig(keep_metadata=a.keep_metadata, overwrite=a.overwrite, jpeg_quality=a.jpeg_quality,
-                        video_codec=a.video_codec, progress=not a.quiet, runtime=a.runtime, threads=a.threads)
+                        video_codec=a.video_codec, progress=not a.quiet, runtime=a.runtime, threads=a.threads,
+                        resume=not a.no_resume, engine=a.engine, ray_address=a.ray_address, workers=a.workers)
     report = protect_paths(a.inputs, a.out, a.anonymizer, cfg)
     print(report.format())
     if report.files:
@@ -228,7 +229,7 @@ def _cmd_ui(a: argparse.Namespace) -> int:
     def ready(url: str) -> None:
         print(f"veil: review UI at {url}", flush=True)
 
-    serve(config, a.log_level, on_ready=ready)
+    serve(config, a.log_level, on_ready=ready, workers=a.workers)
     return 0
 
 
@@ -446,6 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
     px.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to connect to the upstream")
     px.add_argument("--fault-anonymizer-crash", action="store_true",
                     help="testing: make the anonymizer raise on every request image (checks the proxy fails closed)")
+    px.add_argument("--workers", type=int, default=1,
+                    help="worker processes sharing the port, each with its own anonymizer (default: 1)")
     px.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     px.set_defaults(func=_cmd_proxy)
 
@@ -486,6 +489,15 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--threads", type=int, default=None,
                     help="inference threads, onnxruntime or torch (default: one per core)")
     pr.add_argument("--quiet", action="store_true", help="no progress bars")
+    pr.add_argument("--engine", default="local", choices=["local", "ray"],
+                    help="local (this process, default) or ray (Ray actors, one anonymizer each; see docs/scale.md)")
+    pr.add_argument("--ray-address", default=None, metavar="ADDR",
+                    help="with --engine ray: an existing cluster (auto, HOST:6379, ray://HOST:10001); default: start "
+                    "a local Ray for the run")
+    pr.add_argument("--workers", type=int, default=None,
+                    help="with --engine ray: number of workers (default: the CPUs of the local Ray or cluster)")
+    pr.add_argument("--no-resume", action="store_true",
+                    help="do not skip outputs complete from an earlier run (OUTDIR/.veil-protect/ manifest)")
     pr.set_defaults(func=_cmd_protect)
 
     ui = sub.add_parser("ui", help="local review web page: original vs protected, regions, ask the black box, save",

@@ -15,6 +15,13 @@ The library behind the command (the CLI only parses arguments):
   output under a real name; an existing output is replaced only with ``overwrite``, and an
   input never. A :class:`ProtectReport` lists every file (protected, failed with the
   reason, or skipped as unsupported) and is saved as ``protect-summary.json``.
+- Runs resume: each finished output is recorded, with its SHA-256, in a manifest under
+  ``OUTDIR/.veil-protect/`` (one append-only JSONL file per writing process, fsynced line by
+  line; the record is written before the output is renamed into place). Rerunning the same
+  command into the same folder skips every input whose output is complete (same input file,
+  same settings, same bytes on disk) and reports it as before; a run killed at any point
+  (Ctrl-C, ``kill -9``) thus completes on the rerun with no input protected twice.
+- ``ProtectConfig(engine="ray")`` runs the same per-file work on Ray (:mod:`veil.protect_ray`).
 
 Example:
     >>> from veil.protect import ProtectConfig, protect_paths
@@ -26,13 +33,18 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import glob
+import hashlib
 import io
 import json
 import os
+import secrets
+import socket
 import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,7 +58,9 @@ from veil.fsutil import atomic_write_text
 from veil.media import IMAGE_SUFFIXES, MAX_PIXELS, VIDEO_CONTAINERS, VIDEO_SUFFIXES, transcode_video
 
 __all__ = [
+    "ENGINES",
     "IMAGE_FORMATS",
+    "MANIFEST_DIR",
     "PROTECT_IMAGE_SUFFIXES",
     "PROTECT_VIDEO_SUFFIXES",
     "SUMMARY_FILE",
@@ -62,6 +76,10 @@ __all__ = [
 
 #: Name of the per-run summary written into the output folder.
 SUMMARY_FILE = "protect-summary.json"
+#: Folder (inside the output folder) of the resume manifest: which outputs are complete.
+MANIFEST_DIR = ".veil-protect"
+#: Where the per-file work runs (see ProtectConfig.engine).
+ENGINES = ("local", "ray")
 #: PIL formats written (an input in another format is refused); MPO (multi-picture JPEG) is written as JPEG.
 IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP")
 PROTECT_IMAGE_SUFFIXES = (*IMAGE_SUFFIXES, ".gif")
@@ -99,6 +117,14 @@ class ProtectConfig:
             ``"torch"``. Other anonymizers run as they are.
         threads: inference threads of onnxruntime or PyTorch (None: their defaults, one per
             core). On a CPU shared with other work, 1 can be much faster than more.
+        resume: record finished outputs in ``OUTDIR/.veil-protect/`` and skip inputs whose
+            output is recorded and complete (a rerun after a crash finishes the corpus).
+        engine: ``"local"`` (this process) or ``"ray"`` (Ray actors, one anonymizer each;
+            see :mod:`veil.protect_ray`).
+        ray_address: with ``engine="ray"``: an existing cluster (``"auto"``, ``"ray://host:10001"``,
+            ``"host:6379"``); None starts a local Ray for the run and stops it afterwards.
+        workers: with ``engine="ray"``: number of workers (None: the CPUs of the local Ray, or
+            of the cluster).
     """
 
     keep_metadata: bool = False
@@ -111,8 +137,19 @@ class ProtectConfig:
     summary: bool = True
     runtime: Literal["auto", "onnxruntime", "torch"] = "auto"
     threads: int | None = None
+    resume: bool = True
+    engine: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    workers: int | None = None
 
     def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ConfigError(f"protect: engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if self.workers is not None and (isinstance(self.workers, bool) or not isinstance(self.workers, int)
+                                         or not 1 <= self.workers <= 4096):
+            raise ConfigError(f"protect: workers must be an integer in [1, 4096], got {self.workers!r}")
+        if self.engine != "ray" and (self.workers is not None or self.ray_address is not None):
+            raise ConfigError("protect: --workers and --ray-address need --engine ray")
         if self.runtime not in RUNTIMES:
             raise ConfigError(f"protect: runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}")
         if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
@@ -139,6 +176,13 @@ class FileResult:
     seconds: float = 0.0
     reason: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    #: Found complete in the resume manifest (not protected again); not part of the summary file.
+    resumed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("resumed")
+        return d
 
 
 @dataclass
@@ -151,6 +195,13 @@ class ProtectReport:
     runtime: str = ""
     seconds: float = 0.0
     files: list[FileResult] = field(default_factory=list)
+    engine: str = "local"
+    workers: int = 1
+
+    @property
+    def resumed(self) -> int:
+        """Files found complete from an earlier run (not protected again)."""
+        return sum(f.resumed for f in self.files)
 
     def by_status(self, status: Status) -> list[FileResult]:
         return [f for f in self.files if f.status == status]
@@ -184,7 +235,7 @@ class ProtectReport:
             "started": self.started,
             "seconds": round(self.seconds, 3),
             "counts": self.counts(),
-            "files": [asdict(f) for f in self.files],
+            "files": [f.to_dict() for f in self.files],
         }
 
     def format(self) -> str:
@@ -197,6 +248,8 @@ class ProtectReport:
             f"protected {c['protected']} file(s) ({c['images']} image(s), {c['videos']} video(s) with "
             f"{c['frames']} frame(s)) in {self.seconds:.1f} s{fps}; {c['failed']} failed, {c['skipped']} skipped",
         ]
+        if self.resumed:
+            lines.append(f"resumed: {self.resumed} of them were complete from an earlier run (not protected again)")
         lines += [f"failed   {f.input}: {f.reason}" for f in self.by_status("failed")]
         lines += [f"skipped  {f.input}: {f.reason}" for f in self.by_status("skipped")]
         lines += [f"warning  {f.input}: {f.details['warning']}" for f in self.files if f.details.get("warning")]
@@ -447,12 +500,19 @@ def _publish(tmp: Path, dst: Path, overwrite: bool) -> None:
     tmp.unlink()
 
 
+#: Called with (finished temp file, destination) just before an output is renamed into place.
+_BEFORE_PUBLISH: ContextVar[Callable[[Path, Path], None] | None] = ContextVar("_BEFORE_PUBLISH", default=None)
+
+
 @contextlib.contextmanager
 def _staged(dst: Path, overwrite: bool) -> Iterator[Path]:
     """A temp path beside ``dst``, published on success and removed on any failure (fail closed)."""
     tmp = _temp_beside(dst)
     try:
         yield tmp
+        hook = _BEFORE_PUBLISH.get()
+        if hook is not None:
+            hook(tmp, dst)
         _publish(tmp, dst, overwrite)
     finally:
         tmp.unlink(missing_ok=True)
@@ -558,7 +618,7 @@ def _plan(inputs: Sequence[str | os.PathLike[str]], outdir: Path) -> list[_Job]:
         if p.is_dir():
             pairs = []
             for root, dirs, files in os.walk(p):
-                dirs[:] = sorted(d for d in dirs if (Path(root) / d).resolve() != out_real)
+                dirs[:] = sorted(d for d in dirs if d != MANIFEST_DIR and (Path(root) / d).resolve() != out_real)
                 pairs += [(Path(root) / f, Path(root, f).relative_to(p)) for f in sorted(files)]
             in_folder = True
         else:
@@ -578,6 +638,124 @@ def _plan(inputs: Sequence[str | os.PathLike[str]], outdir: Path) -> list[_Job]:
             else:
                 jobs.append(_Job(src, outdir / rel, kind))
     return jobs
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _input_id(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+class Manifest:
+    """The resume records of the runs into ``outdir``: ``outdir/.veil-protect/*.jsonl``.
+
+    Each writing process (the driver, each Ray worker) appends to its own file, one JSON
+    line per event, flushed and fsynced: ``staged`` (the finished output's SHA-256 and
+    size, written before it is renamed into place) and ``done`` (its :class:`FileResult`).
+    A line cut short by a crash is ignored. An output counts as complete when a record for
+    it has the run's ``key`` (anonymizer and the settings that change the bytes), the same
+    input file (path, size, modification time), and the file on disk has the recorded size
+    and SHA-256; the ``staged`` record alone suffices (a crash between the rename and
+    ``done``), so an input is never protected twice and never reported as ``exists``.
+    """
+
+    def __init__(self, outdir: Path, key: str) -> None:
+        self.outdir, self.key = Path(outdir), key
+        self.dir = self.outdir / MANIFEST_DIR
+        self._fh: Any = None
+        self._records: dict[str, dict[str, Any]] | None = None
+
+    @staticmethod
+    def settings_key(spec: str, cfg: ProtectConfig) -> str:
+        return json.dumps([spec, cfg.keep_metadata, cfg.jpeg_quality, cfg.video_codec, cfg.max_pixels])
+
+    def _rel(self, dst: Path) -> str:
+        return dst.relative_to(self.outdir).as_posix()
+
+    def _append(self, record: dict[str, Any]) -> None:
+        if self._fh is None:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            name = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
+            self._fh = open(self.dir / name, "a", encoding="utf-8")  # noqa: SIM115 (kept open: one file per writer)
+        self._fh.write(json.dumps({**record, "t": time.time_ns()}) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def staged(self, job: _Job, tmp: Path) -> None:
+        """Record ``tmp``, the finished output of ``job``, before it is renamed into place."""
+        assert job.dst is not None
+        self._append({"event": "staged", "key": self.key, "dst": self._rel(job.dst), "src": str(job.src.resolve()),
+                      "src_id": _input_id(job.src), "sha256": _sha256(tmp), "size": tmp.stat().st_size})
+
+    def done(self, job: _Job, res: FileResult) -> None:
+        assert job.dst is not None
+        self._append({"event": "done", "key": self.key, "dst": self._rel(job.dst), "result": res.to_dict()})
+
+    def _load(self) -> dict[str, dict[str, Any]]:
+        records: dict[str, dict[str, Any]] = {}
+        for path in sorted(self.dir.glob("*.jsonl")) if self.dir.is_dir() else []:
+            try:
+                lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                try:
+                    r = json.loads(line)
+                    dst = r["dst"]
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut short by a crash
+                if r.get("event") == "staged":
+                    if dst not in records or records[dst].get("t", 0) <= r.get("t", 0):
+                        records[dst] = r  # the latest output written to this path
+                elif (r.get("event") == "done" and dst in records and records[dst].get("key") == r.get("key")
+                      and records[dst].get("t", 0) <= r.get("t", 0)):
+                    records[dst]["result"] = r.get("result")
+        return records
+
+    def resumed(self, job: _Job) -> FileResult | None:
+        """``job``'s result from an earlier run when its output is complete on disk, else None."""
+        if job.dst is None or not job.dst.is_file():
+            return None
+        if self._records is None:  # read once per process (a restarted Ray worker is a new one)
+            self._records = self._load()
+        r = self._records.get(self._rel(job.dst))
+        try:
+            if (r is None or r.get("key") != self.key or r.get("src") != str(job.src.resolve())
+                    or r.get("src_id") != _input_id(job.src) or job.dst.stat().st_size != r.get("size")
+                    or _sha256(job.dst) != r.get("sha256")):
+                return None
+        except OSError:
+            return None
+        saved = r.get("result")
+        if isinstance(saved, dict):
+            try:
+                res = FileResult(**saved)
+            except TypeError:
+                saved = None
+            else:
+                res.input, res.output, res.resumed = str(job.src), str(job.dst), True
+                return res
+        frames = 1 if job.kind == "image" else (_frame_count(job.dst) or 0)
+        return FileResult(str(job.src), str(job.dst), job.kind, "protected", frames=frames, resumed=True)
+
+    def remove_stale_parts(self, jobs: Sequence[_Job]) -> None:
+        """Delete temp files left by a killed run beside the planned outputs (never a real output)."""
+        for job in jobs:
+            if job.dst is not None and job.dst.parent.is_dir():
+                for part in job.dst.parent.glob(f".{glob.escape(job.dst.name)}.*.veil-part"):
+                    part.unlink(missing_ok=True)
 
 
 def protect_paths(
@@ -605,22 +783,46 @@ def protect_paths(
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out} is a file; -o must name a folder")
     jobs = _plan(inputs, out)
+    if cfg.engine == "ray":
+        from veil.protect_ray import run_on_ray
+
+        an_ray = anonymizer if isinstance(anonymizer, str) else create_anonymizer(anonymizer)
+        report = ProtectReport(_spec_of(an_ray), str(out), datetime.now(UTC).isoformat(timespec="seconds"),
+                               engine="ray")
+        try:
+            run_on_ray(jobs, out, an_ray, cfg, report)
+        finally:
+            _finish(report, cfg, out, t0)
+        return report
     an = with_runtime(create_anonymizer(anonymizer), cfg.runtime, cfg.threads)
     report = ProtectReport(an.spec, str(out), datetime.now(UTC).isoformat(timespec="seconds"), _runtime_name(an))
     inputs_real = {j.src.resolve() for j in jobs}
     claimed: dict[Path, Path] = {}
+    manifest = Manifest(out, Manifest.settings_key(an.spec, cfg)) if cfg.resume else None
+    if manifest is not None:
+        manifest.remove_stale_parts(jobs)
     bar = _bar(cfg.progress, len(jobs), "files", "file")
     try:
         with _torch_threads(cfg.threads if report.runtime == "torch" else None):
             for job in jobs:
-                report.files.append(_run_job(job, an, cfg, inputs_real, claimed))
+                report.files.append(_run_job(job, an, cfg, inputs_real, claimed, manifest))
                 bar.update(1)
     finally:
         bar.close()
-        report.seconds = time.perf_counter() - t0
-        if cfg.summary and report.files:
-            atomic_write_text(out / SUMMARY_FILE, json.dumps(report.to_dict(), indent=2) + "\n")
+        if manifest is not None:
+            manifest.close()
+        _finish(report, cfg, out, t0)
     return report
+
+
+def _spec_of(an: Anonymizer | str) -> str:
+    return an if isinstance(an, str) else an.spec
+
+
+def _finish(report: ProtectReport, cfg: ProtectConfig, out: Path, t0: float) -> None:
+    report.seconds = time.perf_counter() - t0
+    if cfg.summary and report.files:
+        atomic_write_text(out / SUMMARY_FILE, json.dumps(report.to_dict(), indent=2) + "\n")
 
 
 def with_runtime(an: Anonymizer, runtime: str = "auto", threads: int | None = None) -> Anonymizer:
@@ -670,41 +872,81 @@ def _runtime_name(an: Anonymizer) -> str:
     return "torch" if isinstance(an, LearnedAnonymizer) else "python"
 
 
+def _check_destination(job: _Job, inputs_real: set[Path], claimed: dict[Path, Path]) -> None:
+    """Refuse an output that is an input or that an earlier job of the run writes (claims it otherwise)."""
+    assert job.dst is not None
+    dst_real = job.dst.resolve()
+    if dst_real in inputs_real or _same(job.dst, job.src):
+        raise MediaError(f"{job.dst} is an input file; write the outputs to another folder (-o)")
+    if dst_real in claimed:
+        raise MediaError(f"{claimed[dst_real]} is written to the same output {job.dst}; protect them separately")
+    claimed[dst_real] = job.src
+
+
+def _failed(res: FileResult, job: _Job, e: BaseException) -> FileResult:
+    res.status, res.output = "failed", None
+    reason = str(e) if isinstance(e, VeilError) else f"{type(e).__name__}: {e}"
+    res.reason = reason.removeprefix(f"{job.src}: ")
+    return res
+
+
 def _run_job(job: _Job, an: Anonymizer, cfg: ProtectConfig, inputs_real: set[Path],
-             claimed: dict[Path, Path]) -> FileResult:
+             claimed: dict[Path, Path] | None, manifest: Manifest | None = None,
+             on_frame: Callable[[int], None] | None = None) -> FileResult:
+    """Protect one planned file and say how it went (never raises for a bad file).
+
+    ``claimed`` None: the destination was checked already (:func:`_check_destination`, by
+    the Ray driver). With a ``manifest``, an output complete from an earlier run is not
+    redone, and a new one is recorded before it is renamed into place and when done.
+    """
     res = FileResult(str(job.src), str(job.dst) if job.dst else None, job.kind, job.status, reason=job.problem)
     if job.dst is None:
         return res
     t = time.perf_counter()
     try:
-        dst_real = job.dst.resolve()
-        if dst_real in inputs_real or _same(job.dst, job.src):
-            raise MediaError(f"{job.dst} is an input file; write the outputs to another folder (-o)")
-        if dst_real in claimed:
-            raise MediaError(f"{claimed[dst_real]} is written to the same output {job.dst}; protect them separately")
-        claimed[dst_real] = job.src
+        if claimed is not None:
+            _check_destination(job, inputs_real, claimed)
+        if manifest is not None and (earlier := manifest.resumed(job)) is not None:
+            return earlier
         if job.dst.exists() and not cfg.overwrite:
             raise MediaError(f"{job.dst} exists; pass --overwrite to replace it")
-        if job.kind == "image":
-            protect_image_file(job.src, job.dst, an, cfg)
-            res.frames = 1
-        else:
-            total = _frame_count(job.src)
-            bar = _bar(cfg.progress, total, job.src.name, "frame", leave=False)
-            try:
-                res.details = protect_video_file(job.src, job.dst, an, cfg, on_frame=lambda n: bar.update(1))
-            finally:
-                bar.close()
-            res.frames = int(res.details["frames"])
-            if total and res.frames < total - 1:  # AVI headers may count one frame more than there is
-                res.details["warning"] = (f"decoded {res.frames} of the {total} frames the header announces: "
-                                          "the file may be truncated (every frame written is protected)")
+        token = _BEFORE_PUBLISH.set((lambda tmp, dst: manifest.staged(job, tmp)) if manifest is not None else None)
+        try:
+            _protect_file(job, an, cfg, res, on_frame)
+        finally:
+            _BEFORE_PUBLISH.reset(token)
     except (VeilError, OSError, RuntimeError, ValueError, MemoryError) as e:
-        res.status, res.output = "failed", None
-        reason = str(e) if isinstance(e, VeilError) else f"{type(e).__name__}: {e}"
-        res.reason = reason.removeprefix(f"{job.src}: ")
+        _failed(res, job, e)
     res.seconds = round(time.perf_counter() - t, 3)
+    if manifest is not None and res.status == "protected":
+        with contextlib.suppress(OSError):  # the staged record suffices to resume
+            manifest.done(job, res)
     return res
+
+
+def _protect_file(job: _Job, an: Anonymizer, cfg: ProtectConfig, res: FileResult,
+                  on_frame: Callable[[int], None] | None) -> None:
+    assert job.dst is not None
+    if job.kind == "image":
+        protect_image_file(job.src, job.dst, an, cfg)
+        res.frames = 1
+    else:
+        total = _frame_count(job.src)
+        bar = _bar(cfg.progress, total, job.src.name, "frame", leave=False)
+
+        def frame_done(n: int) -> None:
+            bar.update(1)
+            if on_frame is not None:
+                on_frame(n)
+
+        try:
+            res.details = protect_video_file(job.src, job.dst, an, cfg, on_frame=frame_done)
+        finally:
+            bar.close()
+        res.frames = int(res.details["frames"])
+        if total and res.frames < total - 1:  # AVI headers may count one frame more than there is
+            res.details["warning"] = (f"decoded {res.frames} of the {total} frames the header announces: "
+                                      "the file may be truncated (every frame written is protected)")
 
 
 def _same(a: Path, b: Path) -> bool:

@@ -332,22 +332,102 @@ def configure_logging(level: str = "info") -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def serve(config: ProxyConfig, log_level: str = "info", on_ready: Callable[[str], None] | None = None) -> None:
+def serve(config: ProxyConfig, log_level: str = "info", on_ready: Callable[[str], None] | None = None,
+          workers: int = 1) -> None:
     """Serve the proxy with uvicorn until interrupted (SIGINT/SIGTERM).
 
     The anonymizer is built and self-tested and the socket bound before uvicorn starts,
     so ``port=0`` works and ``on_ready`` receives the real base URL (``http://HOST:PORT/v1``).
+
+    ``workers`` > 1: uvicorn's process model. This process binds the socket and supervises
+    ``workers`` processes (started with ``spawn``: nothing loaded here is shared), each
+    building its own app and anonymizer and accepting connections on the shared socket;
+    a worker that dies is replaced. SIGINT/SIGTERM stop them all (gracefully, then killed).
 
     Raises:
         ConfigError, ModelError: bad anonymizer, or the address cannot be bound.
     """
     from veil.blackbox.server import bind_socket, run_on_socket
 
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
+        raise ConfigError(f"--workers must be an integer in [1, 256], got {workers!r}")
     configure_logging(log_level)
     warning = config.bind_warning()
     if warning:  # on stderr whatever the log level: it must not be missed
         print(warning, file=sys.stderr, flush=True)
+    uv_level = "warning" if log_level.lower() in ("info", "debug") else log_level.lower()
+    if workers > 1:
+        build_anonymizer(config)  # fail here, once, on a bad spec or model
+        sock = bind_socket(config.host, config.port)
+        _supervise(config, sock, log_level, uv_level, workers, on_ready)
+        return
     app = create_app(config)
     sock = bind_socket(config.host, config.port)
-    uv_level = "warning" if log_level.lower() in ("info", "debug") else log_level.lower()
     run_on_socket(app, sock, config.host, uv_level, on_ready)
+
+
+def _worker_main(config: ProxyConfig, sock: Any, log_level: str, uv_level: str) -> None:
+    """One worker process of ``serve(workers=N)``: its own app on the shared listening socket."""
+    import signal
+
+    import uvicorn
+
+    with contextlib.suppress(Exception):  # Linux: end with the supervisor, even if it is killed
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    configure_logging(log_level)
+    app = create_app(config)
+    server = uvicorn.Server(uvicorn.Config(app, log_level=uv_level, access_log=False, lifespan="on",
+                                           timeout_graceful_shutdown=3))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+def _supervise(config: ProxyConfig, sock: Any, log_level: str, uv_level: str, workers: int,
+               on_ready: Callable[[str], None] | None) -> None:
+    import multiprocessing
+    import multiprocessing.connection
+    import signal
+
+    ctx = multiprocessing.get_context("spawn")
+    stopping = False
+
+    def start() -> Any:
+        proc = ctx.Process(target=_worker_main, args=(config, sock, log_level, uv_level), daemon=False,
+                           name="veil-proxy-worker")
+        proc.start()
+        return proc
+
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    old = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    procs = [start() for _ in range(workers)]
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    log.info("proxy: %d worker processes: %s", workers, ", ".join(str(p.pid) for p in procs))
+    if on_ready is not None:
+        on_ready(f"http://{host}:{sock.getsockname()[1]}/v1")
+    try:
+        while not stopping:
+            multiprocessing.connection.wait([p.sentinel for p in procs], timeout=0.5)
+            for i, p in enumerate(procs):
+                if p.exitcode is not None and not stopping:
+                    log.warning("proxy worker %d exited (code %s); starting another", p.pid, p.exitcode)
+                    procs[i] = start()
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()  # SIGTERM: uvicorn finishes its requests (timeout_graceful_shutdown)
+        deadline = time.monotonic() + 10
+        for p in procs:
+            p.join(max(0.1, deadline - time.monotonic()))
+            if p.is_alive():
+                p.kill()
+                p.join()
+        sock.close()
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
