@@ -104,3 +104,17 @@ def test_text_lines_are_read_and_sorted_into_categories() -> None:
     names = g.map_names
     assert maps.shape == (360, 640, 9) and maps[..., names.index("text_public")].max() == pytest.approx(1.0, abs=0.05)
     assert maps[200:215, 100:200, names.index("text_name")].mean() > 0.5
+
+
+def test_line_height_moves_only_kept_text() -> None:
+    """Public signs are tall: a height weight learned from them must not un-blur a tall name."""
+    net = create_network("guided-policy")
+    with torch.no_grad():
+        net.height_weight.fill_(-6.0)
+    tall = net.category_levels(height=1.0)
+    assert tall["public"] < 0.1 and tall["name"] == net.category_levels(0.0)["name"] > 4.0
+    m = _maps()
+    m[:, POLICY_CATEGORIES.index("name"), 2:12, 40:75] = 1.0
+    m[:, -1, 2:12, 40:75] = 1.0
+    t = net.level_map(m).detach()
+    assert float(t[..., 5, 50]) > 4.0 and float(t[..., 45, 50]) < 1.5  # the public board (height 0.4) is revealed

@@ -812,7 +812,8 @@ class GuidedPolicyObfuscation(_MaskOwner):
     The detector guide (``faces+textcls``) gives one map per category of detected content
     (faces; text lines read locally and sorted into name, phone, plate, email, id, unread,
     public) and the line height. Each category ``c`` has a learned strength logit ``l_c``;
-    a text line's strength also moves with its height (``w_h``, one weight). Per pixel the
+    a kept text line's strength also moves with its height (``w_h``, one weight; the
+    policy's categories do not: a tall name is still a name). Per pixel the
     obfuscation level is ``t = max_c m_c * L * sigmoid(l_c + w_h * height)`` in [0, L] and the
     output follows the blur stack ``x = S_0, S_1 = blur(σ_1), ..., S_L = blur(σ_L)`` with
     linear interpolation between adjacent levels, so ``t`` is continuous and every strength
@@ -891,6 +892,14 @@ class GuidedPolicyObfuscation(_MaskOwner):
         """Every parameter: the whole network is the per-category policy."""
         return [self.strength, self.height_weight]
 
+    def _sized(self) -> np.ndarray:
+        """1 for the kept text categories (``public`` and those outside the policy), whose
+        strength moves with the line height; 0 for the policy's. A private line is not
+        revealed for being tall: public signs are tall, and a shared height weight learned
+        from them un-blurred a large name badge (a leak found on the test split)."""
+        return np.array([1.0 if (c == "public" or c not in self.policy) and c != "face" else 0.0
+                         for c in self.categories])
+
     def privacy_mask(self) -> np.ndarray:
         """1 for the parameters the privacy objective may move, 0 for kept categories' strengths
         (``public`` and those outside the policy: only the black box's answers move them).
@@ -906,20 +915,22 @@ class GuidedPolicyObfuscation(_MaskOwner):
         for i, hit in enumerate(present.tolist()):
             if hit:
                 act[int(self._route[i])] = 1.0
-        act[-1] = float(any(hit and c != "face" for c, hit in zip(self.categories, present.tolist(), strict=True)))
+        sized = self._sized()
+        act[-1] = float(any(hit and sized[i] for i, hit in enumerate(present.tolist())))
         return act
 
     def category_levels(self, height: float = 0.0) -> dict[str, float]:
         """The current level (0 = kept, L = strongest blur) of each category for a line of ``height``."""
         with torch.no_grad():
-            t = len(self.levels) * torch.sigmoid(self.strength[self._route] + self.height_weight * height)
+            sized = torch.from_numpy(self._sized()).to(self.strength.dtype)
+            t = len(self.levels) * torch.sigmoid(self.strength[self._route] + self.height_weight * height * sized)
         return {c: round(float(v), 4) for c, v in zip(self.categories, t, strict=True)}
 
     def level_map(self, maps: torch.Tensor) -> torch.Tensor:
         """Per-pixel level t (B, 1, H, W) in [0, L] from the guide maps (B, C + 1, H, W)."""
         cat_maps, height = maps[:, :-1], maps[:, -1:]
-        is_text = torch.tensor([c != "face" for c in self.categories], dtype=maps.dtype, device=maps.device)
-        logits = self.strength[self._route].view(1, -1, 1, 1) + self.height_weight * height * is_text.view(1, -1, 1, 1)
+        sized = torch.from_numpy(self._sized()).to(maps.dtype).to(maps.device)
+        logits = self.strength[self._route].view(1, -1, 1, 1) + self.height_weight * height * sized.view(1, -1, 1, 1)
         t = (cat_maps * len(self.levels) * torch.sigmoid(logits)).amax(dim=1, keepdim=True)
         if self.floor_categories:
             idx = [self.categories.index(c) for c in self.floor_categories]
