@@ -229,7 +229,7 @@ def _cmd_ui(a: argparse.Namespace) -> int:
     def ready(url: str) -> None:
         print(f"veil: review UI at {url}", flush=True)
 
-    serve(config, a.log_level, on_ready=ready, workers=a.workers)
+    serve(config, a.log_level, on_ready=ready)
     return 0
 
 
