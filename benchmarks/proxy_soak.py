@@ -43,6 +43,7 @@ import cv2
 import httpx
 import numpy as np
 
+from proxy_overhead import start  # the same folder: run as benchmarks/proxy_soak.py
 from veil.anonymizers.base import create_anonymizer
 from veil.blackbox.server import stop_server_process
 from veil.media import decode_image, encode_image
@@ -50,19 +51,6 @@ from veil.media import decode_image, encode_image
 SPEC = "blur:sigma=5"
 UPSTREAM_SPEC = "reference:work_size=320,faces=false"
 MAX_BODY_MB = 4
-
-
-def start(args: list[str], marker: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "veil.cli", *args], stdout=fh, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        for line in log.read_text(errors="replace").splitlines():
-            if marker in line and " at http://" in line:
-                return proc, line.split(" at ", 1)[1].split()[0]
-        time.sleep(0.1)
-    proc.kill()
-    raise SystemExit(f"{args[0]} did not start: {log.read_text(errors='replace')[-2000:]}")
 
 
 def workers_of(pid: int) -> list[int]:
