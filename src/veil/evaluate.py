@@ -284,14 +284,36 @@ class Evaluator:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
+        guides = {spec: g for spec in specs if (g := _guide_of(spec))}
+        # the slowest rows first (detector-guided models), so the others fill in beside them
+        order = sorted(range(len(specs)), key=lambda i: specs[i] not in guides)
         ctx = mp.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
                                  initargs=(str(self.manifest), self.config, ref)) as pool:
-            futs = [pool.submit(_worker_eval, spec) for spec in specs]
-            results = []
-            for f in tqdm(futs, desc=progress_desc, disable=not self.progress):
-                results.append(f.result())
-        return results
+            shared = self._shared_detections(pool, workers, sorted(set(guides.values())))
+            futs = {i: pool.submit(_worker_eval, specs[i], shared.get(guides.get(specs[i], ""), {})) for i in order}
+            done = {}
+            bar = tqdm(total=len(specs), desc=progress_desc, disable=not self.progress)
+            for i in order:
+                done[i] = futs[i].result()
+                bar.update(1)
+            bar.close()
+        return [done[i] for i in range(len(specs))]
+
+    def _shared_detections(self, pool: Any, workers: int, guides: list[str]) -> dict[str, dict[str, Any]]:
+        """Detections of every evaluated image for each guide, computed once across the workers
+        (a trained model and its step-0 start share a guide: the detectors, the slow part of
+        a guided model, then run once per image instead of once per row)."""
+        out: dict[str, dict[str, Any]] = {}
+        n_eval, n_all = len(self.eval_images), len(self.eval_images) + len(self.train_images)
+        for g in guides:
+            bounds = np.linspace(0, n_all, 2 * workers + 1).astype(int)
+            futs = [pool.submit(_worker_detect, g, int(a), int(b)) for a, b in zip(bounds, bounds[1:], strict=False)]
+            out[g] = {}
+            for f in tqdm(futs, desc=f"detections ({g}, {n_eval} + {n_all - n_eval} images)",
+                          disable=not self.progress, leave=False):
+                out[g].update(f.result())
+        return out
 
     def grid(self, protected: list[np.ndarray], n: int | None = None) -> np.ndarray:
         """Originals (left) next to protected images (right), for items with private content."""
@@ -320,10 +342,41 @@ def _worker_init(manifest: str, config: EvalConfig, reference: dict[str, Any]) -
     _WORKER._reference = reference
 
 
-def _worker_eval(spec: str) -> tuple[dict[str, Any], np.ndarray]:
+def _worker_eval(spec: str, detections: dict[str, Any] | None = None) -> tuple[dict[str, Any], np.ndarray]:
     assert _WORKER is not None
+    if detections:
+        from veil.anonymizers.guides import seed_detections
+
+        seed_detections(detections)
     m = _WORKER.evaluate(spec)
     return m, _WORKER.grid(_WORKER.last_protected)
+
+
+def _worker_detect(guide: str, start: int, stop: int) -> dict[str, Any]:
+    """Detections of the worker's images ``start:stop`` (eval images, then train images)."""
+    assert _WORKER is not None
+    from veil.anonymizers.guides import detect_all
+
+    images = [*_WORKER.eval_images, *_WORKER.train_images][start:stop]
+    return detect_all(guide, images)
+
+
+def _guide_of(spec: str) -> str | None:
+    """The detector guide of a saved learned model (``config.json``), else None."""
+    from veil.anonymizers.learned import CONFIG_FILE, _split_path_spec, is_model_path
+
+    if not is_model_path(spec):
+        return None
+    path, overrides = _split_path_spec(str(spec).strip())
+    folder = Path(path) if Path(path).is_dir() else Path(path).parent
+    if "guide" in overrides or not (folder / CONFIG_FILE).is_file():
+        return None  # a guide set on the command line, or an ONNX file: not shared
+    try:
+        cfg = json.loads((folder / CONFIG_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    guide = cfg.get("guide") if isinstance(cfg, dict) else None
+    return guide if isinstance(guide, str) and guide else None
 
 
 def _json_default(o: Any) -> Any:

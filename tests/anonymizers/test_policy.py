@@ -118,3 +118,22 @@ def test_line_height_moves_only_kept_text() -> None:
     m[:, -1, 2:12, 40:75] = 1.0
     t = net.level_map(m).detach()
     assert float(t[..., 5, 50]) > 4.0 and float(t[..., 45, 50]) < 1.5  # the public board (height 0.4) is revealed
+
+
+@pytest.mark.slow
+def test_detections_computed_once_are_reused_by_another_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Evaluation workers share one detector pass: seeded detections give the same maps and
+    the detectors do not run again."""
+    from veil.anonymizers import guides
+
+    img = np.full((240, 320, 3), 90, np.uint8)
+    _board(img, "Robert Zielinski", (30, 120), 0.8, 2)
+    shared = guides.detect_all("faces+textcls", [img])
+    assert len(shared) == 2  # faces and text lines of the one image
+    want = guides.create_guide("faces+textcls")(img)
+    monkeypatch.setattr(guides, "_DETECTIONS", guides._DetectionCache())  # a fresh process's empty cache
+    guides.seed_detections(shared)
+    fresh = guides.create_guide("faces+textcls")
+    monkeypatch.setattr(fresh.parts[0].detector, "boxes", lambda im: pytest.fail("face detector ran again"))
+    monkeypatch.setattr(type(fresh.parts[1]), "_read_lines", lambda self, im: pytest.fail("OCR ran again"))
+    np.testing.assert_array_equal(fresh(img), want)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from veil.privacy.pii import TEXT_CATEGORIES, is_known_word, pii_scores, text_category
+from veil.privacy.pii import TEXT_CATEGORIES, is_known_word, is_misread_word, pii_scores, text_category
 
 
 @pytest.mark.parametrize("text", ["+1 (415) 555-0134", "TEL 020 7946 0018", "Mobile: 0612345678", "555-0199 ext 7 ",
@@ -50,3 +50,17 @@ def test_weak_or_empty_recognition_is_unread() -> None:
 def test_run_together_words_segment() -> None:
     assert is_known_word("CARPARK") and is_known_word("priorygalleries")
     assert not is_known_word("KOWALSKIOKAFOR")
+
+
+@pytest.mark.parametrize("word", ["GALLERLES", "PRlORY", "PRIIORY", "STATlONERY", "MULTIMEDlA"])
+def test_sign_word_misread_by_ocr_is_not_a_name(word: str) -> None:
+    assert is_misread_word(word)
+    assert text_category(word) == "public"
+
+
+@pytest.mark.parametrize("word", ["KOWALCZYK", "STELLAN", "OLUWASEUN", "HAKOBYAN", "ZIELINSKI", "MENSAH"])
+def test_lone_unknown_name_stays_a_name(word: str) -> None:
+    """Only look-alike letters and doubled letters count as slips: a name one other edit from a
+    word (STELLAN / stellar) is still a name."""
+    assert not is_misread_word(word)
+    assert text_category(word) == "name"

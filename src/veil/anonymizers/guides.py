@@ -94,8 +94,30 @@ class _DetectionCache:
             while len(self._d) > self.size:
                 self._d.popitem(last=False)
 
+    def snapshot(self) -> dict[str, Any]:
+        """Every cached entry (key -> detections), e.g. to hand to another process."""
+        with self._lock:
+            return dict(self._d)
 
-_DETECTIONS = _DetectionCache()
+
+_DETECTIONS = _DetectionCache(size=2048)
+
+
+def detect_all(guide: Guide | str, images: list[np.ndarray]) -> dict[str, Any]:
+    """Run ``guide``'s detectors on ``images`` and return their detections, keyed as the
+    in-process cache keys them: small (boxes, lines, categories), picklable, for
+    :func:`seed_detections` in another process (evaluation workers share one pass)."""
+    g = create_guide(guide)
+    before = set(_DETECTIONS.snapshot())
+    for im in images:
+        g(im)
+    return {k: v for k, v in _DETECTIONS.snapshot().items() if k not in before}
+
+
+def seed_detections(detections: dict[str, Any]) -> None:
+    """Put detections computed elsewhere (:func:`detect_all`) into this process's cache."""
+    for k, v in detections.items():
+        _DETECTIONS.put(k, v)
 
 
 def _soft(mask: np.ndarray, short_side: int) -> np.ndarray:

@@ -16,7 +16,8 @@ formats and word lists, not the strings of any data set:
   lists, ``names`` package), or that hold a word two English dictionaries do not both know
   (web2 and GCIDE: most family names of the world), after a light stemming and splitting
   of words OCR ran together; a short list of signage words that dictionaries miss (CAFE,
-  TAXI, WC, ...) counts as known.
+  TAXI, WC, ...) counts as known. A lone unknown word one OCR slip away from a dictionary
+  word (6+ letters, not a census name: "GALLERLES") is a misread sign word, not a name.
 
 :func:`text_category` returns the strongest private category, ``public`` for readable text
 without a cue, or ``unread`` when the recognition is too weak to decide (hidden by default:
@@ -205,6 +206,36 @@ def _given_prefix(word: str) -> bool:
     return any(up[:i] in given for i in range(3, len(up) - 2))
 
 
+# Letters a text recogniser confuses with each other (shapes alike in common fonts).
+_CONFUSABLE = ("iljtf", "oceaq", "uvn", "nhm", "bh")
+
+
+def _ocr_slips(word: str) -> set[str]:
+    """Every string one typical OCR slip away from ``word``: a letter read as a look-alike
+    (``i`` / ``l``, ``c`` / ``e``), or a letter doubled or a doubled letter read once."""
+    w = word.lower()
+    out: set[str] = set()
+    for i, ch in enumerate(w):
+        for group in _CONFUSABLE:
+            if ch in group:
+                out.update(w[:i] + c + w[i + 1:] for c in group if c != ch)
+        if i and w[i - 1] == ch:
+            out.add(w[:i] + w[i + 1:])  # "PRIIORY" -> "priory"
+        out.add(w[:i] + ch + w[i:])  # "GALERIES" -> "galleries"
+    return out
+
+
+def is_misread_word(word: str, min_len: int = 6) -> bool:
+    """True when ``word`` is one OCR slip (:func:`_ocr_slips`) from a dictionary word and is not
+    itself a census given name or surname: "GALLERLES", "PRlORY" are sign words read badly,
+    not names. Words under ``min_len`` letters are never judged so (short names are often
+    one slip from some word), nor are other edits ("STELLAN" is not a misread "STELLAR")."""
+    w = word.strip("'’-")
+    if len(w) < min_len or not w.isalpha() or w.upper() in _census_names():
+        return False
+    return any(_single_known(c) for c in _ocr_slips(w))
+
+
 def name_score(text: str) -> float:
     """1 for a personal name, 0.5 for a single unknown word, else 0 (see the module doc)."""
     stripped = text.strip()
@@ -218,8 +249,12 @@ def name_score(text: str) -> float:
     unknown = [w for w in words if len(w) >= 3 and not is_known_word(w)]
     if len(words) >= 2 and (first_given or unknown):
         return 1.0
-    if len(words) == 1 and (unknown or first_given):
+    if len(words) == 1 and first_given:
         return 0.5
+    if len(words) == 1 and unknown:
+        # a lone unknown word: a name ("KOWALCZYK"), a brand ("SANYO") or a sign word OCR
+        # misread ("GALLERLES"); only the last is told apart, the others stay hidden
+        return 0.0 if is_misread_word(words[0]) else 0.5
     if len(words) == 1 and _given_prefix(words[0]):
         return 1.0
     return 0.0
