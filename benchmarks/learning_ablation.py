@@ -32,7 +32,7 @@ from veil.fsutil import atomic_write_text
 from veil.report import summary_row
 from veil.train import TrainConfig, train
 
-FIGURES = ("utility_rel", "worst_ratio", "cmap", "f1", "face_recall", "reid", "ocr_exact", "ocr_cer")
+FIGURES = ("utility_rel", "worst_ratio", "cmap", "f1", "face_recall", "reid", "reid_rank1", "ocr_exact", "ocr_cer")
 
 
 def flat(row: dict[str, Any]) -> dict[str, float]:

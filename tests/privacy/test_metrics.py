@@ -114,3 +114,16 @@ class TestText:
     )
     def test_char_error_rate(self, ref: str, hyp: str, cer: float) -> None:
         assert char_error_rate(ref, hyp) == pytest.approx(cer)
+
+
+def test_rank1_identification_on_analytic_galleries() -> None:
+    from veil.errors import ConfigError
+    from veil.privacy.pretrained import rank1_identification
+
+    gallery = [np.eye(4)[i] for i in range(4)]
+    assert rank1_identification(gallery, gallery) == 1.0
+    swapped = [gallery[1], gallery[0], gallery[2] + 0.4 * gallery[3], np.full(4, 0.5)]
+    assert rank1_identification(swapped, gallery) == 0.25  # only the third stays nearest to itself
+    assert np.isnan(rank1_identification([], []))
+    with pytest.raises(ConfigError):
+        rank1_identification(gallery[:2], gallery)

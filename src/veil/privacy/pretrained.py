@@ -343,6 +343,8 @@ def reidentification(
         raise ConfigError(f"reidentification: {len(originals)} originals but {len(protected)} protected images")
     _boxes_per_image(face_boxes, len(originals), "reidentification")
     distances: list[float] = []
+    gallery: list[np.ndarray] = []
+    probes: list[np.ndarray] = []
     for orig, prot, boxes in zip(originals, protected, face_boxes, strict=True):
         check_image(orig)
         check_image(prot)
@@ -360,14 +362,36 @@ def reidentification(
             e_orig = _face_embedding(win.cut(orig), local, model)
             e_prot = _face_embedding(win.cut(prot), local, model)
             distances.append(float(np.linalg.norm(e_orig - e_prot)))
+            gallery.append(e_orig)
+            probes.append(e_prot)
     matched = sum(d < threshold for d in distances)
     total = len(distances)
     return {
         "matched": matched,
         "total": total,
         "rate": matched / total if total else math.nan,
+        "rank1_rate": rank1_identification(probes, gallery),
+        "rank1_chance": 1.0 / total if total else math.nan,
         "distances": distances,
     }
+
+
+def rank1_identification(probes: Sequence[np.ndarray], gallery: Sequence[np.ndarray]) -> float:
+    """Share of probes whose nearest gallery embedding is their own (probe ``i`` <-> gallery ``i``).
+
+    An identification attack against a gallery of the originals: it does not depend on the
+    absolute distance scale (a featureless face lands about 0.6 from everyone, which a fixed
+    threshold reads as a match or not by chance) but on whether the protected face is still
+    closer to its own identity than to the others. Chance level is ``1 / len(gallery)``;
+    nan without probes.
+    """
+    if len(probes) != len(gallery):
+        raise ConfigError(f"rank1_identification: {len(probes)} probes but {len(gallery)} gallery entries")
+    if not probes:
+        return math.nan
+    p, g = np.asarray(probes, np.float64), np.asarray(gallery, np.float64)
+    d = np.linalg.norm(p[:, None, :] - g[None, :, :], axis=2)
+    return float(np.mean(np.argmin(d, axis=1) == np.arange(len(p))))
 
 
 # ----------------------------------------------------------------------------- OCR
