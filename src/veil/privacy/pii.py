@@ -16,8 +16,8 @@ formats and word lists, not the strings of any data set:
   lists, ``names`` package), or that hold a word two English dictionaries do not both know
   (web2 and GCIDE: most family names of the world), after a light stemming and splitting
   of words OCR ran together; a short list of signage words that dictionaries miss (CAFE,
-  TAXI, WC, ...) counts as known. A lone unknown word one OCR slip away from a dictionary
-  word (6+ letters, not a census name: "GALLERLES") is a misread sign word, not a name.
+  TAXI, WC, ...) counts as known, and so does a word one OCR slip away from a dictionary
+  word (6+ letters, not a census name: "GALLERLES" is a misread sign word, not a name).
 
 :func:`text_category` returns the strongest private category, ``public`` for readable text
 without a cue, or ``unread`` when the recognition is too weak to decide (hidden by default:
@@ -246,15 +246,15 @@ def name_score(text: str) -> float:
         return 0.0
     given = _given_names()
     first_given = words[0].upper() in given
-    unknown = [w for w in words if len(w) >= 3 and not is_known_word(w)]
+    unknown = [w for w in words if len(w) >= 3 and not is_known_word(w) and not is_misread_word(w)]
     if len(words) >= 2 and (first_given or unknown):
         return 1.0
     if len(words) == 1 and first_given:
         return 0.5
     if len(words) == 1 and unknown:
-        # a lone unknown word: a name ("KOWALCZYK"), a brand ("SANYO") or a sign word OCR
-        # misread ("GALLERLES"); only the last is told apart, the others stay hidden
-        return 0.0 if is_misread_word(words[0]) else 0.5
+        # a lone unknown word: a name ("KOWALCZYK") or a brand ("SANYO"); a sign word OCR
+        # misread ("GALLERLES") is not counted unknown
+        return 0.5
     if len(words) == 1 and _given_prefix(words[0]):
         return 1.0
     return 0.0
