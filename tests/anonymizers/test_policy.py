@@ -137,3 +137,20 @@ def test_detections_computed_once_are_reused_by_another_process(monkeypatch: pyt
     monkeypatch.setattr(fresh.parts[0].detector, "boxes", lambda im: pytest.fail("face detector ran again"))
     monkeypatch.setattr(type(fresh.parts[1]), "_read_lines", lambda self, im: pytest.fail("OCR ran again"))
     np.testing.assert_array_equal(fresh(img), want)
+
+
+def test_hidden_line_margin_does_not_cover_a_public_line() -> None:
+    """A name's dilation margin stops at a public line's own box, never inside the name's box."""
+    from veil.anonymizers.guides import TEXT_CATEGORIES, keep_public_cores
+
+    layers = np.zeros((len(TEXT_CATEGORIES), 60, 100), np.float32)
+    name, public = TEXT_CATEGORIES.index("name"), TEXT_CATEGORIES.index("public")
+    layers[name, 5:45, 5:95] = 1.0  # the name's box (10:30, 10:90) grown by its margin
+    name_box = np.array([[10, 10], [90, 10], [90, 30], [10, 30]], np.float32)
+    public_box = np.array([[20, 35], [80, 35], [80, 55], [20, 55]], np.float32)  # a tagline just below
+    layers[public, 30:60, 15:85] = 1.0
+    keep_public_cores(layers, [(name_box, "name"), (public_box, "public")])
+    assert layers[name, 10:31, 10:91].min() == 1.0  # the name itself stays hidden
+    assert layers[name, 36:45, 21:80].max() == 0.0  # the tagline's box is no longer under the margin
+    assert layers[name, 36:45, 5:19].min() == 1.0  # the margin elsewhere is kept
+    assert layers[public].sum() == 30 * 70

@@ -299,7 +299,8 @@ class TextCategoryGuide(TextGuide):
         short = min(h, w)
         layers = np.zeros((len(TEXT_CATEGORIES), h, w), np.float32)
         tall = np.zeros((h, w), np.float32)
-        for poly, _, _, cat in self.read_lines(image):
+        lines = self.read_lines(image)
+        for poly, _, _, cat in lines:
             (cx, cy), (rw, rh), ang = cv2.minAreaRect(poly)
             line_h = min(rw, rh)
             grow = 2 * self.dilate * line_h
@@ -308,7 +309,29 @@ class TextCategoryGuide(TextGuide):
             layer = np.zeros_like(tall)
             cv2.fillConvexPoly(layer, grown, float(min(1.0, line_h / (self.size_scale * short))))
             np.maximum(tall, layer, out=tall)
+        keep_public_cores(layers, [(poly, cat) for poly, _, _, cat in lines])
         return np.stack([*(_soft(m, short) for m in layers), _soft(tall, short)], axis=-1)
+
+
+def keep_public_cores(layers: np.ndarray, lines: list[tuple[np.ndarray, str]]) -> None:
+    """Clear the other categories' layers (C, H, W; :data:`TEXT_CATEGORIES` order) on each
+    public line's own box, outside every other line's own box, in place.
+
+    A hidden line's map is its box grown by half its height on every side (the detector's
+    box is tight); that margin must not blur a public line printed just below or beside it
+    (a brand's tagline under a product name). The margin still covers everything that is not
+    a line read as public, and a hidden line's own box is never cleared.
+    """
+    h, w = layers.shape[1:]
+    public = TEXT_CATEGORIES.index("public")
+    cores = np.zeros((2, h, w), np.uint8)  # 0: public boxes, 1: every other line's box
+    for poly, cat in lines:
+        cv2.fillConvexPoly(cores[0 if cat == "public" else 1], np.round(poly).astype(np.int32), 1)
+    carve = (cores[0] > 0) & (cores[1] == 0)
+    if carve.any():
+        for i in range(len(layers)):
+            if i != public:
+                layers[i][carve] = 0.0
 
 
 def _blocks(polys: list[np.ndarray]) -> list[list[int]]:
