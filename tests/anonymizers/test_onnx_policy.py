@@ -95,6 +95,33 @@ def test_graph_matches_the_network_on_any_size(n: int, h: int, w: int) -> None:
     np.testing.assert_array_equal(none, x.numpy())  # no detection: the image exactly
 
 
+def test_detections_far_apart_are_composited_apart_with_the_same_result() -> None:
+    """Rectangles in two row bands, two of them side by side in one band, two just closer and
+    two just farther than 2 x GAP: the graph cuts them into pieces; the output is the network's."""
+    import onnxruntime as ort
+
+    from veil.anonymizers.onnx_policy import GAP
+
+    a = policy()
+    session = ort.InferenceSession(policy_model(a.net, 17).SerializeToString(), providers=["CPUExecutionProvider"])
+    h, w = 300, 401
+    x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(5))
+    maps = torch.zeros(1, len(POLICY_CATEGORIES) + 1, h, w)
+    face, name, public, unread = (POLICY_CATEGORIES.index(c) for c in ("face", "name", "public", "unread"))
+    maps[0, face, 10:60, 5:50] = 1.0  # top band, left
+    maps[0, name, 20:40, 300:390] = 0.8  # top band, right: its own piece
+    maps[0, public, 200:230, 100:180] = 1.0  # bottom band
+    maps[0, unread, 200:230, 180 + 2 * GAP - 1:260] = 0.6  # closer than 2 x GAP: the same piece
+    maps[0, unread, 250:290, 260 + 2 * GAP + 1:400] = 0.9  # farther: another piece
+    maps[0, -1] = 0.5
+    with torch.no_grad():
+        ref = a.net(x, maps).numpy()
+    got = session.run(None, {"image": x.numpy(), "extra": maps.numpy()})[0]
+    assert np.abs(got - ref).max() <= FLOAT_TOLERANCE
+    assert np.abs(ref - x.numpy())[..., 20:40, 300:390].mean() > 0.05  # every piece was blurred
+    assert np.abs(ref - x.numpy())[..., 250:290, 330:400].mean() > 0.05
+
+
 @needs_media
 @pytest.mark.parametrize(("name", "w", "h"), PHOTOS)
 def test_export_matches_pytorch_on_real_photos(name: str, w: int, h: int, exported: tuple) -> None:

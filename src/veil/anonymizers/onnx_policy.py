@@ -8,15 +8,17 @@ input's shape at run time, with the same arithmetic as
 sizes, as :func:`~veil.anonymizers.networks.gaussian_kernel1d` does), so any height and
 width run. It also does less work than the PyTorch module, with the same output:
 
-- the blur levels and the compositing run only inside the bounding box of the pixels
-  whose level ``t`` is above 0 (outside it the output is the input, exactly as in
-  PyTorch: the hat weight of the unblurred image is 1 there);
-- a level is computed only when some pixel of that box needs it (``k - 1 < t < k + 1``,
+- the blur levels and the compositing run only where the level ``t`` is above 0 (elsewhere
+  the output is the input, exactly as in PyTorch: the hat weight of the unblurred image is
+  1 there), piece by piece: detections farther apart than 2 x :data:`GAP` pixels are
+  composited apart, so two faces in opposite corners do not cost the whole frame;
+- a level is computed only when some pixel of the piece needs it (``k - 1 < t < k + 1``,
   where its hat weight is not 0): levels above the largest ``t`` present cost nothing;
-- each level reads only the pixels its box needs: the box grown by the kernel's reach, on
-  the level's pooling grid (aligned to the whole image, so the pooled values are those of
-  the full-image blur), then pooled, blurred and bilinearly upsampled with the full
-  image's source coordinates.
+- each level reads only the pixels it needs: a piece grown by the kernel's reach, or, for
+  the levels blurred at a lower resolution, the cells of the level's pooling grid (aligned
+  to the whole image, so they hold the values of the full-image blur) around the union of
+  the pieces, pooled and blurred once and upsampled per piece with the full image's
+  bilinear source coordinates.
 
 Inputs ``image`` (N, 3, H, W) and ``extra`` (N, C + 1, H, W) (the guide's maps); outputs
 ``protected`` (N, 3, H, W) and ``mask`` (N, 1, H, W), the level as a fraction of L (the
@@ -151,10 +153,11 @@ def _direct(g: _Graph, image: str, box: dict[str, str], lv: dict[str, str]) -> s
     return g.op("Slice", out, starts, ends, g.i64(2, 3))
 
 
-def _axis_plan(g: _Graph, lo: str, hi: str, n: str, f: str, r: str) -> dict[str, str]:
-    """Bilinear source rows (or columns) of outputs ``lo..hi-1`` on the ``f``-pooled grid of an
-    axis of ``n`` pixels (``F.interpolate(..., align_corners=False)``: float32, clamped at 0),
-    and the pooled window the blur needs around them."""
+def _source(g: _Graph, lo: str, hi: str, n: str, f: str) -> dict[str, str]:
+    """Bilinear source cells of outputs ``lo..hi-1`` on the ``f``-pooled grid of an axis of
+    ``n`` pixels, as ``F.interpolate(..., align_corners=False)`` computes them (float32,
+    clamped at 0): the two cells ``i0``, ``i1`` and weights ``lam0``, ``lam1`` of each output,
+    the pooled size ``ns`` and the first and last cells used (``s0``, ``s1``, (1,) each)."""
     from onnx import TensorProto as T
 
     one = g.i64(1)
@@ -165,50 +168,71 @@ def _axis_plan(g: _Graph, lo: str, hi: str, n: str, f: str, r: str) -> dict[str,
     src = g.op("Max", g.op("Sub", g.op("Mul", ratio, g.op("Add", dst, g.f32(0.5))), g.f32(0.5)), g.f32(0.0))
     i0 = g.op("Min", g.op("Cast", g.op("Floor", src), to=T.INT64), last)
     lam1 = g.op("Min", g.op("Max", g.op("Sub", src, g.op("Cast", i0, to=T.FLOAT)), g.f32(0.0)), g.f32(1.0))
-    lam0 = g.op("Sub", g.f32(1.0), lam1)
     i1 = g.op("Min", g.op("Add", i0, one), last)
-    s0 = g.op("ReduceMin", i0, keepdims=1)
-    s1 = g.op("ReduceMax", i1, keepdims=1)
-    p0 = g.op("Max", g.op("Sub", s0, r), g.i64(0))
-    p1 = g.op("Min", g.op("Add", s1, r), last)
-    count = g.op("Add", g.op("Sub", p1, p0), one)  # pooled cells in the window
+    return {"i0": i0, "i1": i1, "lam0": g.op("Sub", g.f32(1.0), lam1), "lam1": lam1, "ns": ns,
+            "s0": g.op("ReduceMin", i0, keepdims=1), "s1": g.op("ReduceMax", i1, keepdims=1)}
+
+
+def _window(g: _Graph, src: dict[str, str], n: str, f: str, r: str) -> dict[str, str]:
+    """The pooled cells the blur of cells ``s0..s1`` reads (``p0..p1``, clipped to the grid),
+    the pixels ``a..b`` they pool, the zero padding of a partial last cell, and each cell's
+    pixel count (the divisor of the average)."""
+    from onnx import TensorProto as T
+
+    one = g.i64(1)
+    p0 = g.op("Max", g.op("Sub", src["s0"], r), g.i64(0))
+    p1 = g.op("Min", g.op("Add", src["s1"], r), g.op("Sub", src["ns"], one))
+    count = g.op("Add", g.op("Sub", p1, p0), one)
     a = g.op("Mul", p0, f)
     b = g.op("Min", g.op("Mul", g.op("Add", p1, one), f), n)
-    pad = g.op("Sub", g.op("Mul", count, f), g.op("Sub", b, a))  # a partial last cell: zeros, divided out
+    pad = g.op("Sub", g.op("Mul", count, f), g.op("Sub", b, a))
     cells = g.op("Add", g.op("Squeeze", p0), g.op("Range", g.const(0, np.int64), g.op("Squeeze", count),
                                                    g.const(1, np.int64)))
     div = g.op("Cast", g.op("Min", f, g.op("Sub", n, g.op("Mul", cells, f))), to=T.FLOAT)
-    return {"i0": g.op("Sub", i0, s0), "i1": g.op("Sub", i1, s0), "lam0": lam0, "lam1": lam1, "s0": g.op("Sub", s0, p0),
-            "s1": g.op("Add", g.op("Sub", s1, p0), one), "a": a, "b": b, "pad": pad, "count": count, "div": div}
+    return {"p0": p0, "a": a, "b": b, "pad": pad, "count": count, "div": div}
 
 
-def _pooled(g: _Graph, image: str, box: dict[str, str], lv: dict[str, str]) -> str:
-    """Level with pooling by f: average-pool the window, blur it, upsample the box bilinearly."""
+def _pooled_cells(g: _Graph, image: str, box: dict[str, str], lv: dict[str, str]) -> list[str]:
+    """The blurred pooled cells of one level that a box's pixels interpolate from: average
+    pooling by f on the whole image's grid (of only the window the blur reads), the blur, the
+    cells the box uses. Returns the cells transposed (N, 3, columns, rows) and the first
+    cell's row and column ((1,) each)."""
     f, r = lv["f"], lv["r"]
-    ry = _axis_plan(g, box["y0"], box["y1"], box["h"], f, r)
-    rx = _axis_plan(g, box["x0"], box["x1"], box["w"], f, r)
-    win = g.op("Slice", image, g.op("Concat", ry["a"], rx["a"], axis=0), g.op("Concat", ry["b"], rx["b"], axis=0),
+    sy = _source(g, box["y0"], box["y1"], box["h"], f)
+    sx = _source(g, box["x0"], box["x1"], box["w"], f)
+    wy, wx = _window(g, sy, box["h"], f, r), _window(g, sx, box["w"], f, r)
+    win = g.op("Slice", image, g.op("Concat", wy["a"], wx["a"], axis=0), g.op("Concat", wy["b"], wx["b"], axis=0),
                g.i64(2, 3))
-    z6 = g.i64(0, 0, 0, 0, 0, 0)
-    win = g.op("Pad", win, g.op("Concat", z6, ry["pad"], rx["pad"], axis=0))
-    shape = g.op("Concat", g.i64(0, 3), ry["count"], f, rx["count"], f, axis=0)
+    win = g.op("Pad", win, g.op("Concat", g.i64(0, 0, 0, 0, 0, 0), wy["pad"], wx["pad"], axis=0))
+    shape = g.op("Concat", g.i64(0, 3), wy["count"], f, wx["count"], f, axis=0)
     sums = g.op("ReduceSum", g.op("Reshape", win, shape), g.i64(5), keepdims=0)  # along rows first: faster
     sums = g.op("ReduceSum", sums, g.i64(3), keepdims=0)
-    div = g.op("Mul", g.op("Unsqueeze", ry["div"], g.i64(1)), g.op("Unsqueeze", rx["div"], g.i64(0)))
+    div = g.op("Mul", g.op("Unsqueeze", wy["div"], g.i64(1)), g.op("Unsqueeze", wx["div"], g.i64(0)))
     small = _blur(g, g.op("Div", sums, div), lv)
-    small = g.op("Slice", small, g.op("Concat", ry["s0"], rx["s0"], axis=0), g.op("Concat", ry["s1"], rx["s1"], axis=0),
-                 g.i64(2, 3))  # the source cells only
-    # columns first (as PyTorch), on the transposed cells: gathering whole rows is faster
-    small = g.op("Transpose", small, perm=[0, 1, 3, 2])
-    m0 = g.op("Unsqueeze", rx["lam0"], g.i64(1))
-    m1 = g.op("Unsqueeze", rx["lam1"], g.i64(1))
-    cols = g.op("Add", g.op("Mul", g.op("Gather", small, rx["i0"], axis=2), m0),
-                g.op("Mul", g.op("Gather", small, rx["i1"], axis=2), m1))
+    one = g.i64(1)
+    starts = g.op("Concat", g.op("Sub", sy["s0"], wy["p0"]), g.op("Sub", sx["s0"], wx["p0"]), axis=0)
+    ends = g.op("Concat", g.op("Add", g.op("Sub", sy["s1"], wy["p0"]), one),
+                g.op("Add", g.op("Sub", sx["s1"], wx["p0"]), one), axis=0)
+    small = g.op("Slice", small, starts, ends, g.i64(2, 3))
+    # transposed: the column interpolation then gathers whole rows, which is faster
+    return [g.op("Transpose", small, perm=[0, 1, 3, 2]), g.op("Identity", sy["s0"]), g.op("Identity", sx["s0"])]
+
+
+def _upsample(g: _Graph, cells: list[str], box: dict[str, str], lv: dict[str, str]) -> str:
+    """Bilinear upsampling of a level's pooled cells (:func:`_pooled_cells` of a box holding
+    this one) at this box's pixels: columns first, then rows, as PyTorch."""
+    small_t, c0y, c0x = cells
+    sy = _source(g, box["y0"], box["y1"], box["h"], lv["f"])
+    sx = _source(g, box["x0"], box["x1"], box["w"], lv["f"])
+    rows = g.op("Slice", small_t, g.op("Sub", sy["s0"], c0y), g.op("Add", g.op("Sub", sy["s1"], c0y), g.i64(1)),
+                g.i64(3))  # only this box's source rows
+    m0, m1 = g.op("Unsqueeze", sx["lam0"], g.i64(1)), g.op("Unsqueeze", sx["lam1"], g.i64(1))
+    cols = g.op("Add", g.op("Mul", g.op("Gather", rows, g.op("Sub", sx["i0"], c0x), axis=2), m0),
+                g.op("Mul", g.op("Gather", rows, g.op("Sub", sx["i1"], c0x), axis=2), m1))
     cols = g.op("Transpose", cols, perm=[0, 1, 3, 2])
-    l0 = g.op("Unsqueeze", ry["lam0"], g.i64(1))
-    l1 = g.op("Unsqueeze", ry["lam1"], g.i64(1))
-    return g.op("Add", g.op("Mul", g.op("Gather", cols, ry["i0"], axis=2), l0),
-                g.op("Mul", g.op("Gather", cols, ry["i1"], axis=2), l1))
+    l0, l1 = g.op("Unsqueeze", sy["lam0"], g.i64(1)), g.op("Unsqueeze", sy["lam1"], g.i64(1))
+    return g.op("Add", g.op("Mul", g.op("Gather", cols, g.op("Sub", sy["i0"], sy["s0"]), axis=2), l0),
+                g.op("Mul", g.op("Gather", cols, g.op("Sub", sy["i1"], sy["s0"]), axis=2), l1))
 
 
 def _first_last(g: _Graph, profile: str) -> tuple[str, str]:
@@ -219,6 +243,137 @@ def _first_last(g: _Graph, profile: str) -> tuple[str, str]:
     first = g.op("ArgMax", hit, axis=0, keepdims=1)
     last = g.op("ArgMax", hit, axis=0, keepdims=1, select_last_index=1)
     return first, g.op("Add", last, g.i64(1))
+
+
+#: Detections closer than twice this (pixels) share a piece; farther ones are composited apart.
+GAP = 24
+
+
+def _runs(g: _Graph, profile: str) -> tuple[str, str, str]:
+    """Runs of a 1-D profile's positive entries, each grown by :data:`GAP` on both sides (runs
+    that then touch merge): their starts and ends ((K,) int64) and their count (a scalar)."""
+    from onnx import TensorProto as T
+
+    hit = g.op("Cast", g.op("Greater", profile, g.f32(0.0)), to=T.FLOAT)
+    grown = g.op("MaxPool", g.op("Unsqueeze", hit, g.i64(0, 1)), kernel_shape=[2 * GAP + 1], pads=[GAP, GAP],
+                 strides=[1])
+    edged = g.op("Concat", g.const([0.0], np.float32), g.op("Reshape", grown, g.i64(-1)), g.const([0.0], np.float32),
+                 axis=0)
+    step = g.op("Sub", g.op("Slice", edged, g.i64(1), g.i64(2**62)), g.op("Slice", edged, g.i64(0), g.i64(-1)))
+    starts = g.op("Reshape", g.op("NonZero", g.op("Greater", step, g.f32(0.0))), g.i64(-1))
+    ends = g.op("Reshape", g.op("NonZero", g.op("Less", step, g.f32(0.0))), g.i64(-1))
+    return starts, ends, g.op("Size", starts)
+
+
+def _paste(g: _Graph, base: str, patch: str, y0: str, y1: str, x0: str, x1: str) -> str:
+    """``base`` (N, C, H, W) with rows y0..y1-1 and columns x0..x1-1 replaced by ``patch``."""
+    zero, big = g.i64(0), g.i64(2**62)
+    rows = g.op("Slice", base, y0, y1, g.i64(2))
+    middle = g.op("Concat", g.op("Slice", rows, zero, x0, g.i64(3)), patch, g.op("Slice", rows, x1, big, g.i64(3)),
+                  axis=3)
+    return g.op("Concat", g.op("Slice", base, zero, y0, g.i64(2)), middle, g.op("Slice", base, y1, big, g.i64(2)),
+                axis=2)
+
+
+def _loop(g: _Graph, count: str, carried: str, body_fn: Any, hint: str) -> str:
+    """``for i in range(count): carried = body_fn(body_graph, i)`` as an ONNX Loop (i: (1,) int64)."""
+    from onnx import TensorProto as T
+    from onnx import helper
+
+    body = g.sub()
+    it, cond_in, carried_in = body.fresh("i"), body.fresh("cond"), body.fresh(hint)
+    out = body_fn(body, body.op("Unsqueeze", it, body.i64(0)), carried_in)
+    cond_out = body.op("Identity", cond_in)
+    inputs = [helper.make_tensor_value_info(it, T.INT64, []), helper.make_tensor_value_info(cond_in, T.BOOL, []),
+              helper.make_tensor_value_info(carried_in, T.FLOAT, None)]
+    graph = body.graph(g.fresh("body"), [(cond_out, T.BOOL), (out, T.FLOAT)], inputs)
+    res = g.fresh(hint)
+    g.nodes.append(helper.make_node("Loop", [count, "", carried], [res], name=g.fresh("n"), body=graph))
+    return res
+
+
+def _composite_piece(g: _Graph, image: str, t: str, box: dict[str, str], levels: list[dict[str, str]],
+                     cells: list[list[str]]) -> str:
+    """The network's output on one box: hat-weighted blur levels, only those some pixel needs."""
+    from onnx import TensorProto as T
+
+    starts = g.op("Concat", box["y0"], box["x0"], axis=0)
+    ends = g.op("Concat", box["y1"], box["x1"], axis=0)
+    axes = g.i64(2, 3)
+    x_box, t_box = g.op("Slice", image, starts, ends, axes), g.op("Slice", t, starts, ends, axes)
+    one = g.f32(1.0)
+    acc = g.op("Mul", g.op("Relu", g.op("Sub", one, g.op("Abs", t_box))), x_box)
+    for k, (lv, cell) in enumerate(zip(levels, cells, strict=True), start=1):
+        band = g.op("And", g.op("Greater", t_box, g.f32(k - 1.0)), g.op("Less", t_box, g.f32(k + 1.0)))
+        needed = g.op("Greater", g.op("ReduceMax", g.op("Cast", band, to=T.FLOAT), keepdims=0), g.f32(0.0))
+        use = g.sub()
+        direct, pooled = use.sub(), use.sub()
+        s_direct = _direct(direct, image, box, lv)
+        s_pooled = _upsample(pooled, cell, box, lv)
+        (s,) = use.if_(lv["is_direct"], direct, [s_direct], pooled, [s_pooled], [T.FLOAT], hint=f"level{k}")
+        weight = use.op("Relu", use.op("Sub", one, use.op("Abs", use.op("Sub", t_box, use.f32(float(k))))))
+        added = use.op("Add", acc, use.op("Mul", weight, s))
+        skip = g.sub()
+        kept = skip.op("Identity", acc)
+        (acc,) = g.if_(needed, use, [added], skip, [kept], [T.FLOAT], hint=f"acc{k}")
+    return g.op("Clip", acc, g.f32(0.0), one)
+
+
+def _tighten(g: _Graph, t: str, y0: str, y1: str, x0: str, x1: str) -> tuple[str, str, str, str]:
+    """The box of the pixels with t > 0 inside rows y0..y1-1 and columns x0..x1-1 (some must be)."""
+    inside = g.op("Slice", t, g.op("Concat", y0, x0, axis=0), g.op("Concat", y1, x1, axis=0), g.i64(2, 3))
+    r0, r1 = _first_last(g, g.op("ReduceMax", inside, axes=[0, 1, 3], keepdims=0))
+    c0, c1 = _first_last(g, g.op("ReduceMax", inside, axes=[0, 1, 2], keepdims=0))
+    return g.op("Add", y0, r0), g.op("Add", y0, r1), g.op("Add", x0, c0), g.op("Add", x0, c1)
+
+
+def _protect(g: _Graph, image: str, t: str, h: str, w: str, levels: list[dict[str, str]]) -> str:
+    """The protected batch when some t > 0: detections far apart are composited apart.
+
+    The union box U of t > 0 is cut into pieces: runs of rows with t > 0 (closer than
+    2 x :data:`GAP` merge), then in each run the runs of columns, each piece shrunk to its
+    pixels with t > 0. Every pixel with t > 0 lies in exactly one piece, and each piece is
+    computed from the input image, so the order and the cut do not change the output. The
+    pooled levels are pooled and blurred once, for U.
+    """
+    from onnx import TensorProto as T
+
+    rows = g.op("ReduceMax", t, axes=[0, 1, 3], keepdims=0)
+    y0, y1 = _first_last(g, rows)
+    x0, x1 = _first_last(g, g.op("ReduceMax", t, axes=[0, 1, 2], keepdims=0))
+    union = {"y0": y0, "y1": y1, "x0": x0, "x1": x1, "h": h, "w": w}
+    starts, ends = g.op("Concat", y0, x0, axis=0), g.op("Concat", y1, x1, axis=0)
+    t_union = g.op("Slice", t, starts, ends, g.i64(2, 3))
+    cells = []
+    for k, lv in enumerate(levels, start=1):  # pooled levels some pixel of U needs: pooled and blurred once
+        band = g.op("And", g.op("Greater", t_union, g.f32(k - 1.0)), g.op("Less", t_union, g.f32(k + 1.0)))
+        needed = g.op("Greater", g.op("ReduceMax", g.op("Cast", band, to=T.FLOAT), keepdims=0), g.f32(0.0))
+        pool = g.sub()
+        made = _pooled_cells(pool, image, union, lv)
+        none = g.sub()
+        dummy = [none.const(np.zeros((1, 1, 1, 1), np.float32), np.float32), none.i64(0), none.i64(0)]
+        cells.append(g.if_(g.op("And", needed, g.op("Not", lv["is_direct"])), pool, made, none, dummy,
+                           [T.FLOAT, T.INT64, T.INT64], hint=f"cells{k}"))
+    row_starts, row_ends, n_rows = _runs(g, rows)
+
+    def band_body(b: _Graph, i: str, out: str) -> str:
+        r0, r1 = b.op("Gather", row_starts, i), b.op("Gather", row_ends, i)
+        band_t = b.op("Slice", t, r0, r1, b.i64(2))
+        col_starts, col_ends, n_cols = _runs(b, b.op("ReduceMax", band_t, axes=[0, 1, 2], keepdims=0))
+
+        def piece_body(pb: _Graph, j: str, out_j: str) -> str:
+            c0, c1 = pb.op("Gather", col_starts, j), pb.op("Gather", col_ends, j)
+            py0, py1, px0, px1 = _tighten(pb, t, r0, r1, c0, c1)
+            box = {"y0": py0, "y1": py1, "x0": px0, "x1": px1, "h": h, "w": w}
+            patch = _composite_piece(pb, image, t, box, levels, cells)
+            return _paste(pb, out_j, patch, pb.op("Sub", py0, y0), pb.op("Sub", py1, y0), pb.op("Sub", px0, x0),
+                          pb.op("Sub", px1, x0))
+
+        return _loop(b, n_cols, out, piece_body, "cols")
+
+    x_union = g.op("Slice", image, starts, ends, g.i64(2, 3))
+    out_union = _loop(g, n_rows, x_union, band_body, "rows")
+    return _paste(g, image, out_union, y0, y1, x0, x1)
 
 
 def policy_model(net: GuidedPolicyObfuscation, opset: int) -> onnx.ModelProto:
@@ -260,41 +415,9 @@ def policy_model(net: GuidedPolicyObfuscation, opset: int) -> onnx.ModelProto:
     mask = g.op("Div", t, g.f32(float(n_levels)), hint="mask")
     levels = [_level_sizes(g, h, w, s) for s in net.levels]
 
-    # the box of t > 0; no box: the image as it is
+    # where t > 0 the blur levels; elsewhere (and everywhere when no t > 0) the image as it is
     then = g.sub()
-    y0, y1 = _first_last(then, then.op("ReduceMax", t, axes=[0, 1, 3], keepdims=0))
-    x0, x1 = _first_last(then, then.op("ReduceMax", t, axes=[0, 1, 2], keepdims=0))
-    box = {"y0": y0, "y1": y1, "x0": x0, "x1": x1, "h": h, "w": w}
-    starts, ends = then.op("Concat", y0, x0, axis=0), then.op("Concat", y1, x1, axis=0)
-    axes = then.i64(2, 3)
-    x_box = then.op("Slice", image, starts, ends, axes)
-    t_box = then.op("Slice", t, starts, ends, axes)
-    one = then.f32(1.0)
-    acc = then.op("Mul", then.op("Relu", then.op("Sub", one, then.op("Abs", t_box))), x_box)
-    for k, lv in enumerate(levels, start=1):
-        band = then.op("And", then.op("Greater", t_box, then.f32(k - 1.0)), then.op("Less", t_box, then.f32(k + 1.0)))
-        needed = then.op("Greater", then.op("ReduceMax", then.op("Cast", band, to=T.FLOAT), keepdims=0),
-                         then.f32(0.0))
-        use = then.sub()
-        direct, pooled = use.sub(), use.sub()
-        s_direct = _direct(direct, image, box, lv)
-        s_pooled = _pooled(pooled, image, box, lv)
-        (s,) = use.if_(lv["is_direct"], direct, [s_direct], pooled, [s_pooled], [T.FLOAT], hint=f"level{k}")
-        weight = use.op("Relu", use.op("Sub", one, use.op("Abs", use.op("Sub", t_box, use.f32(float(k))))))
-        added = use.op("Add", acc, use.op("Mul", weight, s))
-        skip = then.sub()
-        kept = skip.op("Identity", acc)
-        (acc,) = then.if_(needed, use, [added], skip, [kept], [T.FLOAT], hint=f"acc{k}")
-    out_box = then.op("Clip", acc, then.f32(0.0), one)
-    zero = then.i64(0)
-    big = then.i64(2**62)
-    top = then.op("Slice", image, zero, y0, then.i64(2))
-    bottom = then.op("Slice", image, y1, big, then.i64(2))
-    rows = then.op("Slice", image, y0, y1, then.i64(2))
-    left = then.op("Slice", rows, zero, x0, then.i64(3))
-    right = then.op("Slice", rows, x1, big, then.i64(3))
-    middle = then.op("Concat", left, out_box, right, axis=3)
-    protected = then.op("Concat", top, middle, bottom, axis=2)
+    protected = _protect(then, image, t, h, w, levels)
     other = g.sub()
     same = other.op("Identity", image)
     anything = g.op("Greater", g.op("ReduceMax", t, keepdims=0), g.f32(0.0))
