@@ -80,8 +80,8 @@ FLOAT_TOLERANCE = 1e-4
 UINT8_TOLERANCE = 1
 #: Networks that cannot be exported, and why (refused before trying; remove an entry when it exports).
 KNOWN_UNEXPORTABLE = {
-    "guided-masked": "its blur kernels are sized from each image's short side at run time, and an ONNX graph "
-    "with dynamic height and width cannot size a convolution kernel from the input",
+    "guided-masked": "its blur kernels are sized from each image's short side at run time, which a traced graph "
+    "freezes at the trace's size (guided-policy, whose graph is written op by op, exports)",
 }
 
 
