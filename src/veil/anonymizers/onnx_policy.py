@@ -47,10 +47,12 @@ class _Graph:
         self._count = counter if counter is not None else [0]
 
     def fresh(self, hint: str) -> str:
+        """A new value name."""
         self._count[0] += 1
         return f"{hint}_{self._count[0]}"
 
     def op(self, op_type: str, *inputs: str, hint: str | None = None, **attrs: Any) -> str:
+        """Add a one-output node; returns the output's name."""
         from onnx import helper
 
         out = self.fresh(hint or op_type.lower())
@@ -58,6 +60,7 @@ class _Graph:
         return out
 
     def const(self, value: Any, dtype: Any) -> str:
+        """A ``Constant`` node (usable inside subgraphs)."""
         from onnx import helper, numpy_helper
 
         out = self.fresh("c")
@@ -70,15 +73,19 @@ class _Graph:
         return self.const(list(values), np.int64)
 
     def f32(self, value: float) -> str:
+        """A float32 scalar constant."""
         return self.const(value, np.float32)
 
     def f64(self, value: float) -> str:
+        """A float64 scalar constant."""
         return self.const(value, np.float64)
 
     def sub(self) -> _Graph:
+        """An empty subgraph sharing the name counter."""
         return _Graph(self._count)
 
     def graph(self, name: str, outputs: list[tuple[str, int]], inputs: list[Any] | None = None) -> onnx.GraphProto:
+        """The nodes as a GraphProto with the given (name, element type) outputs."""
         from onnx import helper
 
         outs = [helper.make_tensor_value_info(n, t, None) for n, t in outputs]
