@@ -21,7 +21,16 @@ input re-encoded (mean absolute difference printed). Every variant's output is c
 the input's frame count. The machine is shared: the load average is printed beside each
 number, and ``--repeats`` runs every variant again in rotated order.
 
+With ``--policy-model FOLDER`` (a model ``veil train`` wrote, e.g. runs/demo/train/model: the
+default ``guided-policy`` network, whose ``faces+textcls`` guide detects faces and reads
+text on every frame) two more variants run it: ``veil-policy`` (``veil protect --anonymizer
+FOLDER``: the default runtime, onnxruntime) and ``veil-policy-torch`` (``--runtime torch``);
+they, and deface, are then the default variants. ``--frames N`` runs every variant on the
+first N frames only (a clip written beside the results with the input's codec): the guide
+costs most of a second per frame here.
+
     .venv/bin/python benchmarks/protect_vs_deface.py [--video .media/opencv/data/vtest.avi] [--repeats 1]
+    .venv/bin/python benchmarks/protect_vs_deface.py --policy-model runs/demo/train/model --frames 40
 """
 
 from __future__ import annotations
@@ -41,9 +50,10 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ALL = ("deface", "veil-onnxruntime", "veil-onnxruntime-1t", "veil-onnx-file", "veil-torch", "veil-torch-1t",
        "veil-h264")
+POLICY = ("veil-policy", "veil-policy-torch")
 
 
-def command(variant: str, video: Path, out: Path, model: Path, onnx: Path) -> list[str]:
+def command(variant: str, video: Path, out: Path, model: Path, onnx: Path, policy: Path | None = None) -> list[str]:
     if variant == "deface":
         return [str(BIN / "deface"), str(video), "-o", str(out / "deface" / video.name)]
     veil = [str(BIN / "veil"), "protect", str(video), "-o", str(out / variant), "--quiet", "--overwrite"]
@@ -54,8 +64,26 @@ def command(variant: str, video: Path, out: Path, model: Path, onnx: Path) -> li
         "veil-torch": ["--anonymizer", str(model), "--runtime", "torch"],
         "veil-torch-1t": ["--anonymizer", str(model), "--runtime", "torch", "--threads", "1"],
         "veil-h264": ["--anonymizer", str(model), "--video-codec", "h264"],
+        "veil-policy": ["--anonymizer", str(policy)],
+        "veil-policy-torch": ["--anonymizer", str(policy), "--runtime", "torch"],
     }[variant]
     return veil + extra
+
+
+def clip(video: Path, dst: Path, frames: int) -> Path:
+    """The first ``frames`` frames of ``video`` in ``dst``, re-encoded with its codec and frame rate."""
+    import av
+
+    with av.open(str(video)) as inp, av.open(str(dst), "w") as out:
+        src = inp.streams.video[0]
+        st = out.add_stream(src.codec_context.name, rate=src.average_rate)
+        st.width, st.height, st.pix_fmt = src.width, src.height, "yuv420p"
+        for i, frame in enumerate(inp.decode(src)):
+            if i >= frames:
+                break
+            out.mux(st.encode(frame.reformat(format="yuv420p")))
+        out.mux(st.encode())
+    return dst
 
 
 def mean_abs_diff(a: Path, b: Path, frames: int = 20) -> float:
@@ -74,8 +102,15 @@ def main() -> int:
     p.add_argument("--video", type=Path, default=REPO / ".media" / "opencv" / "data" / "vtest.avi")
     p.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / "protect_vs_deface")
     p.add_argument("--repeats", type=int, default=1)
-    p.add_argument("--variants", nargs="+", default=list(ALL), choices=ALL)
+    p.add_argument("--variants", nargs="+", choices=ALL + POLICY,
+                   help="default: every variant but the policy ones; with --policy-model: deface and the policy ones")
+    p.add_argument("--policy-model", type=Path, help="a trained guided-policy model folder (veil-policy variants)")
+    p.add_argument("--frames", type=int, help="run on the first N frames of the video only")
     a = p.parse_args()
+    if a.variants is None:
+        a.variants = ["deface", *POLICY] if a.policy_model else list(ALL)
+    if any(v in POLICY for v in a.variants) and not (a.policy_model and (a.policy_model / "config.json").is_file()):
+        p.error("the veil-policy variants need --policy-model FOLDER (a model folder with config.json)")
 
     from veil.anonymizers.learned import LearnedAnonymizer
     from veil.anonymizers.onnx import export_onnx
@@ -84,13 +119,16 @@ def main() -> int:
     if not a.video.is_file():
         print(f"no video at {a.video}: run `make demo` once (it fetches the media) or pass --video", file=sys.stderr)
         return 2
-    info = probe_video(a.video)
     a.out.mkdir(parents=True, exist_ok=True)
+    if a.frames:
+        a.video = clip(a.video, a.out / f"clip{a.frames}{a.video.suffix}", a.frames)
+    info = probe_video(a.video)
     shutil.rmtree(a.out / "model", ignore_errors=True)
     model = LearnedAnonymizer("unet").save(a.out / "model")  # width 16, depth 3: the identity at init
     onnx = export_onnx(model, a.out / "model.onnx", overwrite=True).path
     print(f"video {a.video.name}: {info.frames} frames {info.width}x{info.height} at {info.fps:g} fps ({info.codec}); "
-          f"{os.cpu_count()} CPUs; model unet width 16 depth 3 ({model})")
+          f"{os.cpu_count()} CPUs; model unet width 16 depth 3 ({model})"
+          + (f"; policy model {a.policy_model}" if a.policy_model else ""))
     print(f"{'variant':<22} {'run':>3} {'seconds':>8} {'fps':>7} {'frames out':>10} {'load before/after':>18}")
     results: dict[str, list[float]] = {v: [] for v in a.variants}
     rows = []
@@ -99,7 +137,7 @@ def main() -> int:
         for v in order:
             shutil.rmtree(a.out / v, ignore_errors=True)
             (a.out / v).mkdir(parents=True)
-            cmd = command(v, a.video, a.out, model, onnx)
+            cmd = command(v, a.video, a.out, model, onnx, a.policy_model)
             load0 = os.getloadavg()[0]
             t = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -130,6 +168,10 @@ def main() -> int:
         print(f"\nidentity-initialized UNet: mean absolute difference output vs input {d:.2f} grey levels "
               "(re-encoding only)")
         summary["identity_check_mad"] = round(d, 3)
+    if all(v in results for v in POLICY):
+        d = mean_abs_diff(a.out / POLICY[0] / a.video.name, a.out / POLICY[1] / a.video.name)
+        print(f"policy model: mean absolute difference onnxruntime vs torch output {d:.3f} grey levels")
+        summary["policy_runtimes_mad"] = round(d, 3)
     (a.out / "results.json").write_text(json.dumps({"video": str(a.video), "frames": info.frames, "runs": rows,
                                                     "summary": summary}, indent=2) + "\n")
     print(f"wrote {a.out / 'results.json'}")

@@ -374,6 +374,14 @@ class LearnedAnonymizer(Anonymizer):
                     f"this model takes {self.net.extra_channels} extra input maps (detector-guided): set "
                     "anonymizer.guide to a function image -> (H, W, C) maps in [0, 1] before applying it"
                 )
+            from veil.anonymizers.guides import Guide, planar_maps
+
+            if isinstance(self.guide, Guide):  # a named guide: its maps channel-first, drawn with less work
+                planes = planar_maps(self.guide, image)
+                if planes.shape[0] != self.net.extra_channels:
+                    raise ConfigError(f"the guide gives {planes.shape[0]} maps; this model needs "
+                                      f"{self.net.extra_channels}")
+                return x, torch.from_numpy(planes).to(device)[None]
             maps = np.asarray(self.guide(image), dtype=np.float32)
             if maps.ndim == 2:
                 maps = maps[:, :, None]

@@ -7,15 +7,23 @@ into one self-describing ``.onnx`` file that runs without PyTorch or Veil:
   the graph pads to the network's side multiple and crops back, as PyTorch does);
 - input ``privacy``: float32 (N,) in [0, 1], the privacy dial (``film-unet`` only);
 - input ``extra``: float32 (N, C, H, W) detector maps (networks built with ``extra_channels``);
-- output ``protected``: float32 (N, 3, H, W) in [0, 1]; ``masked`` networks also output
-  ``mask``: float32 (N, 1, H, W) in [0, 1].
+- output ``protected``: float32 (N, 3, H, W) in [0, 1]; ``masked`` and ``guided-policy``
+  networks also output ``mask``: float32 (N, 1, H, W) in [0, 1] (for ``guided-policy``, the
+  blur level as a fraction of the strongest).
+
+Traced networks keep the traced graph. ``guided-policy`` (the default of ``veil train``)
+sizes its blurs from each image's short side, so its graph is written op by op
+(:mod:`veil.anonymizers.onnx_policy`) and computes the blur sizes from the input's shape;
+its ``extra`` maps come from the detector guide named in the metadata (``faces+textcls``),
+which :class:`OnnxAnonymizer` builds and runs (CenterFace and the OCR run with onnxruntime).
 
 The model's ``config.json`` (network, its keywords, the default privacy dial, temporal
 smoothing, training metadata) is stored under the ``metadata_props`` key ``veil.config``,
 next to ``veil.format`` (``veil.onnx/1``), ``veil.inputs`` and ``veil.outputs``. Every
 export is checked before it is written: onnxruntime and PyTorch run the same random batch
-at a size that is not a multiple of the network's side multiple, and the file is refused
-when they differ by more than :data:`FLOAT_TOLERANCE`.
+at a size that is not a multiple of the network's side multiple (for ``guided-policy``:
+maps that fire in a few rectangles, at a size with pooled blur levels), and the file is
+refused when they differ by more than :data:`FLOAT_TOLERANCE`.
 
 :class:`OnnxAnonymizer` runs such a file with onnxruntime behind the Anonymizer interface;
 ``create_anonymizer("model.onnx")``, ``veil.load_anonymizer("model.onnx:privacy=0.8")`` and
@@ -72,10 +80,8 @@ FLOAT_TOLERANCE = 1e-4
 UINT8_TOLERANCE = 1
 #: Networks that cannot be exported, and why (refused before trying; remove an entry when it exports).
 KNOWN_UNEXPORTABLE = {
-    "guided-masked": "its blur kernels are sized from each image's short side at run time, and an ONNX graph "
-    "with dynamic height and width cannot size a convolution kernel from the input",
-    "guided-policy": "its blur stack is sized from each image's short side at run time (the same limit as "
-    "guided-masked), and its guide reads text with the OCR recogniser outside the network",
+    "guided-masked": "its blur kernels are sized from each image's short side at run time, which a traced graph "
+    "freezes at the trace's size (guided-policy, whose graph is written op by op, exports)",
 }
 
 
@@ -142,21 +148,40 @@ def _exportable(net: Any) -> torch.nn.Module:
 
 
 def _io_names(net: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    from veil.anonymizers.networks import MaskedObfuscation
+    from veil.anonymizers.networks import GuidedPolicyObfuscation, MaskedObfuscation
 
     inputs = ("image",) + (("privacy",) if net.conditioned else ()) + (("extra",) if net.extra_channels else ())
-    outputs = ("protected", "mask") if isinstance(net, MaskedObfuscation) else ("protected",)
+    masked = isinstance(net, MaskedObfuscation | GuidedPolicyObfuscation)
+    outputs = ("protected", "mask") if masked else ("protected",)
     return inputs, outputs
 
 
+def _is_policy(net: Any) -> bool:
+    from veil.anonymizers.networks import GuidedPolicyObfuscation
+
+    return isinstance(net, GuidedPolicyObfuscation)
+
+
 def _example(net: Any, n: int, h: int, w: int, seed: int) -> tuple[torch.Tensor, ...]:
+    """Random inputs; the policy network gets maps that fire in a few rectangles (detections),
+    with several levels present, so its box, its level skipping and its pooled levels run."""
     import torch
 
     g = torch.Generator().manual_seed(seed)
     x = [torch.rand(n, 3, h, w, generator=g)]
     if net.conditioned:
         x.append(torch.rand(n, generator=g))
-    if net.extra_channels:
+    if net.extra_channels and _is_policy(net):
+        maps = torch.zeros(n, net.extra_channels, h, w)
+        for b in range(n):
+            for c in range(net.extra_channels - 1):
+                y0, x0 = (int(v) for v in torch.randint(0, max(1, h - 2), (1,), generator=g).tolist() +
+                          torch.randint(0, max(1, w - 2), (1,), generator=g).tolist())
+                dy, dx = 1 + h // (3 + c), 1 + w // (4 + c)
+                maps[b, c, y0:y0 + dy, x0:x0 + dx] = 0.1 + 0.9 * torch.rand(dy, dx, generator=g)[: h - y0, : w - x0]
+        maps[:, -1] = torch.rand(n, h, w, generator=g)
+        x.append(maps)
+    elif net.extra_channels:
         x.append(torch.rand(n, net.extra_channels, h, w, generator=g))
     return tuple(x)
 
@@ -225,30 +250,35 @@ def export_onnx_bytes(anon: LearnedAnonymizer, *, opset: int = DEFAULT_OPSET) ->
     if next(net.parameters()).device.type != "cpu" or next(net.parameters()).dtype != torch.float32:
         net = copy.deepcopy(net).float().cpu()  # leave the caller's network where it is
     net.eval()
-    wrapper = _exportable(net)
     inputs, outputs = _io_names(net)
     f = net.factor
-    example = _example(net, 1, 3 * f + 1, 5 * f + 3, seed=0)  # not multiples of f: every crop is traced
-    dynamic = {name: {0: "batch", 2: "height", 3: "width"} for name in (*inputs, *outputs) if name != "privacy"}
-    if "privacy" in inputs:
-        dynamic["privacy"] = {0: "batch"}
     hint = "run the model folder with PyTorch instead (veil protect --anonymizer MODEL_FOLDER)"
     if net.network_name in KNOWN_UNEXPORTABLE:
         raise ModelError(f"cannot export network {net.network_name!r} to ONNX: {KNOWN_UNEXPORTABLE[net.network_name]}; "
                          f"{hint}")
-    buf = io.BytesIO()
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # tracer and deprecation warnings; the result is checked below
-            torch._C._jit_set_onnx_log_output_stream("stderr")  # on failure it dumps the graph: not on stdout
-            torch.onnx.export(
-                wrapper, example, buf, input_names=list(inputs), output_names=list(outputs),
-                dynamic_axes=dynamic, opset_version=opset, dynamo=False,
-            )
-    except Exception as e:  # the exporter raises many error types
-        why = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
-        raise ModelError(f"cannot export network {net.network_name!r} to ONNX ({why}); {hint}") from None
-    proto = onnx.load_from_string(buf.getvalue())
+    if _is_policy(net):  # blur sizes follow the input size: a graph written op by op, not traced
+        from veil.anonymizers.onnx_policy import policy_model
+
+        proto = policy_model(net, opset)
+    else:
+        wrapper = _exportable(net)
+        example = _example(net, 1, 3 * f + 1, 5 * f + 3, seed=0)  # not multiples of f: every crop is traced
+        dynamic = {name: {0: "batch", 2: "height", 3: "width"} for name in (*inputs, *outputs) if name != "privacy"}
+        if "privacy" in inputs:
+            dynamic["privacy"] = {0: "batch"}
+        buf = io.BytesIO()
+        try:
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")  # tracer and deprecation warnings; the result is checked below
+                torch._C._jit_set_onnx_log_output_stream("stderr")  # on failure it dumps the graph: not on stdout
+                torch.onnx.export(
+                    wrapper, example, buf, input_names=list(inputs), output_names=list(outputs),
+                    dynamic_axes=dynamic, opset_version=opset, dynamo=False,
+                )
+        except Exception as e:  # the exporter raises many error types
+            why = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+            raise ModelError(f"cannot export network {net.network_name!r} to ONNX ({why}); {hint}") from None
+        proto = onnx.load_from_string(buf.getvalue())
     config = {
         "format": CONFIG_FORMAT,
         "network": net.network_name,
@@ -276,7 +306,8 @@ def export_onnx_bytes(anon: LearnedAnonymizer, *, opset: int = DEFAULT_OPSET) ->
     )
     onnx.checker.check_model(proto)
     data = proto.SerializeToString()
-    check = _example(net, 2, 5 * f + 1, 3 * f + 6, seed=1)
+    # the policy network's pooled blur levels start at a short side of about 40 pixels
+    check = _example(net, 2, 61, 97, seed=1) if _is_policy(net) else _example(net, 2, 5 * f + 1, 3 * f + 6, seed=1)
     diff = _max_diff(net, data, inputs, check)
     if not diff <= FLOAT_TOLERANCE:
         raise ModelError(
@@ -462,11 +493,18 @@ class OnnxAnonymizer(Anonymizer):
         return out, mask
 
     def _guide_maps(self, image: np.ndarray) -> np.ndarray:
+        from veil.anonymizers.guides import Guide, planar_maps
+
         if self.guide is None:
             raise ConfigError(
                 f"this model takes {self.extra_channels} extra input maps (detector-guided): set "
                 "anonymizer.guide to a function image -> (H, W, C) maps in [0, 1] before applying it"
             )
+        if isinstance(self.guide, Guide):  # a named guide: its maps channel-first, drawn with less work
+            planes = planar_maps(self.guide, image)
+            if planes.shape != (self.extra_channels, *image.shape[:2]):
+                raise ConfigError(f"the guide gives {planes.shape[0]} maps; this model needs {self.extra_channels}")
+            return planes
         maps = np.asarray(self.guide(image), dtype=np.float32)
         maps = maps[:, :, None] if maps.ndim == 2 else maps
         want = (*image.shape[:2], self.extra_channels)
