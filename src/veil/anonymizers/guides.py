@@ -157,13 +157,9 @@ class FaceGuide(Guide):
         return out
 
     def maps(self, image: np.ndarray) -> np.ndarray:
-        h, w = image.shape[:2]
-        m = np.zeros((h, w), np.float32)
-        for x1, y1, x2, y2 in self.boxes(image):
-            cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-            cv2.ellipse(m, (int(cx), int(cy)), (max(1, int((x2 - x1) / 2)), max(1, int((y2 - y1) / 2))),
-                        0, 0, 360, 1.0, -1)
-        return _soft(m, min(h, w))[..., None]
+        plane = np.zeros((1, *image.shape[:2]), np.float32)
+        _face_planes(self, image, plane[0])
+        return plane.transpose(1, 2, 0)
 
 
 @GUIDES.register("text")
@@ -295,22 +291,9 @@ class TextCategoryGuide(TextGuide):
         return [(poly, t, c, cat) for (poly, t, c), cat in zip(lines, cats, strict=True)]
 
     def maps(self, image: np.ndarray) -> np.ndarray:
-        h, w = image.shape[:2]
-        short = min(h, w)
-        layers = np.zeros((len(TEXT_CATEGORIES), h, w), np.float32)
-        tall = np.zeros((h, w), np.float32)
-        lines = self.read_lines(image)
-        for poly, _, _, cat in lines:
-            (cx, cy), (rw, rh), ang = cv2.minAreaRect(poly)
-            line_h = min(rw, rh)
-            grow = 2 * self.dilate * line_h
-            grown = cv2.boxPoints(((cx, cy), (rw + grow, rh + grow), ang)).astype(np.int32)
-            cv2.fillConvexPoly(layers[TEXT_CATEGORIES.index(cat)], grown, 1.0)
-            layer = np.zeros_like(tall)
-            cv2.fillConvexPoly(layer, grown, float(min(1.0, line_h / (self.size_scale * short))))
-            np.maximum(tall, layer, out=tall)
-        keep_public_cores(layers, [(poly, cat) for poly, _, _, cat in lines])
-        return np.stack([*(_soft(m, short) for m in layers), _soft(tall, short)], axis=-1)
+        planes = np.zeros((self.channels, *image.shape[:2]), np.float32)
+        _textcls_planes(self, image, planes)
+        return planes.transpose(1, 2, 0)
 
 
 def keep_public_cores(layers: np.ndarray, lines: list[tuple[np.ndarray, str]]) -> None:
@@ -405,12 +388,10 @@ def planar_maps(guide: Guide, image: np.ndarray) -> np.ndarray:
     """``guide(image)`` as channel-first float32 maps (C, H, W), built with less work for the
     bundled ``faces`` and ``textcls`` guides (what ONNX and PyTorch networks take).
 
-    The same detections (through the same cache) and the same drawing calls as those guides'
-    ``maps``; three things are skipped, none of which changes a value: the feathering blur runs
-    only around what was drawn (with a margin of the kernel's size; an empty map stays zero),
-    the height map's per-line maximum runs only over the line's box, and no (H, W, C) array is
-    interleaved and transposed back. Equal to ``guide(image).transpose(2, 0, 1)`` (tested).
-    Other guides are called and their maps transposed.
+    The bundled guides' ``maps`` are these planes transposed (one drawing code); the work
+    skipped changes no value: the feathering blur runs only around what was drawn (with a
+    margin of the kernel's size; an empty map stays zero), the height map's per-line maximum
+    runs only over the line's box. Other guides are called and their maps transposed.
     """
     image = check_image(image)
     parts = guide.parts if type(guide) is CompositeGuide else [guide]
@@ -469,7 +450,8 @@ def _textcls_planes(guide: TextCategoryGuide, image: np.ndarray, planes: np.ndar
     tall = planes[-1]
     layer = np.zeros((h, w), np.float32)
     boxes: list[list[int] | None] = [None] * len(planes)
-    for poly, _, _, cat in guide.read_lines(image):
+    lines = guide.read_lines(image)
+    for poly, _, _, cat in lines:
         (cx, cy), (rw, rh), ang = cv2.minAreaRect(poly)
         line_h = min(rw, rh)
         grow = 2 * guide.dilate * line_h
@@ -484,5 +466,6 @@ def _textcls_planes(guide: TextCategoryGuide, image: np.ndarray, planes: np.ndar
             np.maximum(tall[y0:y1, x0:x1], layer[y0:y1, x0:x1], out=tall[y0:y1, x0:x1])
             layer[y0:y1, x0:x1] = 0.0
         boxes[-1] = _grow_box(boxes[-1], grown)
+    keep_public_cores(planes[:-1], [(poly, cat) for poly, _, _, cat in lines])
     for plane, box in zip(planes, boxes, strict=True):
         _soft_box(plane, box, short)
