@@ -153,6 +153,8 @@ class Evaluator:
         self.y_eval = self._labels(self.eval_items)
         self.y_train = self._labels(self.train_items)
         self._reference: dict[str, Any] | None = None
+        #: onnxruntime threads for learned models (None: onnxruntime's default; 1 in workers)
+        self.threads: int | None = None
 
     # ------------------------------------------------------------------ helpers
     def _load(self, items: list[Item], desc: str) -> list[np.ndarray]:
@@ -214,7 +216,11 @@ class Evaluator:
 
     def evaluate(self, anonymizer: str | Anonymizer) -> dict[str, Any]:
         """Every metric of one anonymizer, next to the unprotected references."""
-        anon = create_anonymizer(anonymizer)
+        from veil.protect import with_runtime
+
+        # the runtime ``veil protect`` uses by default (onnxruntime for models that export, within
+        # a grey level of PyTorch), so the row measures what a user runs, at its speed
+        anon = with_runtime(create_anonymizer(anonymizer), "auto", threads=self.threads)
         ref = self.reference()
         t0 = time.perf_counter()
         prot_eval = self._protect(anon, self.eval_images, f"protect {anon.spec}")
@@ -340,6 +346,7 @@ def _worker_init(manifest: str, config: EvalConfig, reference: dict[str, Any]) -
     cv2.setNumThreads(1)
     _WORKER = Evaluator(manifest, config, progress=False)
     _WORKER._reference = reference
+    _WORKER.threads = 1
 
 
 def _worker_eval(spec: str, detections: dict[str, Any] | None = None) -> tuple[dict[str, Any], np.ndarray]:
