@@ -16,9 +16,10 @@ frame count over that time. Variants:
   instead of the input's own codec, so the encoders match too.
 - ``veil-guided`` / ``veil-guided-frame``: the default *trained* model (``guided-policy`` with
   the ``faces+textcls`` guide; ``--guided-model``, default ``runs/demo/train/model``) with its
-  detectors on the default schedule (``--detect-every 2,8``) and on every frame
-  (``--detect-every frame``); their per-stage seconds come from ``protect-summary.json``.
-  Skipped when the model folder does not exist.
+  detectors on the default schedule (``--detect-every 4,8``, faces on frames upscaled to a
+  1152 px short side) and on every frame
+  (``--detect-every frame``), and each with ``--threads 1`` (``-1t``); their per-stage seconds
+  come from ``protect-summary.json``. Skipped when the model folder does not exist.
 
 ``--frames N`` runs every variant on a copy of the first N frames of the video (packets
 copied, not re-encoded), to keep runs short.
@@ -47,9 +48,10 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+GUIDED = {"veil-guided": [], "veil-guided-1t": ["--threads", "1"], "veil-guided-frame": ["--detect-every", "frame"],
+          "veil-guided-frame-1t": ["--detect-every", "frame", "--threads", "1"]}
 ALL = ("deface", "veil-onnxruntime", "veil-onnxruntime-1t", "veil-onnx-file", "veil-torch", "veil-torch-1t",
-       "veil-h264", "veil-guided", "veil-guided-frame")
-GUIDED = {"veil-guided": "2,8", "veil-guided-frame": "frame"}
+       "veil-h264", *GUIDED)
 
 
 def cut_clip(src: Path, dst: Path, frames: int) -> Path:
@@ -82,7 +84,7 @@ def command(variant: str, video: Path, out: Path, model: Path, onnx: Path, guide
         "veil-torch": ["--anonymizer", str(model), "--runtime", "torch"],
         "veil-torch-1t": ["--anonymizer", str(model), "--runtime", "torch", "--threads", "1"],
         "veil-h264": ["--anonymizer", str(model), "--video-codec", "h264"],
-        **{v: ["--anonymizer", str(guided), "--detect-every", every] for v, every in GUIDED.items()},
+        **{v: ["--anonymizer", str(guided), *opts] for v, opts in GUIDED.items()},
     }[variant]
     return veil + extra
 

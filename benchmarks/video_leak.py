@@ -34,8 +34,9 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / "video_leak")
     p.add_argument("--rows", nargs="*", default=["identity", "faceblur", "blur:sigma=5"],
                    help="baseline anonymizer specs (default: identity faceblur blur:sigma=5)")
-    p.add_argument("--schedules", nargs="*", default=["frame", "2,8"],
-                   help="detection schedules of the model ('frame': the guide on every frame; default: frame 2,8)")
+    p.add_argument("--schedules", nargs="*", default=["frame", "4,8", "2,8@0"],
+                   help="detection schedules of the model ('frame': the guide on every frame; 'F,T@PX': faces on "
+                   "frames upscaled to a short side of PX, 0: as they are (default 1152); default: frame 4,8 2,8@0)")
     p.add_argument("--hold", type=int, default=2)
     p.add_argument("--threads", type=int, default=None)
     a = p.parse_args()
@@ -45,21 +46,24 @@ def main() -> int:
     from veil.videoleak import evaluate_video_manifest, format_leak_table, leak_row
 
     manifest = prepare_street_video(a.data_root, frames=a.frames, progress=True)
-    runs: list[tuple[str, str, tuple[int, int] | None]] = [(spec, spec, None) for spec in a.rows]
+    runs: list[tuple[str, str, tuple[int, int] | None, int]] = [(spec, spec, None, 1152) for spec in a.rows]
     if a.model.is_dir():
         for s in a.schedules:
-            sched = DetectionSchedule.parse(s)
+            spec, _, scale = s.partition("@")
+            sched = DetectionSchedule.parse(spec)
             every = None if sched is None else (sched.faces_every, sched.text_every)
-            runs.append((f"model {'frame by frame' if every is None else 'every ' + s}", str(a.model), every))
+            runs.append((f"model {'frame by frame' if every is None else 'every ' + s}", str(a.model), every,
+                         int(scale or 1152)))
     else:
         print(f"no model at {a.model}: model rows skipped (pass --model)", file=sys.stderr)
     a.out.mkdir(parents=True, exist_ok=True)
     rows, results = [], {}
     print(f"scenario {manifest}; {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.1f}", flush=True)
-    for label, spec, every in runs:
+    for label, spec, every, scale in runs:
         t = time.perf_counter()
         load0 = os.getloadavg()[0]
-        m = evaluate_video_manifest(manifest, spec, None, every, a.hold, threads=a.threads, progress=False)
+        m = evaluate_video_manifest(manifest, spec, None, every, a.hold, threads=a.threads, progress=False,
+                                    face_min_side=scale)
         results[label] = m
         rows.append(leak_row(label, m))
         stages = next(iter(m["items"].values()))["protect"]["stages"]

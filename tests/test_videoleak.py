@@ -112,7 +112,7 @@ def _clip(path: Path, n: int = 9) -> Path:
 def test_protect_runs_a_guided_model_on_the_schedule_and_reports_fps(guided: Path, tmp_path: Path) -> None:
     src = _clip(tmp_path / "clip.mp4")
     assert main(["protect", str(src), "-o", str(tmp_path / "out"), "--anonymizer", str(guided),
-                 "--detect-every", "2,4", "--quiet"]) == 0
+                 "--detect-every", "2,4", "--detect-face-side", "576", "--quiet"]) == 0
     summary = json.loads((tmp_path / "out" / "protect-summary.json").read_text())
     d = summary["files"][0]["details"]
     assert d["detect_every"] == [2, 4] and d["frames"] == 9 and d["protect_fps"] > 0

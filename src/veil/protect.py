@@ -107,13 +107,18 @@ class ProtectConfig:
             :data:`veil.media.KEEP_VIDEO_CODECS` (and the container takes it), else the
             container's default (H.264 for MP4/MOV/MKV, MPEG-4 Part 2 for AVI, VP9 for WebM).
         batch_size: video frames given to the anonymizer at once (anonymizers without
-            their own ``iter_video``, and the network batch of scheduled guided models).
+            their own ``iter_video``).
         detect_every: for detector-guided models on video: run the face detector every
             ``detect_every[0]`` frames and the text reader every ``detect_every[1]`` (and on
             the last frame), holding detections over and applying them back to the frames
             in between (:mod:`veil.anonymizers.schedule`); None: the guide runs on every
             frame. Other anonymizers ignore it.
         detect_hold: detector runs a region that the detector stops finding stays protected.
+        detect_face_side: the scheduled face detector sees frames upscaled to at least this
+            short side (small faces); 0: frames as they are.
+        network_batch: frames per network call of a scheduled guided model (1: measured
+            fastest on a 2-core CPU, where a batch of 4 frames of 768x576 took 1.5x longer
+            per frame).
         max_pixels: largest image or video frame accepted, in pixels (decompression bombs).
         progress: show progress bars (stderr) with frames per second.
         summary: write :data:`SUMMARY_FILE` into the output folder.
@@ -138,8 +143,10 @@ class ProtectConfig:
     jpeg_quality: int = 95
     video_codec: str | None = None
     batch_size: int = 4
-    detect_every: tuple[int, int] | None = (2, 8)
+    detect_every: tuple[int, int] | None = (4, 8)
     detect_hold: int = 2
+    detect_face_side: int = 1152
+    network_batch: int = 1
     max_pixels: int = MAX_PIXELS
     progress: bool = True
     summary: bool = True
@@ -163,7 +170,8 @@ class ProtectConfig:
         if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
                                          or self.threads < 1):
             raise ConfigError(f"protect: threads must be an integer >= 1, got {self.threads!r}")
-        for key, lo, hi in (("jpeg_quality", 1, 100), ("batch_size", 1, 4096), ("max_pixels", 1, 10**10)):
+        for key, lo, hi in (("jpeg_quality", 1, 100), ("batch_size", 1, 4096), ("network_batch", 1, 256),
+                            ("max_pixels", 1, 10**10)):
             v = getattr(self, key)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise ConfigError(f"protect: {key} must be an integer in [{lo}, {hi}], got {v!r}")
@@ -180,7 +188,8 @@ class ProtectConfig:
         if len(self.detect_every) != 2:
             raise ConfigError(f"protect: detect_every must be (faces, text) frame counts, got {self.detect_every!r}")
         return DetectionSchedule(faces_every=self.detect_every[0], text_every=self.detect_every[1],
-                                 hold=self.detect_hold, batch_size=min(self.batch_size, 256))
+                                 hold=self.detect_hold, batch_size=self.network_batch,
+                                 face_min_side=self.detect_face_side)
 
 
 Status = Literal["protected", "failed", "skipped"]
@@ -619,8 +628,13 @@ def protect_video_file(
             return it(frames, schedule=schedule, stats=stats)  # type: ignore[misc]
         return it(frames) if callable(it) else _batched(an, frames, cfg.batch_size)
 
+    # A scheduled guided model runs its detectors in threads beside the network: unless told,
+    # the network takes half the cores (PyTorch's default, all of them, oversubscribes the CPU:
+    # 2.0 against 4.0 frames/s on 2 cores, see docs/video.md).
+    torch_net = scheduled and cfg.threads is None and _runtime_name(an) == "torch"
+    net_threads = max(1, (os.cpu_count() or 2) // 2) if torch_net else None
     t0 = time.perf_counter()
-    with _staged(dst, cfg.overwrite) as tmp:
+    with _torch_threads(net_threads), _staged(dst, cfg.overwrite) as tmp:
         res = transcode_video(src, tmp, transform, container=container,
                               codec=cfg.video_codec, keep_metadata=cfg.keep_metadata, max_pixels=cfg.max_pixels,
                               on_frame=on_frame)
@@ -740,8 +754,9 @@ class Manifest:
     @staticmethod
     def settings_key(spec: str, cfg: ProtectConfig) -> str:
         key: list[Any] = [spec, cfg.keep_metadata, cfg.jpeg_quality, cfg.video_codec, cfg.max_pixels]
-        if cfg.detect_every != ProtectConfig.detect_every or cfg.detect_hold != ProtectConfig.detect_hold:
-            key.append([cfg.detect_every, cfg.detect_hold])  # earlier records (default schedule) stay valid
+        sched = [cfg.detect_every, cfg.detect_hold, cfg.detect_face_side]
+        if sched != [ProtectConfig.detect_every, ProtectConfig.detect_hold, ProtectConfig.detect_face_side]:
+            key.append(sched)  # earlier records (default schedule) stay valid
         return json.dumps(key)
 
     def _rel(self, dst: Path) -> str:

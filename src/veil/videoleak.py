@@ -157,12 +157,13 @@ def _summary(rows: list[tuple[int, int, bool]]) -> dict[str, Any]:
 def evaluate_video_item(
     item: Item,
     anonymizer: str | Anonymizer,
-    detect_every: tuple[int, int] | None = (2, 8),
+    detect_every: tuple[int, int] | None = (4, 8),
     detect_hold: int = 2,
     config: VideoLeakConfig | None = None,
     threads: int | None = None,
     work_dir: str | Path | None = None,
     progress: bool = False,
+    face_min_side: int = 1152,
 ) -> dict[str, Any]:
     """Protect one video item with ``anonymizer`` (the real ``veil protect`` path, ``detect_every``
     for guided models) and measure its leak (:func:`frame_leaks`).
@@ -182,7 +183,7 @@ def evaluate_video_item(
     an = with_runtime(create_anonymizer(anonymizer), "auto", threads)
     clear_detection_cache()  # the detectors run for this protection (its fps), not from an earlier one's cache
     cfg = ProtectConfig(progress=False, summary=False, resume=False, overwrite=True, detect_every=detect_every,
-                        detect_hold=detect_hold, threads=threads)
+                        detect_hold=detect_hold, detect_face_side=face_min_side, threads=threads)
     with tempfile.TemporaryDirectory(prefix="veil-videoleak-", dir=work_dir) as tmp:
         out = Path(tmp) / f"protected{item.media_path().suffix}"
         t0 = time.perf_counter()
@@ -207,11 +208,12 @@ def evaluate_video_manifest(
     manifest: str | Path,
     anonymizer: str | Anonymizer,
     out_dir: str | Path | None = None,
-    detect_every: tuple[int, int] | None = (2, 8),
+    detect_every: tuple[int, int] | None = (4, 8),
     detect_hold: int = 2,
     config: VideoLeakConfig | None = None,
     threads: int | None = None,
     progress: bool = True,
+    face_min_side: int = 1152,
 ) -> dict[str, Any]:
     """``veil eval`` on a manifest of video items: the leak of one anonymizer, pooled over the
     items (frames and tracks summed), written to ``out_dir/metrics.json`` when given.
@@ -226,7 +228,7 @@ def evaluate_video_manifest(
     if not items:
         raise ManifestError(f"{manifest}: no video item with per-frame truth (meta.truth)")
     per_item = {it.id: evaluate_video_item(it, anonymizer, detect_every, detect_hold, config, threads,
-                                           progress=progress) for it in items}
+                                           progress=progress, face_min_side=face_min_side) for it in items}
     rows = list(per_item.values())
     leak = {kind: _pool([r["leak"][kind] for r in rows]) for kind in ("faces", "text", "any")}
     frames = sum(int(r["protect"]["frames"] or 0) for r in rows)
@@ -238,6 +240,7 @@ def evaluate_video_manifest(
         "manifest": str(manifest),
         "detect_every": rows[0]["detect_every"],
         "detect_hold": detect_hold,
+        "detect_face_side": face_min_side,
         "n_items": len(items),
         "frames": frames,
         "protect_fps": round(frames / secs, 2) if secs > 0 else None,

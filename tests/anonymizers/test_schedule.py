@@ -80,6 +80,7 @@ def test_schedule_parsing_and_refusals() -> None:
     s = DetectionSchedule.parse("3,12")
     assert s is not None and (s.faces_every, s.text_every) == (3, 12)
     assert DetectionSchedule.parse("4") == DetectionSchedule(faces_every=4, text_every=4)
+    assert DetectionSchedule() == DetectionSchedule.parse("4,8")
     for bad in ("0,8", "a", "1,2,3"):
         with pytest.raises(ConfigError):
             DetectionSchedule.parse(bad)
@@ -106,7 +107,7 @@ def clip() -> list[np.ndarray]:
 @needs_media
 def test_scheduled_maps_cover_what_every_run_found_and_run_less(clip: list[np.ndarray]) -> None:
     g = create_guide("faces+textcls")
-    sched = DetectionSchedule(faces_every=2, text_every=4, hold=0)
+    sched = DetectionSchedule(faces_every=2, text_every=4, hold=0, face_min_side=0)
     stats: dict[str, float] = {}
     out = list(scheduled_maps(iter(clip), g, sched, stats))
     assert [f is c for (f, _), c in zip(out, clip, strict=True)] == [True] * len(clip)
@@ -130,7 +131,8 @@ def test_scheduled_maps_cover_what_every_run_found_and_run_less(clip: list[np.nd
 def test_guided_model_on_a_schedule_fails_closed_on_a_bad_frame(clip: list[np.ndarray]) -> None:
     an = LearnedAnonymizer("guided-policy", guide="faces+textcls")
     stats: dict[str, float] = {}
-    out = list(an.iter_video(iter(clip), schedule=DetectionSchedule(faces_every=2, text_every=4), stats=stats))
+    sched = DetectionSchedule(faces_every=2, text_every=4, face_min_side=0)
+    out = list(an.iter_video(iter(clip), schedule=sched, stats=stats))
     assert len(out) == len(clip) and all(o.shape == clip[0].shape for o in out)
     assert stats["network_frames"] + stats["skipped_frames"] == len(clip)
     x1, y1, x2, y2 = 8, 240, 200, 272  # the phone number is blurred in every frame
@@ -138,7 +140,7 @@ def test_guided_model_on_a_schedule_fails_closed_on_a_bad_frame(clip: list[np.nd
                zip(out, clip, strict=True))
     bad = [*clip[:5], clip[5][:100]]
     with pytest.raises(MediaError, match="frame 5"):
-        list(an.iter_video(iter(bad), schedule=DetectionSchedule()))
+        list(an.iter_video(iter(bad), schedule=DetectionSchedule(face_min_side=0)))
 
 
 @needs_media
@@ -157,7 +159,7 @@ def test_onnxruntime_model_runs_the_same_schedule(clip: list[np.ndarray]) -> Non
 
     torch_model = LearnedAnonymizer("unet", width=4, depth=2, extra_channels=3, guide="faces+text", seed=1)
     ort_model = OnnxAnonymizer.from_learned(torch_model)
-    sched = DetectionSchedule(faces_every=2, text_every=3)
+    sched = DetectionSchedule(faces_every=2, text_every=3, face_min_side=0)
     stats: dict[str, float] = {}
     a = list(torch_model.iter_video(iter(clip[:5]), schedule=sched))
     b = list(ort_model.iter_video(iter(clip[:5]), schedule=sched, stats=stats))
@@ -181,9 +183,24 @@ def test_fast_private_text_gets_extra_runs_until_every_frame_is_covered(clip: li
     covered = {}
     for refine in (True, False):
         stats: dict[str, float] = {}
-        out = list(scheduled_maps(iter(frames), g, DetectionSchedule(text_every=8, refine_text=refine), stats))
+        sched = DetectionSchedule(text_every=8, refine_text=refine, face_min_side=0)
+        out = list(scheduled_maps(iter(frames), g, sched, stats))
         covered[refine] = [bool(m[int(y1):int(y2), int(x1):int(x2), ch].min() > 0.5)
                            for (_, m), (x1, y1, x2, y2) in zip(out, boxes, strict=True)]
         assert stats.get("detect_textcls_extra_runs", 0) == (7 if refine else 0)  # 4, 2, 6, 1, 3, 5, 7
     assert all(covered[True])
     assert not all(covered[False])  # without the extra runs the middle frames are missed
+
+
+@needs_media
+def test_face_min_side_runs_the_face_detector_on_the_upscaled_frame(clip: list[np.ndarray]) -> None:
+    g = create_guide("faces+textcls")
+    faces = guide_parts(g)[0]
+    big = cv2.resize(clip[0], None, fx=2.0, fy=2.0, interpolation=cv2.INTER_LINEAR)
+    found = [np.array(r.box) / 2 for r in faces.detect(big)]
+    assert len(found) > len(faces.detect(clip[0]))  # small faces: more found at twice the size
+    out = list(scheduled_maps(iter(clip[:3]), g, DetectionSchedule(face_min_side=576)))  # 288 -> 576: 2x
+    for b in found:
+        assert _covered(out[0][1], tuple(b), 0)
+    with pytest.raises(ConfigError, match="face_min_side"):
+        DetectionSchedule(face_min_side=-1)

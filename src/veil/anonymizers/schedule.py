@@ -33,8 +33,8 @@ parts other than ``faces``, ``text`` and ``textcls`` run on every frame.
 
 Example:
     >>> s = DetectionSchedule.parse("2,8")
-    >>> (s.faces_every, s.text_every, s.hold)
-    (2, 8, 2)
+    >>> (s.faces_every, s.text_every, s.hold, s.face_min_side)
+    (2, 8, 2, 1152)
 """
 
 from __future__ import annotations
@@ -72,19 +72,24 @@ class DetectionSchedule:
         text_grow: the same for text lines, in line heights.
         min_grow_px: the margin grows by at least this many pixels per frame.
         batch_size: frames per network call.
+        face_min_side: the face detector sees frames upscaled so that their short side is at
+            least this many pixels (small faces: CenterFace misses faces under about 10 px);
+            0: frames as they are, as the guide on a single image. At 768x576 the default
+            doubles the side, so a run costs four times as much; larger frames are not scaled.
         refine_text: when a private text line found at one text run has no counterpart at
             the next one (it moved further than the margin covers, or came or went), run the
             text reader on the frame halfway between, and again, until the two ends agree or
             the runs are neighbours: fast private text gets per-frame detection where it is.
     """
 
-    faces_every: int = 2
+    faces_every: int = 4
     text_every: int = 8
     hold: int = 2
     face_grow: float = 1.0
     text_grow: float = 0.5
     min_grow_px: float = 2.0
-    batch_size: int = 4
+    batch_size: int = 1
+    face_min_side: int = 1152
     refine_text: bool = True
 
     def __post_init__(self) -> None:
@@ -94,6 +99,10 @@ class DetectionSchedule:
                 raise ConfigError(f"detection schedule: {key} must be an integer in [1, {hi}], got {v!r}")
         if isinstance(self.hold, bool) or not isinstance(self.hold, int) or not 0 <= self.hold <= 16:
             raise ConfigError(f"detection schedule: hold must be an integer in [0, 16], got {self.hold!r}")
+        if isinstance(self.face_min_side, bool) or not isinstance(self.face_min_side, int) \
+                or not 0 <= self.face_min_side <= 8192:
+            raise ConfigError(f"detection schedule: face_min_side must be an integer in [0, 8192], got "
+                              f"{self.face_min_side!r}")
         for key in ("face_grow", "text_grow", "min_grow_px"):
             v = getattr(self, key)
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= float(v) <= 100:
@@ -265,10 +274,19 @@ class _Part:
         self.futures: dict[int, Future[list[Region]]] = {}
         self.latest = -1  # the latest scheduled run submitted
         self.stats, self.key = stats, f"detect_{part.name}"
+        self.min_side = schedule.face_min_side if part.name == "faces" else 0
 
     def _detect(self, frame: np.ndarray) -> list[Region]:
         t0 = time.perf_counter()
-        regions = self.part.detect(frame)  # type: ignore[attr-defined]
+        scale = self.min_side / min(frame.shape[:2]) if self.min_side else 1.0
+        if scale > 1.0:
+            import cv2
+
+            big = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+            regions = [Region((r.poly / scale).astype(np.float32), r.category, r.pad, r.text)
+                       for r in self.part.detect(big)]  # type: ignore[attr-defined]
+        else:
+            regions = self.part.detect(frame)  # type: ignore[attr-defined]
         self.stats[self.key + "_s"] = self.stats.get(self.key + "_s", 0.0) + time.perf_counter() - t0
         self.stats[self.key + "_runs"] = self.stats.get(self.key + "_runs", 0) + 1
         return list(regions)
