@@ -128,3 +128,27 @@ def test_protect_runs_a_guided_model_on_the_schedule_and_reports_fps(guided: Pat
     assert frame.files[0].details["detect_every"] == "frame"
     assert "detect_every" not in protect_paths([src], tmp_path / "out3", "blur:sigma=2",
                                                ProtectConfig(progress=False)).files[0].details
+
+
+def test_damaged_packet_with_a_guided_model_drops_its_frame_and_hides_the_text_in_every_other(
+        guided: Path, tmp_path: Path) -> None:
+    src = _clip(tmp_path / "clip.mp4", n=12)
+    with av.open(str(src)) as c:
+        packets = [(p.pos, p.size) for p in c.demux(video=0) if p.size]
+    data = bytearray(src.read_bytes())
+    pos, size = packets[6]  # mid-stream, between two detector runs
+    for j in range(pos + 4, pos + size):
+        data[j] ^= 0xA5
+    bad = tmp_path / "in" / "clip.mp4"
+    bad.parent.mkdir()
+    bad.write_bytes(bytes(data))
+    report = protect_paths([bad], tmp_path / "out", str(guided),
+                           ProtectConfig(progress=False, detect_every=(2, 4), detect_face_side=0))
+    res = report.files[0]
+    assert res.status == "protected" and res.details["damaged_packets"] == 1 and res.frames == 11
+    assert "damaged" in res.details["warning"]
+    out = list(iter_frames(tmp_path / "out" / "clip.mp4"))
+    text = next(iter(iter_frames(src)))[240:272, 8:200].astype(int)  # the phone number, the same in every frame
+    assert len(out) == 11
+    assert all(np.abs(o[240:272, 8:200] - text).mean() > 8 for o in out)  # hidden in every frame written
+    assert not [p for p in (tmp_path / "out").rglob("*.veil-part")]
