@@ -86,6 +86,12 @@ def test_schedule_parsing_and_refusals() -> None:
             DetectionSchedule.parse(bad)
     with pytest.raises(ConfigError, match="hold"):
         DetectionSchedule(hold=-1)
+    from veil.protect import ProtectConfig
+
+    assert ProtectConfig().schedule() == DetectionSchedule()
+    assert ProtectConfig(detect_every=None).schedule() is None
+    with pytest.raises(ConfigError, match="faces_every"):
+        ProtectConfig(detect_every=(0, 8))
 
 
 @pytest.fixture(scope="module")
