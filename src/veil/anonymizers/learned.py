@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     import torch
 
     from veil.anonymizers.networks import AnonymizerNetwork
+    from veil.anonymizers.schedule import DetectionSchedule
 
 __all__ = [
     "CONFIG_FILE",
@@ -416,22 +417,70 @@ class LearnedAnonymizer(Anonymizer):
         out, mask = self._run(check_image(image))
         return self._to_uint8(out), mask
 
-    def iter_video(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    def run_maps(self, images: np.ndarray, maps: np.ndarray) -> np.ndarray:
+        """The network on a batch with given guide maps: uint8 (B, H, W, 3) and float32
+        (B, H, W, extra_channels) -> float32 (B, H, W, 3) in [0, 255] (no gradients)."""
+        import torch
+
+        device = next(self.net.parameters()).device
+        x = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float() / 255.0
+        extra = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32)).to(device).permute(0, 3, 1, 2)
+        with torch.inference_mode():
+            y = self.apply_tensor(x, extra)
+            return (y.permute(0, 2, 3, 1) * 255.0).float().cpu().numpy()
+
+    def iter_video(
+        self,
+        frames: Iterable[np.ndarray],
+        schedule: DetectionSchedule | None = None,
+        stats: dict[str, float] | None = None,
+    ) -> Iterator[np.ndarray]:
         """Anonymize frames in order; with ``temporal_smoothing = a > 0`` the output is an EMA.
 
         ``y_t = (1 - a) A(x_t) + a y_{t-1}`` on the float outputs (``y_0 = A(x_0)``), which
         damps frame-to-frame flicker of the protection. State lives only within one call.
 
+        Args:
+            frames: consecutive frames of one video.
+            schedule: for a detector-guided model, run the guide's detectors on this schedule
+                (held over and applied back between runs, frames batched through the network;
+                see :mod:`veil.anonymizers.schedule`); None: the guide runs on every frame.
+            stats: filled with the detector runs and per-stage seconds (guided models).
+
         Raises:
             MediaError: a frame that is not RGB uint8, or whose size differs from the first.
         """
+        from veil.anonymizers.guides import Guide as GuideBase
+        from veil.anonymizers.guides import splits_detection
+
+        splits = (bool(self.net.extra_channels) and isinstance(self.guide, GuideBase)
+                  and splits_detection(self.guide))
+        if schedule is not None and splits:
+            from veil.anonymizers.schedule import guided_video
+
+            yield from guided_video(frames, self.guide, self.run_maps, schedule, self.temporal_smoothing,  # type: ignore[arg-type]
+                                    identity_without_regions=self.network == "guided-policy", stats=stats)
+            return
+        timed = stats is not None and splits  # the guide on every frame, each stage timed (same output)
         a = self.temporal_smoothing
         prev: np.ndarray | None = None
         for i, frame in enumerate(frames):
             check_image(frame)
             if prev is not None and frame.shape[:2] != prev.shape[:2]:
                 raise MediaError(f"frame {i} has size {frame.shape[:2]}, the first frame {prev.shape[:2]}")
-            out = self._run(frame)[0]
+            if timed:
+                import time
+
+                from veil.anonymizers.schedule import timed_maps
+
+                assert stats is not None
+                maps = timed_maps(self.guide, frame, stats)  # type: ignore[arg-type]
+                t0 = time.perf_counter()
+                out = self.run_maps(frame[None], maps[None])[0]
+                stats["network_s"] = stats.get("network_s", 0.0) + time.perf_counter() - t0
+                stats["network_frames"] = stats.get("network_frames", 0) + 1
+            else:
+                out = self._run(frame)[0]
             if a > 0 and prev is not None:
                 out = (1.0 - a) * out + a * prev
             prev = out

@@ -541,13 +541,37 @@ class OnnxAnonymizer(Anonymizer):
                     out[i] = r
         return out  # type: ignore[return-value]
 
-    def iter_video(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    def run_maps(self, images: np.ndarray, maps: np.ndarray) -> np.ndarray:
+        """The network on a batch with given guide maps: uint8 (B, H, W, 3) and float32
+        (B, H, W, C) -> float32 (B, H, W, 3) in [0, 255]."""
+        n = images.shape[0]
+        feeds: dict[str, np.ndarray] = {
+            "image": np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32) * np.float32(1 / 255),
+            "extra": np.ascontiguousarray(maps.transpose(0, 3, 1, 2), dtype=np.float32),
+        }
+        if self.conditioned:
+            feeds["privacy"] = np.full((n,), self.privacy, np.float32)
+        return self._session.run(None, feeds)[0].transpose(0, 2, 3, 1) * np.float32(255.0)
+
+    def iter_video(
+        self, frames: Iterable[np.ndarray], schedule: Any = None, stats: dict[str, float] | None = None
+    ) -> Iterator[np.ndarray]:
         """Anonymize frames in order, ``batch_size`` at a time, with the same EMA smoothing as
-        :meth:`LearnedAnonymizer.iter_video` (``y_t = (1 - a) A(x_t) + a y_{t-1}``).
+        :meth:`LearnedAnonymizer.iter_video` (``y_t = (1 - a) A(x_t) + a y_{t-1}``). A guided
+        model with a ``schedule`` runs its detectors on it (:mod:`veil.anonymizers.schedule`).
 
         Raises:
             MediaError: a frame that is not RGB uint8, or whose size differs from the first.
         """
+        from veil.anonymizers.guides import Guide, splits_detection
+
+        if (schedule is not None and "extra" in self.inputs and isinstance(self.guide, Guide)
+                and splits_detection(self.guide)):
+            from veil.anonymizers.schedule import guided_video
+
+            yield from guided_video(frames, self.guide, self.run_maps, schedule, self.temporal_smoothing,
+                                    identity_without_regions=self.network == "guided-policy", stats=stats)
+            return
         a = self.temporal_smoothing
         prev: np.ndarray | None = None
         first: tuple[int, ...] | None = None

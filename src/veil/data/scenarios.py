@@ -12,11 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from veil.data.street import prepare_street
+from veil.data.street_video import prepare_street_video
 from veil.errors import UnknownNameError
 
 Builder = Callable[..., Path]
 
-SCENARIOS: dict[str, Builder] = {"street": prepare_street}
+SCENARIOS: dict[str, Builder] = {"street": prepare_street, "street-video": prepare_street_video}
 
 
 def prepare_scenario(
