@@ -333,6 +333,17 @@ class Evaluator:
             out[g] = (found, 1000.0 * seconds / max(1, n_all))
         return out
 
+    def grid(self, protected: list[np.ndarray], n: int | None = None) -> np.ndarray:
+        """Originals (left) next to protected images (right), for items with private content."""
+        from veil.report import before_after_grid
+
+        n = n or self.config.grid_items
+        ranked = sorted(
+            range(len(self.eval_items)),
+            key=lambda i: -(len(self.eval_items[i].faces) + len(self.eval_items[i].private_text)),
+        )[:n]
+        return before_after_grid([self.eval_images[i] for i in ranked], [protected[i] for i in ranked])
+
 
 _WORKER: Evaluator | None = None
 
