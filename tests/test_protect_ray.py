@@ -70,9 +70,11 @@ def outputs(out: Path) -> dict[str, bytes]:
 
 
 def comparable(summary: dict) -> dict:
-    """A summary without what differs between any two runs (times, folders)."""
-    s = {k: v for k, v in summary.items() if k not in ("seconds", "started", "outdir")}
-    s["files"] = [{**f, "seconds": 0, "output": f["output"] and Path(f["output"]).name} for f in s["files"]]
+    """A summary without what differs between any two runs (times and speeds, folders)."""
+    s = {k: v for k, v in summary.items() if k not in ("seconds", "started", "outdir", "video_fps")}
+    s["files"] = [{**f, "seconds": 0, "output": f["output"] and Path(f["output"]).name,
+                   "details": {k: v for k, v in f["details"].items() if k not in ("stages", "protect_fps")}}
+                  for f in s["files"]]
     return s
 
 
