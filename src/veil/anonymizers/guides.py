@@ -14,7 +14,7 @@ training images. Guides are registered by name and combined with ``+``:
   signs) and which to hide (badges, plates, phone numbers).
 
 Every guide that runs detectors splits into ``detect(image) -> regions`` and
-``render(shape, regions) -> maps`` (``maps(image)`` is exactly the two in a row), so a video
+``render_planes(shape, regions) -> maps`` (``maps(image)`` is exactly the two in a row), so a video
 pipeline can run the detectors on some frames only and render the maps of the frames in
 between from detections held over from, and applied back from, the neighbouring runs
 (:func:`maps_from_regions`, :mod:`veil.anonymizers.schedule`).
@@ -59,7 +59,13 @@ class Guide:
         return maps
 
     def maps(self, image: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """The maps of the guide's detections (guides that split detection from rendering:
+        ``detect`` and ``render_planes``); other guides override this."""
+        return self.render(image.shape, self.detect(image))  # type: ignore[attr-defined]
+
+    def render(self, shape: tuple[int, ...], regions: Sequence[Region]) -> np.ndarray:
+        """The maps (H, W, channels) of detections: ``render_planes`` channel-last."""
+        return self.render_planes(shape, regions).transpose(1, 2, 0)  # type: ignore[attr-defined]
 
     @property
     def spec(self) -> str:
@@ -102,6 +108,10 @@ class _DetectionCache:
             while len(self._d) > self.size:
                 self._d.popitem(last=False)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._d.clear()
+
     def snapshot(self) -> dict[str, Any]:
         """Every cached entry (key -> detections), e.g. to hand to another process."""
         with self._lock:
@@ -130,8 +140,7 @@ def seed_detections(detections: dict[str, Any]) -> None:
 
 def clear_detection_cache() -> None:
     """Forget the cached detections (benchmarks: time the detectors, not the cache)."""
-    global _DETECTIONS
-    _DETECTIONS = _DetectionCache()
+    _DETECTIONS.clear()
 
 
 def _soft(mask: np.ndarray, short_side: int) -> np.ndarray:
@@ -260,12 +269,6 @@ def render_text_planes(shape: tuple[int, ...], regions: Sequence[Region], catego
     return planes
 
 
-def render_text_maps(shape: tuple[int, ...], regions: Sequence[Region], categories: Sequence[str],
-                     dilate: float, size_scale: float) -> np.ndarray:
-    """:func:`render_text_planes` as maps (H, W, len(categories) + 1)."""
-    return render_text_planes(shape, regions, categories, dilate, size_scale).transpose(1, 2, 0)
-
-
 @GUIDES.register("faces")
 class FaceGuide(Guide):
     """CenterFace face boxes as a map (1 channel).
@@ -300,16 +303,9 @@ class FaceGuide(Guide):
         """The face boxes as regions (what :meth:`maps` renders)."""
         return [Region.from_box(b) for b in self.boxes(image)]
 
-    def render(self, shape: tuple[int, ...], regions: Sequence[Region]) -> np.ndarray:
-        """The map (H, W, 1) of face regions (:func:`render_face_map`)."""
-        return render_face_map(shape, regions)
-
     def render_planes(self, shape: tuple[int, ...], regions: Sequence[Region]) -> np.ndarray:
-        """The same, channel-first (1, H, W)."""
+        """The plane (1, H, W) of face regions (:func:`render_face_planes`)."""
         return render_face_planes(shape, regions)
-
-    def maps(self, image: np.ndarray) -> np.ndarray:
-        return self.render(image.shape, self.detect(image))
 
 
 @GUIDES.register("text")
@@ -360,16 +356,9 @@ class TextGuide(Guide):
         """The detected lines as regions (what :meth:`maps` renders)."""
         return [Region(poly, "text") for poly in self.lines(image)]
 
-    def render(self, shape: tuple[int, ...], regions: Sequence[Region]) -> np.ndarray:
-        """The maps of text regions (:func:`render_text_maps`)."""
-        return render_text_maps(shape, regions, self.categories, self.dilate, self.size_scale)
-
     def render_planes(self, shape: tuple[int, ...], regions: Sequence[Region]) -> np.ndarray:
-        """The same, channel-first (len(categories) + 1, H, W)."""
+        """The planes (len(categories) + 1, H, W) of text regions (:func:`render_text_planes`)."""
         return render_text_planes(shape, regions, self.categories, self.dilate, self.size_scale)
-
-    def maps(self, image: np.ndarray) -> np.ndarray:
-        return self.render(image.shape, self.detect(image))
 
 
 @GUIDES.register("textcls")
@@ -528,9 +517,9 @@ def guide_parts(guide: Guide) -> list[Guide]:
 
 
 def splits_detection(guide: Guide) -> bool:
-    """True when ``guide`` renders its maps from regions (``detect`` + ``render``): a video can
-    then run its detectors on some frames only and render the others from held regions."""
-    return all(callable(getattr(p, "detect", None)) and callable(getattr(p, "render", None))
+    """True when ``guide`` renders its maps from regions (``detect`` + ``render_planes``): a video
+    can then run its detectors on some frames only and render the others from held regions."""
+    return all(callable(getattr(p, "detect", None)) and callable(getattr(p, "render_planes", None))
                for p in guide_parts(guide))
 
 
