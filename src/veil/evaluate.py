@@ -386,19 +386,19 @@ def _worker_detect(guide: str, start: int, stop: int) -> tuple[dict[str, Any], f
 
 def _guide_of(spec: str) -> str | None:
     """The detector guide of a saved learned model (``config.json``), else None."""
-    from veil.anonymizers.learned import CONFIG_FILE, _split_path_spec, is_model_path
+    from veil.anonymizers.learned import CONFIG_FILE, _read_config, _split_path_spec, is_model_path
+    from veil.errors import ModelError
 
     if not is_model_path(spec):
         return None
     path, overrides = _split_path_spec(str(spec).strip())
     folder = Path(path) if Path(path).is_dir() else Path(path).parent
-    if "guide" in overrides or not (folder / CONFIG_FILE).is_file():
-        return None  # a guide set on the command line, or an ONNX file: not shared
+    if "guide" in overrides:
+        return None  # a guide set on the command line: not shared
     try:
-        cfg = json.loads((folder / CONFIG_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    guide = cfg.get("guide") if isinstance(cfg, dict) else None
+        guide = _read_config(folder / CONFIG_FILE).get("guide")
+    except ModelError:
+        return None  # an ONNX file, or not a model: its row reports the problem itself
     return guide if isinstance(guide, str) and guide else None
 
 
