@@ -28,6 +28,13 @@ def test_quick_demo_writes_report(street_manifest: Path, tmp_path: Path) -> None
     saved = json.loads((out / "summary.json").read_text())
     assert [r["anonymizer"] for r in saved["rows"]] == [r["anonymizer"] for r in summary["rows"]]
     assert not list(out.rglob("*.tmp"))
+    # the model trained beside the baselines, then evaluated with its step-0 start, last
+    names = [r["anonymizer"] for r in summary["rows"]]
+    assert names[:4] == ["identity", "blur:sigma=4", "blur:sigma=16", "pixelate:block=16"]
+    assert names[4].startswith("learned:") and names[5].startswith("untrained (step 0):")
+    learned = json.loads(next((out / "anonymizers").glob("*train_model/metrics.json")).read_text())
+    assert learned["timing"]["shared_detection_ms_per_image"] > 0
+    assert not learned["timing"]["same_as_unprotected"]
 
 
 def test_untrained_row_is_the_default_network_at_step_0(street_manifest: Path, tmp_path: Path) -> None:

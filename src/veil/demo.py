@@ -53,14 +53,20 @@ def run_demo(config: DemoConfig | None = None, progress: bool = True) -> dict[st
     manifest = prepare_scenario(cfg.scenario, root=cfg.data_root, seed=cfg.seed, progress=progress)
     ev = Evaluator(manifest, cfg.eval, progress=progress)
     specs = list(cfg.anonymizers or baseline_sweep())
-    if cfg.train:
-        specs.append(str(_train_learned(cfg, manifest, out / "train", progress)))
-        if cfg.untrained:  # the ablation costs one more evaluation
-            specs.append(str(_untrained_learned(out / "train")))
+
+    def train_then_rows() -> list[str]:
+        """Train the learned anonymizer while the workers evaluate the baselines."""
+        model = str(_train_learned(cfg, manifest, out / "train", progress))
+        # the untrained row (the ablation) costs one more evaluation
+        learned = [model, str(_untrained_learned(out / "train"))] if cfg.untrained else [model]
+        specs.extend(learned)
+        return learned
+
+    results = ev.evaluate_many(list(specs), then=train_then_rows if cfg.train else None)
     rows: list[dict[str, Any]] = []
     grids: dict[str, Path] = {}
     ref: dict[str, Any] = {}
-    for spec, (metrics, grid) in zip(specs, ev.evaluate_many(specs), strict=True):
+    for spec, (metrics, grid) in zip(specs, results, strict=True):
         folder = out / "anonymizers" / _slug(metrics["anonymizer"])
         write_metrics(folder, metrics, grid)
         row = summary_row(metrics)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -220,26 +221,49 @@ class Evaluator:
         ``detection_ms``: per-image time of detections computed beforehand and shared
         (:meth:`evaluate_many`), added to the reported protection time so that it stays
         what one image costs a user."""
+        return self.assemble(self.measure(anonymizer), self.reference(), detection_ms)
+
+    def measure(self, anonymizer: str | Anonymizer) -> dict[str, Any]:
+        """The protected side of one anonymizer's metrics (no reference needed): its images
+        protected, then utility, the learned attacker and the pretrained attackers on them.
+
+        An anonymizer that returns every image exactly as it was (identity) is not measured
+        again: its numbers are the unprotected references, which :meth:`assemble` fills in
+        (``unchanged``). The protected eval images are kept in ``last_protected``."""
         from veil.protect import with_runtime
 
         # the runtime ``veil protect`` uses by default (onnxruntime for models that export, within
         # a grey level of PyTorch), so the row measures what a user runs, at its speed
         anon = with_runtime(create_anonymizer(anonymizer), "auto", threads=self.threads)
-        ref = self.reference()
         t0 = time.perf_counter()
         prot_eval = self._protect(anon, self.eval_images, f"protect {anon.spec}")
         t_protect = time.perf_counter() - t0
         prot_train = self._protect(anon, self.train_images, "protect train")
-        util = utility_scores(self.blackbox, prot_eval, self.eval_items, self.progress)
-        learned = self._attack(self.config.attacker, prot_train, prot_eval)
-        pre = self._pretrained(prot_eval)
+        self.last_protected = prot_eval
+        measured: dict[str, Any] = {"anonymizer": anon.spec, "protect_seconds": t_protect,
+                                    "n_protected": len(prot_eval)}
+        if _unchanged(prot_eval, self.eval_images) and _unchanged(prot_train, self.train_images):
+            measured["unchanged"] = True
+        else:
+            measured["utility"] = utility_scores(self.blackbox, prot_eval, self.eval_items, self.progress)
+            measured["learned"] = self._attack(self.config.attacker, prot_train, prot_eval)
+            measured["pretrained"] = self._pretrained(prot_eval)
+        measured["seconds"] = time.perf_counter() - t0
+        return measured
+
+    def assemble(self, measured: dict[str, Any], ref: dict[str, Any], detection_ms: float = 0.0) -> dict[str, Any]:
+        """The metrics (schema ``veil.metrics/1``) of a :meth:`measure` result beside the references."""
+        if measured.get("unchanged"):  # the originals themselves: the same models give the same numbers
+            util, learned, pre = ref["utility"], ref["raw_attacker"], ref["pretrained"]
+        else:
+            util, learned, pre = measured["utility"], measured["learned"], measured["pretrained"]
         ref_u = ref["utility"]["overall"]
         rel = util["overall"] / ref_u if ref_u and ref_u > 0 else math.nan
         rp = ref["pretrained"]
-        metrics = {
+        return {
             "schema": METRICS_SCHEMA,
             "veil_version": __version__,
-            "anonymizer": anon.spec,
+            "anonymizer": measured["anonymizer"],
             "manifest": str(self.manifest),
             "split": self.config.split,
             "n_items": len(self.eval_items),
@@ -270,23 +294,28 @@ class Evaluator:
                 },
             },
             "timing": {
-                "protect_ms_per_image": 1000 * t_protect / len(prot_eval) + detection_ms,
+                "protect_ms_per_image": 1000 * measured["protect_seconds"] / measured["n_protected"] + detection_ms,
                 "shared_detection_ms_per_image": detection_ms,
-                "seconds": time.perf_counter() - t0,
+                "seconds": measured["seconds"],
+                "same_as_unprotected": bool(measured.get("unchanged", False)),
             },
         }
-        self.last_protected = prot_eval
-        return metrics
 
-    def evaluate_many(self, specs: Sequence[str], progress_desc: str = "anonymizers") -> list[tuple[dict, np.ndarray]]:
+    def evaluate_many(self, specs: Sequence[str], progress_desc: str = "anonymizers",
+                      then: Callable[[], Sequence[str]] | None = None) -> list[tuple[dict, np.ndarray]]:
         """Evaluate several anonymizers, in ``config.workers`` processes; (metrics, grid) each, in order.
 
-        The unprotected references are computed once here and handed to the workers, so every
-        row shares them exactly.
+        The workers share everything that does not depend on an anonymizer: the unprotected
+        references are computed once (by a worker, beside the rest) and every row is
+        assembled with them in this process; the detections of a detector-guided model are
+        computed once per guide for every row that uses it (a trained model and its step-0
+        start). ``then``: work for this process while the workers evaluate ``specs`` (the
+        demo trains its model); the specs it returns are evaluated too, after ``specs``.
         """
-        ref = self.reference()
-        workers = min(self.config.workers, len(specs))
+        workers = min(self.config.workers, len(specs) + (1 if then else 0))
         if workers <= 1:
+            specs = [*specs, *(then() if then else [])]
+            self.reference()
             out = []
             for spec in tqdm(specs, desc=progress_desc, disable=not self.progress):
                 m = self.evaluate(spec)
@@ -295,42 +324,25 @@ class Evaluator:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        guides = {spec: g for spec in specs if (g := _guide_of(spec))}
-        # the slowest rows first (detector-guided models), so the others fill in beside them
-        order = sorted(range(len(specs)), key=lambda i: specs[i] not in guides)
         ctx = mp.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                                 initargs=(str(self.manifest), self.config, ref)) as pool:
-            shared = self._shared_detections(pool, workers, sorted(set(guides.values())))
-            futs = {i: pool.submit(_worker_eval, specs[i], *shared.get(guides.get(specs[i], ""), ({}, 0.0)))
-                    for i in order}
-            done = {}
-            bar = tqdm(total=len(specs), desc=progress_desc, disable=not self.progress)
-            for i in order:
-                done[i] = futs[i].result()
-                bar.update(1)
-            bar.close()
-        return [done[i] for i in range(len(specs))]
-
-    def _shared_detections(self, pool: Any, workers: int,
-                           guides: list[str]) -> dict[str, tuple[dict[str, Any], float]]:
-        """Detections of every evaluated image for each guide, computed once across the workers,
-        and their cost in ms per image (a trained model and its step-0 start share a guide:
-        the detectors, the slow part of a guided model, then run once per image instead of
-        once per row)."""
-        out: dict[str, tuple[dict[str, Any], float]] = {}
-        n_eval, n_all = len(self.eval_images), len(self.eval_images) + len(self.train_images)
-        for g in guides:
-            bounds = np.linspace(0, n_all, 2 * workers + 1).astype(int)
-            futs = [pool.submit(_worker_detect, g, int(a), int(b)) for a, b in zip(bounds, bounds[1:], strict=False)]
-            found: dict[str, Any] = {}
-            seconds = 0.0
-            for f in tqdm(futs, desc=f"detections ({g}, {n_eval} + {n_all - n_eval} images)",
-                          disable=not self.progress, leave=False):
-                part, dt = f.result()
-                found.update(part)
-                seconds += dt
-            out[g] = (found, 1000.0 * seconds / max(1, n_all))
+                                 initargs=(str(self.manifest), self.config)) as pool:
+            queue = _WorkQueue(pool, workers, len(self.eval_images) + len(self.train_images),
+                               self.progress, progress_desc)
+            queue.start(self._reference, specs)
+            try:
+                more = then() if then is not None else []
+            except BaseException:
+                queue.abort()  # what runs finishes; nothing new starts
+                raise
+            queue.add(more)
+            results, shared = queue.finish()
+        self._reference = results.pop("reference")
+        out = []
+        for i, spec in enumerate(queue.specs):
+            measured, grid = results[i]
+            detection_ms = shared.get(queue.guides.get(spec, ""), 0.0)
+            out.append((self.assemble(measured, self._reference, detection_ms), grid))
         return out
 
     def grid(self, protected: list[np.ndarray], n: int | None = None) -> np.ndarray:
@@ -348,28 +360,171 @@ class Evaluator:
 _WORKER: Evaluator | None = None
 
 
-def _worker_init(manifest: str, config: EvalConfig, reference: dict[str, Any]) -> None:
-    """Build one Evaluator per worker process, sharing the parent's reference numbers."""
+def _worker_init(manifest: str, config: EvalConfig) -> None:
+    """Build one Evaluator per worker process."""
     global _WORKER
-    import cv2
-    import torch
+    from veil.threads import limit_threads
 
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
+    # one thread per library per worker: the workers share the cores, and a second thread
+    # (OpenCV's, onnxruntime's spinning pool in RapidOCR) only waits on the other worker's
+    limit_threads(1)
     _WORKER = Evaluator(manifest, config, progress=False)
-    _WORKER._reference = reference
     _WORKER.threads = 1
 
 
-def _worker_eval(spec: str, detections: dict[str, Any] | None = None,
-                 detection_ms: float = 0.0) -> tuple[dict[str, Any], np.ndarray]:
+def _worker_reference() -> dict[str, Any]:
+    assert _WORKER is not None
+    return _WORKER.reference()
+
+
+def _worker_measure(spec: str, detections: dict[str, Any] | None = None) -> tuple[dict[str, Any], np.ndarray]:
     assert _WORKER is not None
     if detections:
         from veil.anonymizers.guides import seed_detections
 
         seed_detections(detections)
-    m = _WORKER.evaluate(spec, detection_ms=detection_ms)
+    m = _WORKER.measure(spec)
     return m, _WORKER.grid(_WORKER.last_protected)
+
+
+class _WorkQueue:
+    """The tasks of :meth:`Evaluator.evaluate_many` on a process pool, ``workers`` at a time,
+    run by a thread of this process while it does other work (rows can be added meanwhile).
+
+    The next task is picked when a worker frees: the reference numbers first, then the
+    shared detection passes, then a detector-guided row once its guide's detections are in
+    (the slowest rows, started early so that none is left running alone at the end), else
+    the next other row. No worker waits while there is work it can do."""
+
+    def __init__(self, pool: Any, workers: int, n_images: int, progress: bool, desc: str) -> None:
+        self.pool, self.workers, self.n_images = pool, workers, n_images
+        self.specs: list[str] = []
+        self.guides: dict[str, str] = {}  # spec -> guide, for detector-guided models
+        self._tasks: list[tuple[Any, ...]] = []
+        self._waiting: list[int] = []  # guided rows, until their detections are in
+        self._others: list[int] = []
+        self._chunks_left: dict[str, int] = {}
+        self._found: dict[str, dict[str, Any]] = {}
+        self._seconds: dict[str, float] = {}
+        self._results: dict[Any, Any] = {}
+        self._running: dict[Any, tuple[Any, ...]] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+        self._error: BaseException | None = None
+        self._bar = tqdm(total=0, desc=desc, disable=not progress)
+        self._thread = threading.Thread(target=self._loop, name="veil-eval-queue", daemon=True)
+
+    def start(self, reference: dict[str, Any] | None, specs: Sequence[str]) -> None:
+        """Queue the reference numbers (unless given) and ``specs``, and start the workers."""
+        if reference is None:
+            self._tasks.append(("reference",))
+            self._bar.total += 1
+        else:
+            self._results["reference"] = reference
+        self.add(specs)
+        self._thread.start()
+
+    def add(self, specs: Sequence[str]) -> None:
+        """Queue more rows (a new guide also queues its detection pass)."""
+        with self._lock:
+            bounds = np.linspace(0, self.n_images, 2 * self.workers + 1).astype(int)
+            for spec in specs:
+                i = len(self.specs)
+                self.specs.append(spec)
+                g = _guide_of(spec)
+                if g is None:
+                    self._others.append(i)
+                    continue
+                self.guides[spec] = g
+                self._waiting.append(i)
+                if g not in self._chunks_left:
+                    chunks = [("detect", g, int(a), int(b)) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+                    # ahead of every row: the guided rows wait for them
+                    pos = next((k for k, t in enumerate(self._tasks) if t[0] != "reference"), len(self._tasks))
+                    self._tasks[pos:pos] = chunks
+                    self._chunks_left[g], self._found[g], self._seconds[g] = len(chunks), {}, 0.0
+                    self._bar.total += len(chunks)
+            self._bar.total += len(specs)
+            self._bar.refresh()
+
+    def abort(self) -> None:
+        """Start nothing more, let the running tasks end, and stop the thread."""
+        with self._lock:
+            self._tasks.clear()
+            self._waiting.clear()
+            self._others.clear()
+            self._closed = True
+        self._thread.join()
+        self._bar.close()
+
+    def finish(self) -> tuple[dict[Any, Any], dict[str, float]]:
+        """Wait for every task; results ``{row index: (measured, grid), "reference": ref}`` and,
+        per guide, its detections' cost in ms per image. Re-raises a task's error."""
+        with self._lock:
+            self._closed = True
+        self._thread.join()
+        self._bar.close()
+        if self._error is not None:
+            raise self._error
+        return self._results, {g: 1000.0 * sec / max(1, self.n_images) for g, sec in self._seconds.items()}
+
+    # -- the thread ----------------------------------------------------------------------
+    def _next(self) -> tuple[Any, ...] | None:
+        if self._tasks:
+            return self._tasks.pop(0)
+        for i in self._waiting:
+            if self._chunks_left[self.guides[self.specs[i]]] == 0:
+                self._waiting.remove(i)
+                return ("row", i)
+        return ("row", self._others.pop(0)) if self._others else None
+
+    def _submit(self, task: tuple[Any, ...]) -> None:
+        if task[0] == "reference":
+            fut = self.pool.submit(_worker_reference)
+        elif task[0] == "detect":
+            fut = self.pool.submit(_worker_detect, task[1], task[2], task[3])
+        else:
+            g = self.guides.get(self.specs[task[1]])
+            fut = self.pool.submit(_worker_measure, self.specs[task[1]], self._found[g] if g else None)
+        self._running[fut] = task
+
+    def _loop(self) -> None:
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        try:
+            while True:
+                with self._lock:
+                    while self._error is None and len(self._running) < self.workers and (task := self._next()):
+                        self._submit(task)
+                    if not self._running and (self._closed or self._error is not None):
+                        return
+                if not self._running:  # nothing to run until rows are added
+                    time.sleep(0.05)
+                    continue
+                done, _ = wait(list(self._running), timeout=0.2, return_when=FIRST_COMPLETED)
+                with self._lock:
+                    for fut in done:
+                        self._collect(self._running.pop(fut), fut.result())
+        except BaseException as e:  # noqa: BLE001 - handed to finish(), in the caller's thread
+            self._error = e
+            for fut in self._running:
+                fut.cancel()
+
+    def _collect(self, task: tuple[Any, ...], value: Any) -> None:
+        if task[0] == "reference":
+            self._results["reference"] = value
+            label = "unprotected references"
+        elif task[0] == "detect":
+            part, dt = value
+            self._found[task[1]].update(part)
+            self._seconds[task[1]] += dt
+            self._chunks_left[task[1]] -= 1
+            label = f"detections {task[1]}"
+        else:
+            self._results[task[1]] = value
+            label = self.specs[task[1]]
+        self._bar.set_postfix_str(label[:60])
+        self._bar.update(1)
 
 
 def _worker_detect(guide: str, start: int, stop: int) -> tuple[dict[str, Any], float]:
@@ -382,6 +537,11 @@ def _worker_detect(guide: str, start: int, stop: int) -> tuple[dict[str, Any], f
     t0 = time.perf_counter()
     found = detect_all(guide, images)
     return found, time.perf_counter() - t0
+
+
+def _unchanged(protected: list[np.ndarray], originals: list[np.ndarray]) -> bool:
+    """Whether every protected image is its original, pixel for pixel."""
+    return all(p is o or np.array_equal(p, o) for p, o in zip(protected, originals, strict=True))
 
 
 def _guide_of(spec: str) -> str | None:

@@ -88,9 +88,10 @@ class _Worker:
     def __init__(self, anonymizer: Anonymizer | str, cfg: ProtectConfig, outdir: str) -> None:
         from veil.anonymizers.base import create_anonymizer
         from veil.protect import _runtime_name, with_runtime
+        from veil.threads import limit_threads
 
         threads = cfg.threads or 1  # one core per worker: Ray schedules one worker per CPU
-        _limit_threads(threads)
+        limit_threads(threads)  # OpenCV, PyTorch and the OCR sessions the guides build
         self.an = with_runtime(create_anonymizer(anonymizer), cfg.runtime, threads)
         self.cfg = dataclasses.replace(cfg, progress=False, threads=threads)
         self.runtime = _runtime_name(self.an)
@@ -120,15 +121,6 @@ class _Worker:
                 progress.add.remote(files=1, frames=done + pending[0])
                 pending[0] = 0
         return out
-
-
-def _limit_threads(n: int) -> None:
-    try:
-        import cv2
-
-        cv2.setNumThreads(n)
-    except ImportError:  # pragma: no cover
-        pass
 
 
 def run_on_ray(jobs: list[_Job], outdir: Path, anonymizer: Anonymizer | str, cfg: ProtectConfig,

@@ -336,9 +336,11 @@ class TextGuide(Guide):
         if not hasattr(self, "_eng"):
             from rapidocr_onnxruntime import RapidOCR
 
+            from veil.threads import rapidocr_threads
+
             self._lock = threading.Lock()
             self._eng = RapidOCR(det_limit_type="max", det_limit_side_len=self.max_side,
-                                 det_box_thresh=self.box_threshold)
+                                 det_box_thresh=self.box_threshold, **rapidocr_threads())
         return self._eng
 
     def lines(self, image: np.ndarray) -> list[np.ndarray]:
@@ -396,9 +398,11 @@ class TextCategoryGuide(TextGuide):
         if not hasattr(self, "_eng"):
             from rapidocr_onnxruntime import RapidOCR
 
+            from veil.threads import rapidocr_threads
+
             self._lock = threading.Lock()
             self._eng = RapidOCR(det_limit_type="min", det_limit_side_len=self.min_side,
-                                 det_box_thresh=self.box_threshold)
+                                 det_box_thresh=self.box_threshold, **rapidocr_threads())
         return self._eng
 
     def read_lines(self, image: np.ndarray) -> list[tuple[np.ndarray, str, float, str]]:

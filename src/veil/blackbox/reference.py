@@ -44,6 +44,7 @@ import numpy as np
 from veil.blackbox.base import BLACKBOXES, Answer, BlackBox
 from veil.data.questions import parse_prompt
 from veil.errors import ConfigError
+from veil.threads import opencv_threads
 
 CANNOT_ANSWER = "I cannot answer that."
 # Bump when detectors, calibrations or answer rules change: it is part of the response
@@ -715,7 +716,8 @@ class PerceptionBlackBox(BlackBox):
     use and reused. Perception results for the last ``cache_size`` images are kept, so
     asking several questions about one image runs each model once. Calls are serialised
     by a lock (the models are not thread-safe). Building the models sets OpenCV's thread
-    count (``cv2.setNumThreads(threads)``), a process-wide setting.
+    count (``cv2.setNumThreads(threads)``, within :func:`veil.threads.limit_threads`'s cap),
+    a process-wide setting.
     """
 
     def __init__(
@@ -755,7 +757,7 @@ class PerceptionBlackBox(BlackBox):
 
     def _build(self) -> None:
         if self._detectors is None:
-            cv2.setNumThreads(self.threads)
+            cv2.setNumThreads(opencv_threads(self.threads))
             self._detectors = self._make_people_detectors()
             self._reader = self._make_text_reader()
 

@@ -445,7 +445,10 @@ class RapidOcrEngine(OcrEngine):
         if self._engine is None:
             from rapidocr_onnxruntime import RapidOCR
 
-            self._engine = RapidOCR(det_limit_type="max", det_limit_side_len=self.det_limit_side_len)
+            from veil.threads import rapidocr_threads
+
+            self._engine = RapidOCR(det_limit_type="max", det_limit_side_len=self.det_limit_side_len,
+                                    **rapidocr_threads())
         return self._engine
 
     def read(self, image: np.ndarray) -> list[OcrLine]:

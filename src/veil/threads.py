@@ -1,0 +1,60 @@
+"""A process-wide cap on the threads of the native libraries Veil drives.
+
+OpenCV, PyTorch and onnxruntime each start one thread per core by default, and
+onnxruntime's threads spin while they wait. That is right for one process alone; where
+several processes share the cores (evaluation workers, Ray tasks), every process then runs
+as many threads as there are cores and they wait on each other. :func:`limit_threads` caps
+them all in the calling process; code that builds a session later (RapidOCR's engines, the
+reference black box's OpenCV detectors) asks :func:`rapidocr_threads` and
+:func:`opencv_threads` for what the cap allows.
+
+Example:
+    >>> from veil.threads import limit_threads, rapidocr_threads
+    >>> limit_threads(1)  # in a worker process, one of several on the machine
+    >>> rapidocr_threads()
+    {'intra_op_num_threads': 1, 'inter_op_num_threads': 1}
+"""
+
+from __future__ import annotations
+
+__all__ = ["limit_threads", "opencv_threads", "rapidocr_threads", "thread_limit"]
+
+_LIMIT: int | None = None
+
+
+def limit_threads(n: int) -> None:
+    """Cap OpenCV and PyTorch at ``n`` threads now, and the sessions built later."""
+    global _LIMIT
+    if int(n) < 1:
+        raise ValueError(f"thread limit must be >= 1, got {n!r}")
+    _LIMIT = int(n)
+    try:
+        import cv2
+
+        cv2.setNumThreads(_LIMIT)
+    except ImportError:  # pragma: no cover - a broken environment
+        pass
+    try:
+        import torch
+
+        torch.set_num_threads(_LIMIT)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def thread_limit() -> int | None:
+    """The cap set by :func:`limit_threads` in this process (None: the libraries' defaults)."""
+    return _LIMIT
+
+
+def rapidocr_threads() -> dict[str, int]:
+    """Keyword arguments for ``RapidOCR(...)`` that keep its onnxruntime sessions within the
+    cap (none without one: RapidOCR's defaults)."""
+    if _LIMIT is None:
+        return {}
+    return {"intra_op_num_threads": _LIMIT, "inter_op_num_threads": 1}
+
+
+def opencv_threads(wanted: int) -> int:
+    """``wanted`` OpenCV threads, within the cap."""
+    return wanted if _LIMIT is None else min(int(wanted), _LIMIT)
