@@ -116,11 +116,13 @@ def _cmd_demo(a: argparse.Namespace) -> int:
 def _cmd_list(a: argparse.Namespace) -> int:
     import veil.anonymizers
     import veil.blackbox
-    import veil.privacy  # noqa: F401
+    import veil.privacy
     from veil.anonymizers.base import ANONYMIZERS
     from veil.blackbox.base import BLACKBOXES
     from veil.data.scenarios import SCENARIOS
     from veil.privacy.base import ATTACKERS
+
+    veil.privacy.register_builtins()
 
     for cls_name in ANONYMIZERS.names():
         cls = ANONYMIZERS.get(cls_name)
@@ -528,7 +530,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--runtime", default="auto", choices=["auto", "onnxruntime", "torch"],
                     help="how a model folder runs (default auto: onnxruntime when the network exports, else torch)")
     pr.add_argument("--threads", type=int, default=None,
-                    help="inference threads, onnxruntime or torch (default: one per core)")
+                    help="inference threads, onnxruntime or torch (default: one per core); on video, also the "
+                    "most threads of each detector of a guided model (default: a quarter of the cores)")
     pr.add_argument("--detect-every", default="4,8", metavar="FACES[,TEXT]",
                     help="detector-guided models on video: run the face detector every FACES frames and the text "
                     "reader every TEXT frames, holding detections over and applying them back in between "
