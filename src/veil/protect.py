@@ -145,7 +145,7 @@ class ProtectConfig:
     jpeg_quality: int = 95
     video_codec: str | None = None
     batch_size: int = 4
-    detect_every: tuple[int, int] | None = (4, 8)
+    detect_every: tuple[int, int] | None = (8, 16)
     detect_hold: int = 2
     detect_face_side: int = 1152
     network_batch: int = 1

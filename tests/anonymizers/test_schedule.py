@@ -150,7 +150,7 @@ def test_schedule_parsing_and_refusals() -> None:
     s = DetectionSchedule.parse("3,12")
     assert s is not None and (s.faces_every, s.text_every) == (3, 12)
     assert DetectionSchedule.parse("4") == DetectionSchedule(faces_every=4, text_every=4)
-    assert DetectionSchedule() == DetectionSchedule.parse("4,8")
+    assert DetectionSchedule() == DetectionSchedule.parse("8,16")
     for bad in ("0,8", "a", "1,2,3"):
         with pytest.raises(ConfigError):
             DetectionSchedule.parse(bad)

@@ -87,8 +87,8 @@ class DetectionSchedule:
             cores: two detectors and the network then share the cores without oversubscribing).
     """
 
-    faces_every: int = 4
-    text_every: int = 8
+    faces_every: int = 8
+    text_every: int = 16
     hold: int = 2
     face_grow: float = 1.0
     text_grow: float = 0.5
