@@ -125,6 +125,7 @@ def test_detector_threads_and_the_detectors_own_copy() -> None:
     c = g.with_threads(1)
     faces, text = guide_parts(c)
     assert c is not g and faces.detector.threads == 1 and text.threads == 1
+    assert g.with_threads(1) is c and g.with_threads(2) is not c  # kept: the videos of a run share the sessions
     assert guide_parts(g)[0].detector.threads is None and guide_parts(g)[1].threads is None
 
 

@@ -77,15 +77,20 @@ class Guide:
 
     def with_threads(self, threads: int) -> Guide:
         """A copy with its own detector sessions, each on ``threads`` onnxruntime threads
-        (guides without onnxruntime detectors: a plain copy). Detections are the same."""
+        (guides without onnxruntime detectors: a plain copy). Detections are the same. The
+        copy is kept per thread count, so the videos of a run share its sessions."""
         import copy
 
-        out = copy.deepcopy(self)
-        for part in guide_parts(out):
-            if isinstance(part, FaceGuide):
-                part.detector.threads = int(threads)
-            elif isinstance(part, TextGuide):
-                part.threads = int(threads)
+        kept: dict[int, Guide] = self.__dict__.setdefault("_threaded", {})
+        out = kept.get(int(threads))
+        if out is None:
+            out = copy.deepcopy(self)
+            for part in guide_parts(out):
+                if isinstance(part, FaceGuide):
+                    part.detector.threads = int(threads)
+                elif isinstance(part, TextGuide):
+                    part.threads = int(threads)
+            kept[int(threads)] = out
         return out
 
     def __setstate__(self, state: dict[str, Any]) -> None:
