@@ -16,10 +16,15 @@ frame count over that time. Variants:
   instead of the input's own codec, so the encoders match too.
 - ``veil-guided`` / ``veil-guided-frame``: the default *trained* model (``guided-policy`` with
   the ``faces+textcls`` guide; ``--guided-model``, default ``runs/demo/train/model``) with its
-  detectors on the default schedule (``--detect-every 4,8``, faces on frames upscaled to a
+  detectors on the default schedule (``--detect-every 8,16``, faces on frames upscaled to a
   1152 px short side) and on every frame
   (``--detect-every frame``), and each with ``--threads 1`` (``-1t``); their per-stage seconds
   come from ``protect-summary.json``. Skipped when the model folder does not exist.
+
+``--guided-variant NAME='ARGS'`` adds a variant of the trained model with other options
+(``--guided-variant faces8='--detect-every 8,16'``), and ``--base-src DIR`` adds
+``veil-guided-base``: the default trained model run from another checkout's ``src`` (the
+code before a change), so an old and a new default are timed in the same run.
 
 ``--frames N`` runs every variant on a copy of the first N frames of the video (packets
 copied, not re-encoded), to keep runs short.
@@ -52,6 +57,15 @@ GUIDED = {"veil-guided": [], "veil-guided-1t": ["--threads", "1"], "veil-guided-
           "veil-guided-frame-1t": ["--detect-every", "frame", "--threads", "1"]}
 ALL = ("deface", "veil-onnxruntime", "veil-onnxruntime-1t", "veil-onnx-file", "veil-torch", "veil-torch-1t",
        "veil-h264", *GUIDED)
+#: --guided-variant NAME='ARGS': more variants of the trained model (filled from the command line)
+GUIDED_EXTRA: dict[str, list[str]] = {}
+
+
+def env_for(variant: str, base_src: Path | None) -> dict[str, str] | None:
+    """The environment of a variant: ``veil-guided-base`` imports Veil from ``base_src``."""
+    if variant != "veil-guided-base" or base_src is None:
+        return None
+    return {**os.environ, "PYTHONPATH": str(base_src)}
 
 
 def cut_clip(src: Path, dst: Path, frames: int) -> Path:
@@ -74,6 +88,9 @@ def cut_clip(src: Path, dst: Path, frames: int) -> Path:
 
 
 def command(variant: str, video: Path, out: Path, model: Path, onnx: Path, guided: Path | None = None) -> list[str]:
+    if variant in GUIDED_EXTRA or variant == "veil-guided-base":  # base: run from --base-src (see env_for)
+        return [str(BIN / "veil"), "protect", str(video), "-o", str(out / variant), "--quiet", "--overwrite",
+                "--anonymizer", str(guided), *GUIDED_EXTRA.get(variant, [])]
     if variant == "deface":
         return [str(BIN / "deface"), str(video), "-o", str(out / "deface" / video.name)]
     veil = [str(BIN / "veil"), "protect", str(video), "-o", str(out / variant), "--quiet", "--overwrite"]
@@ -109,10 +126,23 @@ def main() -> int:
     p.add_argument("--guided-model", type=Path, default=REPO / "runs" / "demo" / "train" / "model",
                    help="the trained guided-policy model of the veil-guided variants (read only)")
     p.add_argument("--frames", type=int, default=None, help="run on a copy of the first N frames")
+    p.add_argument("--guided-variant", action="append", default=[], metavar="NAME=ARGS",
+                   help="a variant of the trained model with these veil protect options (repeatable)")
+    p.add_argument("--base-src", type=Path, default=None,
+                   help="add veil-guided-base: the trained model's default run with Veil imported from this src")
     a = p.parse_args()
+    import shlex
+
+    for spec in a.guided_variant:
+        name, _, args = spec.partition("=")
+        GUIDED_EXTRA[name.strip()] = shlex.split(args)
+        a.variants.append(name.strip())
+    if a.base_src is not None:
+        a.variants.append("veil-guided-base")
+    guided_like = {*GUIDED, *GUIDED_EXTRA, "veil-guided-base"}
     if not a.guided_model.is_dir():
-        skipped = [v for v in a.variants if v in GUIDED]
-        a.variants = [v for v in a.variants if v not in GUIDED]
+        skipped = [v for v in a.variants if v in guided_like]
+        a.variants = [v for v in a.variants if v not in guided_like]
         if skipped:
             print(f"no model at {a.guided_model}: skipping {', '.join(skipped)} (pass --guided-model)", file=sys.stderr)
 
@@ -143,7 +173,7 @@ def main() -> int:
             cmd = command(v, a.video, a.out, model, onnx, a.guided_model)
             load0 = os.getloadavg()[0]
             t = time.perf_counter()
-            proc = subprocess.run(cmd, capture_output=True, text=True)
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env_for(v, a.base_src))
             dt = time.perf_counter() - t
             load1 = os.getloadavg()[0]
             if proc.returncode != 0:
@@ -156,11 +186,13 @@ def main() -> int:
             rows.append({"variant": v, "run": r, "seconds": round(dt, 2), "fps": round(fps, 2), "frames_out": n_out,
                          "load": [round(load0, 2), round(load1, 2)], "command": cmd})
             print(f"{v:<22} {r:>3} {dt:8.1f} {fps:7.2f} {n_out:>10} {load0:8.2f} / {load1:<7.2f}", flush=True)
-            if v in GUIDED:  # per-stage seconds (each in its own thread: they overlap)
+            if v in guided_like:  # per-stage seconds (each in its own thread: they overlap)
                 stages = json.loads((a.out / v / "protect-summary.json").read_text())["files"][0]["details"]["stages"]
                 rows[-1]["stages"] = stages
                 print("    ms/frame: " + ", ".join(f"{k.removesuffix('_s')} {1000 * x / n_out:.0f}"
-                                               for k, x in stages.items() if k.endswith("_s")), flush=True)
+                                               for k, x in stages.items() if k.endswith("_s"))
+                      + "; runs: " + ", ".join(f"{k.removesuffix('_runs')} {int(x)}"
+                                               for k, x in stages.items() if k.endswith("runs")), flush=True)
             if n_out != info.frames:
                 print(f"{v}: wrote {n_out} frames, the input has {info.frames}", file=sys.stderr)
     print()

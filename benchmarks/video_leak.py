@@ -34,9 +34,10 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / "video_leak")
     p.add_argument("--rows", nargs="*", default=["identity", "faceblur", "blur:sigma=5"],
                    help="baseline anonymizer specs (default: identity faceblur blur:sigma=5)")
-    p.add_argument("--schedules", nargs="*", default=["frame", "4,8", "2,8@0"],
+    p.add_argument("--schedules", nargs="*", default=["frame", "8,16", "4,8", "2,8@0"],
                    help="detection schedules of the model ('frame': the guide on every frame; 'F,T@PX': faces on "
-                   "frames upscaled to a short side of PX, 0: as they are (default 1152); default: frame 4,8 2,8@0)")
+                   "frames upscaled to a short side of PX, 0: as they are (default 1152); default: frame 8,16 4,8 "
+                   "2,8@0)")
     p.add_argument("--hold", type=int, default=2)
     p.add_argument("--threads", type=int, default=None)
     a = p.parse_args()

@@ -116,11 +116,13 @@ def _cmd_demo(a: argparse.Namespace) -> int:
 def _cmd_list(a: argparse.Namespace) -> int:
     import veil.anonymizers
     import veil.blackbox
-    import veil.privacy  # noqa: F401
+    import veil.privacy
     from veil.anonymizers.base import ANONYMIZERS
     from veil.blackbox.base import BLACKBOXES
     from veil.data.scenarios import SCENARIOS
     from veil.privacy.base import ATTACKERS
+
+    veil.privacy.register_builtins()
 
     for cls_name in ANONYMIZERS.names():
         cls = ANONYMIZERS.get(cls_name)
@@ -380,8 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="build (or reuse) an embedded scenario under --data-root and evaluate on it, e.g. "
                     "street-video (per-frame leak of faces and private text on a video)")
     ev.add_argument("--data-root", default="data", help="where --scenario is built (default: data)")
-    ev.add_argument("--detect-every", default="4,8", metavar="FACES[,TEXT]",
-                    help="video items, detector-guided models: detection schedule as in veil protect (default 4,8; "
+    ev.add_argument("--detect-every", default="8,16", metavar="FACES[,TEXT]",
+                    help="video items, detector-guided models: detection schedule as in veil protect (default 8,16; "
                     "'frame': every frame)")
     ev.add_argument("--detect-hold", type=int, default=2, metavar="RUNS", help="video items: as in veil protect")
     ev.add_argument("--detect-face-side", type=int, default=1152, metavar="PX", help="video items: as in veil protect")
@@ -528,11 +530,12 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--runtime", default="auto", choices=["auto", "onnxruntime", "torch"],
                     help="how a model folder runs (default auto: onnxruntime when the network exports, else torch)")
     pr.add_argument("--threads", type=int, default=None,
-                    help="inference threads, onnxruntime or torch (default: one per core)")
-    pr.add_argument("--detect-every", default="4,8", metavar="FACES[,TEXT]",
+                    help="inference threads, onnxruntime or torch (default: one per core); on video, also the "
+                    "most threads of each detector of a guided model (default: a quarter of the cores)")
+    pr.add_argument("--detect-every", default="8,16", metavar="FACES[,TEXT]",
                     help="detector-guided models on video: run the face detector every FACES frames and the text "
                     "reader every TEXT frames, holding detections over and applying them back in between "
-                    "(default 4,8); 'frame': both on every frame, no schedule")
+                    "(default 8,16); 'frame': both on every frame, no schedule")
     pr.add_argument("--detect-hold", type=int, default=2, metavar="RUNS",
                     help="detector runs a face or text line stays protected after its detector stops finding it "
                     "(default 2)")

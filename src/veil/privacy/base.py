@@ -30,6 +30,8 @@ class Attacker(ABC):
 
 
 def create_attacker(name: str, **kwargs: object) -> Attacker:
-    import veil.privacy  # noqa: F401  (registers the built-in implementations)
+    from veil.privacy import register_builtins
+
+    register_builtins()
 
     return ATTACKERS.get(name)(**kwargs)
