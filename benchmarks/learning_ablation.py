@@ -59,6 +59,22 @@ def run_seed(seed: int, manifest: Path, out: Path, steps: int, budget: int,
     return {"seed": seed, "train_seconds": t_train, "rows": rows, "levels": levels}
 
 
+def attacker_spread(ev: Evaluator, specs: dict[str, Path], seeds: list[int]) -> dict[str, list[float]]:
+    """The learned attacker's cMAP on each model's protected images, once per attacker seed
+    (the protected images computed once; the step-0 model is the same network for every
+    training seed, so its spread over attacker seeds is the attacker's own noise)."""
+    from veil.anonymizers.base import create_anonymizer
+    from veil.protect import with_runtime
+
+    out: dict[str, list[float]] = {}
+    for name, spec in specs.items():
+        anon = with_runtime(create_anonymizer(str(spec)), "auto")
+        prot_eval = [anon(im) for im in ev.eval_images]
+        prot_train = [anon(im) for im in ev.train_images]
+        out[name] = [float(ev.learned_attack(prot_train, prot_eval, seed=s)["cmap"]) for s in seeds]
+    return out
+
+
 def summarize(results: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
     keys = sorted({k for r in results for k in r["rows"]["trained"]}, key=lambda k: (k.startswith("ratio:"), k))
     lines = []
@@ -81,6 +97,12 @@ def main() -> None:
     ap.add_argument("--out", default="runs/ablation")
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--budget", type=int, default=1600)
+    ap.add_argument("--attacker-seeds", type=int, default=0, metavar="K",
+                    help="also train the learned attacker with K seeds on each model's protected images "
+                         "and report cMAP per model as mean ± spread over them")
+    ap.add_argument("--eval-only", action="store_true",
+                    help="with --attacker-seeds: measure the models already in --out (seedN/model, "
+                         "seedN/model-step0) without training or evaluating them again")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=JSON",
                     help="TrainConfig overrides, e.g. network_kwargs='{\"floor_categories\": [\"face\"]}'")
     a = ap.parse_args()
@@ -88,6 +110,11 @@ def main() -> None:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     manifest = prepare_scenario("street", root=a.data_root, seed=0, progress=False)
+    if a.eval_only:
+        if not a.attacker_seeds:
+            ap.error("--eval-only needs --attacker-seeds")
+        report_attacker_spread(manifest, out, a.seeds, a.attacker_seeds)
+        return
     results = []
     for seed in a.seeds:
         results.append(run_seed(seed, manifest, out, a.steps, a.budget, overrides))
@@ -98,6 +125,27 @@ def main() -> None:
     print(f"{'figure':<18} {'trained':<16} {'step 0':<16} {'trained - step 0':<16}")
     for k, tr, s0, d in summarize(results):
         print(f"{k:<18} {tr:<16} {s0:<16} {d:<16}")
+    if a.attacker_seeds:
+        report_attacker_spread(manifest, out, a.seeds, a.attacker_seeds)
+
+
+def report_attacker_spread(manifest: Path, out: Path, seeds: list[int], k: int) -> None:
+    """cMAP of every trained model and of the step-0 model over ``k`` attacker seeds
+    (100-100+k), printed and written to ``attacker_seeds.json``."""
+    ev = Evaluator(manifest, EvalConfig(), progress=False)
+    attacker_seeds = list(range(100, 100 + k))
+    specs = {f"trained seed {s}": out / f"seed{s}" / "model" for s in seeds}
+    specs["step 0"] = out / f"seed{seeds[0]}" / "model-step0"
+    cmaps = attacker_spread(ev, specs, attacker_seeds)
+    atomic_write_text(out / "attacker_seeds.json", json.dumps({"attacker_seeds": attacker_seeds, "cmap": cmaps},
+                                                              indent=1))
+    base = np.array(cmaps["step 0"])
+    print(f"\nlearned-attacker cMAP over {k} attacker seeds (mean ± half range; difference paired by attacker seed)")
+    for name, v in cmaps.items():
+        arr = np.array(v)
+        d = arr - base
+        print(f"{name:<16} {arr.mean():.3f} ± {(arr.max() - arr.min()) / 2:.3f}"
+              + ("" if name == "step 0" else f"   − step 0: {d.mean():+.3f} ± {(d.max() - d.min()) / 2:.3f}"))
 
 
 if __name__ == "__main__":

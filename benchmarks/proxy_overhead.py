@@ -196,20 +196,23 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         unet = LearnedAnonymizer("unet").save(d / "unet")  # fresh weights: the identity, full network cost
-        configs = [("blur:sigma=5", "png", 1, False), ("blur:sigma=5", "png", 0, False),
-                   ("blur:sigma=5", "jpeg", 1, False), (str(unet), "png", 1, False)]
-        if a.model:  # the same image every time (the guide's detection cache answers), and a new one each time
+        # (spec, format, PNG level, a new image per request, the protected-image cache on): the cheap
+        # anonymizers get the same image with the cache off, so their rows time the protection itself
+        configs = [("blur:sigma=5", "png", 1, False, False), ("blur:sigma=5", "png", 0, False, False),
+                   ("blur:sigma=5", "jpeg", 1, False, False), (str(unet), "png", 1, False, False)]
+        if a.model:  # the same image every time (the protected-image cache answers), and a new one each time
             model = str(Path(a.model).resolve())
-            configs = [*([] if a.model_only else configs), (model, "png", 1, False), (model, "png", 1, True)]
+            configs = [*([] if a.model_only else configs),
+                       (model, "png", 1, False, True), (model, "png", 1, True, True)]
         up, up_url = start(["serve-reference", "--port", "0", "--blackbox", UPSTREAM_SPEC], "serving",
                            d / "upstream.log")
         rows = []
         try:
-            for spec, fmt, level, distinct in configs:
+            for spec, fmt, level, distinct, cached in configs:
                 log = d / f"proxy-{len(rows)}.log"
                 px, px_url = start(["proxy", "--anonymizer", spec, "--upstream", up_url, "--port", "0",
-                                    "--format", fmt, "--png-compression", str(level), "--log-level", "info"], "proxy",
-                                   log)
+                                    "--format", fmt, "--png-compression", str(level), "--log-level", "info",
+                                    *([] if cached else ["--protected-cache-mb", "0"])], "proxy", log)
                 try:
                     bodies = distinct_bodies(image, 5 + a.requests) if distinct else [body]
                     direct, proxied = measure(up_url, px_url, bodies, a.requests)
@@ -242,7 +245,7 @@ def main() -> int:
           "overhead = proxied - direct; 'in proxy': read, parse, decode, anonymize and re-encode, before forwarding")
     if a.model:
         print("trained model: 'same image' sends one image in every request (as a chat re-sends its image each turn: "
-              "the guide's detection cache answers after the first); 'new image' changes two 16x16 corner blocks "
+              "the proxy's protected-image cache answers after the first); 'new image' changes two 16x16 corner blocks "
               "per request, so faces and text are detected and read every time")
     if a.model:
         runtime, stages = stage_times(a.model, jpeg, a.stage_repeats)

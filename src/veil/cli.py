@@ -196,7 +196,7 @@ def _cmd_proxy(a: argparse.Namespace) -> int:
         png_compression=a.png_compression, jpeg_quality=a.jpeg_quality, allow_remote_images=a.allow_remote_images,
         allowed_hosts=tuple(a.allowed_host or ()), max_remote_bytes=int(a.max_remote_mb * 1024 * 1024),
         fetch_timeout=a.fetch_timeout, connect_timeout=a.connect_timeout, upstream_timeout=a.timeout,
-        fault_anonymizer_crash=a.fault_anonymizer_crash,
+        protected_cache_mb=a.protected_cache_mb, fault_anonymizer_crash=a.fault_anonymizer_crash,
     )
 
     def ready(url: str) -> None:
@@ -480,6 +480,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="re-encoding sent upstream: png (lossless, default) or jpeg (smaller, lossy)")
     px.add_argument("--png-compression", type=int, default=1, help="PNG zlib level 0-9 (default: 1, fast)")
     px.add_argument("--jpeg-quality", type=int, default=95, help="JPEG quality with --format jpeg (default: 95)")
+    px.add_argument("--protected-cache-mb", type=float, default=64.0, metavar="MB",
+                    help="memory for the protected versions of recent images, so an image a chat re-sends "
+                         "every turn is protected once (default: 64; 0: off)")
     px.add_argument("--allow-remote-images", action="store_true",
                     help="download http(s) image URLs from --allowed-host hosts (default: refuse them)")
     px.add_argument("--allowed-host", action="append", default=None, metavar="HOST",

@@ -258,6 +258,68 @@ def _refusals(h: ModuleType) -> list[tuple[str, Any, int, str]]:
     ]
 
 
+class _Counting:
+    """An anonymizer that counts its calls (blur underneath)."""
+
+    def __init__(self) -> None:
+        from veil.anonymizers.base import Anonymizer
+
+        inner = create_anonymizer(SPEC)
+
+        class Counted(Anonymizer):
+            name = "counted"
+            calls = 0
+
+            def apply(self, image: np.ndarray) -> np.ndarray:
+                Counted.calls += 1
+                return inner.apply(image)
+
+        self.anonymizer = Counted()
+
+
+class TestProtectedCache:
+    def test_an_image_resent_is_protected_once(self, h: ModuleType) -> None:
+        c = _Counting()
+        t = PayloadTransform(c.anonymizer, ProxyConfig(SPEC, UPSTREAM))
+        img = h.encode(h.photo(), "PNG")
+        other = h.encode(h.photo()[::-1].copy(), "PNG")
+        first = forwarded(t(h.chat([h.image_part(img)])).body)
+        # the next turn of the chat re-sends the image, with a new one
+        second = forwarded(t(h.chat([h.image_part(img), h.image_part(other)])).body)
+        assert second[0] == first[0]
+        assert type(c.anonymizer).calls == 2  # the first image once, the new one once
+        np.testing.assert_array_equal(decode_image(second[1][1]),
+                                      create_anonymizer(SPEC).apply(decode_image(other)))
+
+    def test_off_protects_every_time_and_failures_are_not_kept(self, h: ModuleType) -> None:
+        c = _Counting()
+        t = PayloadTransform(c.anonymizer, ProxyConfig(SPEC, UPSTREAM, protected_cache_mb=0))
+        img = h.encode(h.photo(), "PNG")
+        for _ in range(2):
+            t(h.chat([h.image_part(img)]))
+        assert type(c.anonymizer).calls == 2
+        crashing = PayloadTransform(_CrashingAnonymizer(create_anonymizer(SPEC)), ProxyConfig(SPEC, UPSTREAM))
+        for _ in range(2):  # a failure is not remembered as an answer: it fails again
+            with pytest.raises(AnonymizerFailure):
+                crashing(h.chat([h.image_part(img)]))
+
+    def test_least_recently_used_dropped_beyond_its_size(self) -> None:
+        from veil.proxy.transform import _ProtectedCache
+
+        cache = _ProtectedCache(max_bytes=10)
+        cache.put(b"a", b"1234")
+        cache.put(b"b", b"5678")
+        assert cache.get(b"a") == b"1234"  # now the most recent
+        cache.put(b"c", b"9abc")  # 12 bytes: "b" goes
+        assert cache.get(b"b") is None and cache.get(b"a") == b"1234" and cache.get(b"c") == b"9abc"
+        cache.put(b"d", b"x" * 11)  # larger than the whole cache: not kept
+        assert cache.get(b"d") is None and cache.size == 8
+
+    def test_negative_size_refused(self) -> None:
+        with pytest.raises(ConfigError, match="protected cache"):
+            ProxyConfig(SPEC, UPSTREAM, protected_cache_mb=-1)
+
+
 class TestRefusals:
     def test_each_is_refused_with_its_code(self, transform: PayloadTransform, h: ModuleType) -> None:
         seen = []

@@ -64,6 +64,11 @@ class ProxyConfig:
         fetch_timeout: seconds for one remote image download.
         connect_timeout / upstream_timeout: seconds to connect to / wait for the upstream
             (generation can be slow: the read timeout is long).
+        protected_cache_mb: memory, in MiB, for the protected re-encodings of recent images,
+            keyed by a hash of the image bytes a client sent: a chat re-sends its images with
+            every turn, and each is then protected once (the same output every turn, so fresh
+            noise cannot be averaged out across turns either). Only protected images are kept,
+            in this process's memory; 0 turns it off.
         fault_anonymizer_crash: testing switch: the anonymizer raises on every request
             image (after the start-up self-test), to check that the proxy fails closed.
     """
@@ -87,6 +92,7 @@ class ProxyConfig:
     fetch_timeout: float = 10.0
     connect_timeout: float = 10.0
     upstream_timeout: float = 600.0
+    protected_cache_mb: float = 64.0
     fault_anonymizer_crash: bool = False
 
     def __post_init__(self) -> None:
@@ -113,6 +119,8 @@ class ProxyConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.png_compression <= 9:
             raise ConfigError(f"png compression must be in 0..9, got {self.png_compression}")
+        if not self.protected_cache_mb >= 0:
+            raise ConfigError(f"protected cache must be >= 0 MiB, got {self.protected_cache_mb}")
         if not 1 <= self.jpeg_quality <= 100:
             raise ConfigError(f"jpeg quality must be in 1..100, got {self.jpeg_quality}")
         for name in ("fetch_timeout", "connect_timeout", "upstream_timeout"):

@@ -28,10 +28,12 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import hashlib
 import io
 import re
 import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -205,6 +207,39 @@ def _walk_strings(value: Any, skip: set[int]) -> Iterator[tuple[str, str]]:
             stack.extend((x, f"{path}[{i}]", depth + 1) for i, x in enumerate(v))
 
 
+class _ProtectedCache:
+    """Protected re-encodings of recent images by a hash of the bytes the client sent, least
+    recently used dropped beyond ``max_bytes`` (0: nothing kept). Holds protected images only."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes, self.size = max_bytes, 0
+        self._d: OrderedDict[bytes, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(data: bytes) -> bytes:
+        return hashlib.blake2b(data, digest_size=32).digest()
+
+    def get(self, key: bytes) -> bytes | None:
+        with self._lock:
+            out = self._d.get(key)
+            if out is not None:
+                self._d.move_to_end(key)
+            return out
+
+    def put(self, key: bytes, value: bytes) -> None:
+        if len(value) > self.max_bytes:
+            return
+        with self._lock:
+            if key in self._d:
+                return
+            self._d[key] = value
+            self.size += len(value)
+            while self.size > self.max_bytes:
+                _, old = self._d.popitem(last=False)
+                self.size -= len(old)
+
+
 class PayloadTransform:
     """Request JSON -> request JSON with every image anonymized; refuses what it cannot protect.
 
@@ -231,6 +266,7 @@ class PayloadTransform:
         self.config = config
         self.fetch = fetch
         self._lock = threading.Lock()
+        self._protected = _ProtectedCache(int(config.protected_cache_mb * 1024 * 1024))
 
     # ------------------------------------------------------------------ validation
 
@@ -332,6 +368,15 @@ class PayloadTransform:
                 not decode.
             AnonymizerFailure: the anonymizer raised or returned something invalid.
         """
+        key = self._protected.key(data)
+        hit = self._protected.get(key)
+        if hit is not None:  # these very bytes were protected before (a chat re-sends its images every turn)
+            return hit
+        out = self._protect(data, where)
+        self._protected.put(key, out)
+        return out
+
+    def _protect(self, data: bytes, where: str) -> bytes:
         cfg = self.config
         inspect_request_image(data, where, cfg.max_image_pixels)
         fmt = "jpeg" if cfg.output_format == "jpeg" else "tiff"  # TIFF: a fast lossless hand-over, re-encoded below
