@@ -34,6 +34,24 @@ def test_limit_reaches_opencv_torch_and_ocr_sessions() -> None:
     assert got["guide_ocr"] == 1 and got["attack_ocr"] == 1
 
 
+CAPPED = """
+import json, cv2, torch
+from veil.threads import capped_threads, thread_limit, rapidocr_threads
+cv2.setNumThreads(2); torch.set_num_threads(2)
+with capped_threads(1):
+    inside = [thread_limit(), cv2.getNumThreads(), torch.get_num_threads(), rapidocr_threads()]
+print(json.dumps({"inside": inside, "after": [thread_limit(), cv2.getNumThreads(), torch.get_num_threads(),
+                                               rapidocr_threads()]}))
+"""
+
+
+def test_capped_block_restores_the_settings_before_it() -> None:
+    out = subprocess.run([sys.executable, "-c", CAPPED], capture_output=True, text=True, check=True, timeout=300)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["inside"] == [1, 1, 1, {"intra_op_num_threads": 1, "inter_op_num_threads": 1}]
+    assert got["after"] == [None, 2, 2, {}]
+
+
 def test_limit_must_be_positive() -> None:
     from veil.threads import limit_threads
 

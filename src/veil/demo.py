@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 import time
@@ -56,11 +57,11 @@ def run_demo(config: DemoConfig | None = None, progress: bool = True) -> dict[st
 
     def train_then_rows() -> list[str]:
         """Train the learned anonymizer while the workers evaluate the baselines."""
-        if cfg.eval.workers > 1:  # beside the workers: a second thread per library would only wait
-            from veil.threads import limit_threads
+        from veil.threads import capped_threads
 
-            limit_threads(1)
-        model = str(_train_learned(cfg, manifest, out / "train", progress))
+        # beside the workers a second thread per library would only wait
+        with capped_threads(1) if cfg.eval.workers > 1 else contextlib.nullcontext():
+            model = str(_train_learned(cfg, manifest, out / "train", progress))
         # the untrained row (the ablation) costs one more evaluation
         learned = [model, str(_untrained_learned(out / "train"))] if cfg.untrained else [model]
         specs.extend(learned)

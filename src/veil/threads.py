@@ -4,20 +4,25 @@ OpenCV, PyTorch and onnxruntime each start one thread per core by default, and
 onnxruntime's threads spin while they wait. That is right for one process alone; where
 several processes share the cores (evaluation workers, Ray tasks), every process then runs
 as many threads as there are cores and they wait on each other. :func:`limit_threads` caps
-them all in the calling process; code that builds a session later (RapidOCR's engines, the
-reference black box's OpenCV detectors) asks :func:`rapidocr_threads` and
-:func:`opencv_threads` for what the cap allows.
+them all in the calling process (a worker), :func:`capped_threads` for a ``with`` block.
+Code that builds a session later (RapidOCR's engines, the reference black box's OpenCV
+detectors) asks :func:`rapidocr_threads` and :func:`opencv_threads` for what the cap allows.
 
 Example:
-    >>> from veil.threads import limit_threads, rapidocr_threads
-    >>> limit_threads(1)  # in a worker process, one of several on the machine
-    >>> rapidocr_threads()
+    >>> from veil.threads import capped_threads, rapidocr_threads
+    >>> with capped_threads(1):  # beside other worker processes on the machine
+    ...     rapidocr_threads()
     {'intra_op_num_threads': 1, 'inter_op_num_threads': 1}
+    >>> rapidocr_threads()
+    {}
 """
 
 from __future__ import annotations
 
-__all__ = ["limit_threads", "opencv_threads", "rapidocr_threads", "thread_limit"]
+import contextlib
+from collections.abc import Iterator
+
+__all__ = ["capped_threads", "limit_threads", "opencv_threads", "rapidocr_threads", "thread_limit"]
 
 _LIMIT: int | None = None
 
@@ -40,6 +45,24 @@ def limit_threads(n: int) -> None:
         torch.set_num_threads(_LIMIT)
     except ImportError:  # pragma: no cover
         pass
+
+
+@contextlib.contextmanager
+def capped_threads(n: int) -> Iterator[None]:
+    """:func:`limit_threads` for the duration of a ``with`` block, then the settings before it
+    (a library call that shares the cores with worker processes, in a caller's process)."""
+    global _LIMIT
+    import cv2
+    import torch
+
+    before = (_LIMIT, cv2.getNumThreads(), torch.get_num_threads())
+    limit_threads(n)
+    try:
+        yield
+    finally:
+        _LIMIT = before[0]
+        cv2.setNumThreads(before[1])
+        torch.set_num_threads(before[2])
 
 
 def thread_limit() -> int | None:
