@@ -445,11 +445,9 @@ class _WorkQueue:
                     continue
                 self.guides[spec] = g
                 self._waiting.append(i)
-                if g not in self._chunks_left:
+                if g not in self._chunks_left:  # ahead of every row (rows are picked after ``_tasks``)
                     chunks = [("detect", g, int(a), int(b)) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
-                    # ahead of every row: the guided rows wait for them
-                    pos = next((k for k, t in enumerate(self._tasks) if t[0] != "reference"), len(self._tasks))
-                    self._tasks[pos:pos] = chunks
+                    self._tasks.extend(chunks)
                     self._chunks_left[g], self._found[g], self._seconds[g] = len(chunks), {}, 0.0
                     self._bar.total += len(chunks)
             self._bar.total += len(specs)

@@ -56,6 +56,7 @@ from veil.anonymizers.base import Anonymizer, create_anonymizer
 from veil.errors import ConfigError, MediaError, VeilError
 from veil.fsutil import atomic_write_text
 from veil.media import IMAGE_SUFFIXES, MAX_PIXELS, VIDEO_CONTAINERS, VIDEO_SUFFIXES, transcode_video
+from veil.threads import torch_threads
 
 __all__ = [
     "ENGINES",
@@ -640,7 +641,7 @@ def protect_video_file(
     torch_net = scheduled and cfg.threads is None and _runtime_name(an) == "torch"
     net_threads = max(1, (os.cpu_count() or 2) // 2) if torch_net else None
     t0 = time.perf_counter()
-    with _torch_threads(net_threads), _staged(dst, cfg.overwrite) as tmp:
+    with torch_threads(net_threads), _staged(dst, cfg.overwrite) as tmp:
         res = transcode_video(src, tmp, transform, container=container,
                               codec=cfg.video_codec, keep_metadata=cfg.keep_metadata, max_pixels=cfg.max_pixels,
                               on_frame=on_frame)
@@ -892,7 +893,7 @@ def protect_paths(
         manifest.remove_stale_parts(jobs)
     bar = _bar(cfg.progress, len(jobs), "files", "file")
     try:
-        with _torch_threads(cfg.threads if report.runtime == "torch" else None):
+        with torch_threads(cfg.threads if report.runtime == "torch" else None):
             for job in jobs:
                 report.files.append(_run_job(job, an, cfg, inputs_real, claimed, manifest))
                 bar.update(1)
@@ -935,21 +936,6 @@ def with_runtime(an: Anonymizer, runtime: str = "auto", threads: int | None = No
         if runtime == "onnxruntime":
             raise
         return an  # auto: a network that does not export runs with PyTorch
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    if n is None:
-        yield
-        return
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def _runtime_name(an: Anonymizer) -> str:

@@ -101,7 +101,8 @@ class _Worker:
         return self.an.spec, self.runtime, os.getpid()
 
     def run(self, batch: list[tuple[int, _Job]], progress: Any) -> list[tuple[int, FileResult]]:
-        from veil.protect import _run_job, _torch_threads
+        from veil.protect import _run_job
+        from veil.threads import torch_threads
 
         out = []
         pending = [0]
@@ -112,7 +113,7 @@ class _Worker:
                 progress.add.remote(frames=pending[0])
                 pending[0] = 0
 
-        with _torch_threads(self.cfg.threads if self.runtime == "torch" else None):
+        with torch_threads(self.cfg.threads if self.runtime == "torch" else None):
             for index, job in batch:
                 res = _run_job(job, self.an, self.cfg, set(), None, self.manifest, on_frame)
                 out.append((index, res))

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
-__all__ = ["capped_threads", "limit_threads", "opencv_threads", "rapidocr_threads", "thread_limit"]
+__all__ = ["capped_threads", "limit_threads", "opencv_threads", "rapidocr_threads", "session_options",
+           "thread_limit", "torch_threads"]
 
 _LIMIT: int | None = None
 
@@ -81,3 +83,33 @@ def rapidocr_threads() -> dict[str, int]:
 def opencv_threads(wanted: int) -> int:
     """``wanted`` OpenCV threads, within the cap."""
     return wanted if _LIMIT is None else min(int(wanted), _LIMIT)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """PyTorch on ``n`` threads for the duration of a ``with`` block (None: unchanged)."""
+    if n is None:
+        yield
+        return
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def session_options(threads: int | None) -> Any:
+    """onnxruntime ``SessionOptions`` for a CPU session on ``threads`` intra-op threads (None:
+    onnxruntime's default), whose idle threads sleep instead of spinning: on a busy or
+    shared CPU (video decoding and encoding, detectors beside the network, other
+    processes) spinning costs more than it saves."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if threads is not None:
+        opts.intra_op_num_threads = int(threads)
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return opts

@@ -177,7 +177,8 @@ def evaluate_video_item(
     """
     from veil.anonymizers.guides import clear_detection_cache
     from veil.media import iter_frames
-    from veil.protect import ProtectConfig, _torch_threads, protect_video_file, with_runtime
+    from veil.protect import ProtectConfig, protect_video_file, with_runtime
+    from veil.threads import torch_threads
 
     truth = _truth_of(item)
     an = with_runtime(create_anonymizer(anonymizer), "auto", threads)
@@ -187,7 +188,7 @@ def evaluate_video_item(
     with tempfile.TemporaryDirectory(prefix="veil-videoleak-", dir=work_dir) as tmp:
         out = Path(tmp) / f"protected{item.media_path().suffix}"
         t0 = time.perf_counter()
-        with _torch_threads(threads):
+        with torch_threads(threads):
             details = protect_video_file(item.media_path(), out, an, cfg)
         seconds = time.perf_counter() - t0
         frames = list(iter_frames(out))

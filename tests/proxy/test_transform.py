@@ -303,18 +303,6 @@ class TestProtectedCache:
             with pytest.raises(AnonymizerFailure):
                 crashing(h.chat([h.image_part(img)]))
 
-    def test_least_recently_used_dropped_beyond_its_size(self) -> None:
-        from veil.proxy.transform import _ProtectedCache
-
-        cache = _ProtectedCache(max_bytes=10)
-        cache.put(b"a", b"1234")
-        cache.put(b"b", b"5678")
-        assert cache.get(b"a") == b"1234"  # now the most recent
-        cache.put(b"c", b"9abc")  # 12 bytes: "b" goes
-        assert cache.get(b"b") is None and cache.get(b"a") == b"1234" and cache.get(b"c") == b"9abc"
-        cache.put(b"d", b"x" * 11)  # larger than the whole cache: not kept
-        assert cache.get(b"d") is None and cache.size == 8
-
     def test_negative_size_refused(self) -> None:
         with pytest.raises(ConfigError, match="protected cache"):
             ProxyConfig(SPEC, UPSTREAM, protected_cache_mb=-1)

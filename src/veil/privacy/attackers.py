@@ -25,6 +25,7 @@ from torch import nn
 from veil.anonymizers.base import check_image
 from veil.errors import ConfigError, VeilError
 from veil.privacy.base import ATTACKERS, Attacker
+from veil.threads import torch_threads
 
 __all__ = ["CNNAttacker", "NotFittedError", "PriorAttacker"]
 
@@ -227,12 +228,8 @@ class CNNAttacker(Attacker):
         if len(images) < 2:
             raise ConfigError("CNNAttacker needs at least 2 training images (BatchNorm)")
         t0 = time.perf_counter()
-        old_threads = torch.get_num_threads()
-        torch.set_num_threads(self.num_threads)
-        try:
+        with torch_threads(self.num_threads):
             self._fit(images, y_np)
-        finally:
-            torch.set_num_threads(old_threads)
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 
@@ -288,15 +285,11 @@ class CNNAttacker(Attacker):
         """(N, A) attribute probabilities for ``images``."""
         _check_fitted(self, "model_")
         _check_data(images)
-        old_threads = torch.get_num_threads()
-        torch.set_num_threads(self.num_threads)
-        try:
-            out = []
+        out = []
+        with torch_threads(self.num_threads):
             device = torch.device(self.device)
             for start in range(0, len(images), self.batch_size):
                 chunk = images[start : start + self.batch_size]
                 xb = _normalize(_to_tensor(chunk, self.image_size, self.letterbox)).to(device)
                 out.append(torch.sigmoid(self.model_(xb)).cpu().double().numpy())
-        finally:
-            torch.set_num_threads(old_threads)
         return np.concatenate(out, axis=0)

@@ -33,7 +33,6 @@ import io
 import re
 import threading
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +43,7 @@ from PIL import Image, UnidentifiedImageError
 
 from veil.anonymizers.base import Anonymizer
 from veil.errors import MediaError
+from veil.lru import LruCache
 from veil.media import strict_decoding
 from veil.protect import protect_image_bytes
 from veil.proxy.config import ProxyConfig
@@ -207,39 +207,6 @@ def _walk_strings(value: Any, skip: set[int]) -> Iterator[tuple[str, str]]:
             stack.extend((x, f"{path}[{i}]", depth + 1) for i, x in enumerate(v))
 
 
-class _ProtectedCache:
-    """Protected re-encodings of recent images by a hash of the bytes the client sent, least
-    recently used dropped beyond ``max_bytes`` (0: nothing kept). Holds protected images only."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes, self.size = max_bytes, 0
-        self._d: OrderedDict[bytes, bytes] = OrderedDict()
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def key(data: bytes) -> bytes:
-        return hashlib.blake2b(data, digest_size=32).digest()
-
-    def get(self, key: bytes) -> bytes | None:
-        with self._lock:
-            out = self._d.get(key)
-            if out is not None:
-                self._d.move_to_end(key)
-            return out
-
-    def put(self, key: bytes, value: bytes) -> None:
-        if len(value) > self.max_bytes:
-            return
-        with self._lock:
-            if key in self._d:
-                return
-            self._d[key] = value
-            self.size += len(value)
-            while self.size > self.max_bytes:
-                _, old = self._d.popitem(last=False)
-                self.size -= len(old)
-
-
 class PayloadTransform:
     """Request JSON -> request JSON with every image anonymized; refuses what it cannot protect.
 
@@ -266,7 +233,9 @@ class PayloadTransform:
         self.config = config
         self.fetch = fetch
         self._lock = threading.Lock()
-        self._protected = _ProtectedCache(int(config.protected_cache_mb * 1024 * 1024))
+        # protected re-encodings of recent images, by a hash of the bytes the client sent (only
+        # protected images are kept)
+        self._protected = LruCache(int(config.protected_cache_mb * 1024 * 1024), size_of=len)
 
     # ------------------------------------------------------------------ validation
 
@@ -368,7 +337,7 @@ class PayloadTransform:
                 not decode.
             AnonymizerFailure: the anonymizer raised or returned something invalid.
         """
-        key = self._protected.key(data)
+        key = hashlib.blake2b(data, digest_size=32).digest()
         hit = self._protected.get(key)
         if hit is not None:  # these very bytes were protected before (a chat re-sends its images every turn)
             return hit
