@@ -2,8 +2,10 @@
 
 Veil keeps a few things it computed, keyed by a hash of the input: a guide's detections
 of recently seen images (:mod:`veil.anonymizers.guides`: a trained model and its step-0
-start detect once per image) and the proxy's protected re-encodings of recent images (a
-chat re-sends its images every turn).
+start detect once per image), the proxy's protected re-encodings of recent images (a
+chat re-sends its images every turn), the reference black box's perception of recent
+images (one image is asked several questions) and the review UI's built anonymizers and
+protected files.
 
 Example:
     >>> from veil.lru import LruCache

@@ -32,7 +32,6 @@ import os
 import re
 import threading
 from abc import abstractmethod
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ import numpy as np
 from veil.blackbox.base import BLACKBOXES, Answer, BlackBox
 from veil.data.questions import parse_prompt
 from veil.errors import ConfigError
+from veil.lru import LruCache
 from veil.threads import opencv_threads
 
 CANNOT_ANSWER = "I cannot answer that."
@@ -741,7 +741,7 @@ class PerceptionBlackBox(BlackBox):
         self._lock = threading.RLock()
         self._detectors: list[PeopleDetector] | None = None
         self._reader: TextReader | None = None
-        self._cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._cache = LruCache(cache_size)
 
     # -- what a variant provides ------------------------------------------------------
 
@@ -765,13 +765,10 @@ class PerceptionBlackBox(BlackBox):
         if self.cache_size == 0:
             return compute()
         key = (what, _image_key(image))
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
-        value = compute()
-        self._cache[key] = value
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+        value = self._cache.get(key)
+        if value is None:
+            value = compute()
+            self._cache.put(key, value)
         return value
 
     def people_candidates(self, image: np.ndarray) -> list[Candidate]:
@@ -863,12 +860,13 @@ class PerceptionBlackBox(BlackBox):
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state.update(_lock=None, _detectors=None, _reader=None, _cache=OrderedDict())
+        state.update(_lock=None, _detectors=None, _reader=None, _cache=None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.RLock()
+        self._cache = LruCache(self.cache_size)
 
 
 def _image_key(image: np.ndarray) -> str:

@@ -34,6 +34,7 @@ import numpy as np
 
 from veil.anonymizers.base import Anonymizer
 from veil.errors import ConfigError, MediaError, VeilError
+from veil.lru import LruCache
 
 #: Categories a region can have (faces, then the text guide's categories).
 CATEGORIES: tuple[str, ...] = ("face", "name", "phone", "plate", "email", "id", "unread", "public")
@@ -165,10 +166,10 @@ class Workbench:
     def __init__(self, config: UIConfig) -> None:
         self.config = config
         self.pictures: OrderedDict[str, Picture] = OrderedDict()
-        self._tools: OrderedDict[tuple[Any, ...], Tool] = OrderedDict()
+        self._tools = LruCache(8)  # built anonymizers by (spec, privacy, policy)
         self._kinds: dict[str, str] = {}
         self._model_policy: dict[str, tuple[str, ...]] = {}
-        self._protected: OrderedDict[tuple[Any, ...], Protected] = OrderedDict()
+        self._protected = LruCache(24)  # protected files by (picture, tool key)
         self._lock = threading.RLock()
         self._detect_lock = threading.Lock()
         self._detectors: tuple[Any, Any] | None = None
@@ -259,9 +260,8 @@ class Workbench:
             if kind != "conditioned":
                 privacy = None
             key = (spec, privacy, pol)
-            if key in self._tools:
-                self._tools.move_to_end(key)
-                return self._tools[key]
+            if (cached := self._tools.get(key)) is not None:
+                return cached
             tool = self._build(spec, privacy, pol)
             self._kinds[spec] = tool.kind
             if tool.kind == "guided-policy" and pol is None:  # the model's own policy, asked for explicitly
@@ -271,9 +271,7 @@ class Workbench:
                 pol = None
             key = (spec, privacy if tool.kind == "conditioned" else None, pol)
             tool.key = key
-            self._tools[key] = tool
-            while len(self._tools) > 8:
-                self._tools.popitem(last=False)
+            self._tools.put(key, tool)
             return tool
 
     def _build(self, spec: str, privacy: float | None, policy: tuple[str, ...] | None) -> Tool:
@@ -314,16 +312,14 @@ class Workbench:
         pic = self.picture(pid)
         key = (pid, *tool.key)
         with self._lock:
-            if key in self._protected:
-                return self._protected[key]
+            if (cached := self._protected.get(key)) is not None:
+                return cached
             cap = _Capture(tool.anonymizer)
             data = protect_image_bytes(pic.data, cap, None, False, max_pixels=self.config.max_pixels, name=pic.name)
             if cap.seen is None:
                 raise MediaError(f"{pic.name}: the image has no frame")
             res = Protected(data, cap.seen[1])
-            self._protected[key] = res
-            while len(self._protected) > 24:
-                self._protected.popitem(last=False)
+            self._protected.put(key, res)
             return res
 
     def regions(self, pid: str) -> list[dict[str, Any]]:
