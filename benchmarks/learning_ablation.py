@@ -59,20 +59,25 @@ def run_seed(seed: int, manifest: Path, out: Path, steps: int, budget: int,
     return {"seed": seed, "train_seconds": t_train, "rows": rows, "levels": levels}
 
 
-def attacker_spread(ev: Evaluator, specs: dict[str, Path], seeds: list[int]) -> dict[str, list[float]]:
-    """The learned attacker's cMAP on each model's protected images, once per attacker seed
-    (the protected images computed once; the step-0 model is the same network for every
-    training seed, so its spread over attacker seeds is the attacker's own noise)."""
+def attacker_spread(ev: Evaluator, specs: dict[str, Path | str], seeds: list[int]
+                    ) -> tuple[dict[str, list[float]], dict[str, dict[str, list[float]]]]:
+    """The learned attacker's cMAP and per-attribute AP on each model's protected images, once
+    per attacker seed (the protected images computed once; the step-0 model is the same
+    network for every training seed, so its spread over attacker seeds is the attacker's own
+    noise). Returns ``(cmap[name], per_attribute_ap[name][attribute])``, lists over seeds."""
     from veil.anonymizers.base import create_anonymizer
     from veil.protect import with_runtime
 
-    out: dict[str, list[float]] = {}
+    cmaps: dict[str, list[float]] = {}
+    per_attr: dict[str, dict[str, list[float]]] = {}
     for name, spec in specs.items():
         anon = with_runtime(create_anonymizer(str(spec)), "auto")
         prot_eval = [anon(im) for im in ev.eval_images]
         prot_train = [anon(im) for im in ev.train_images]
-        out[name] = [float(ev.learned_attack(prot_train, prot_eval, seed=s)["cmap"]) for s in seeds]
-    return out
+        attacks = [ev.learned_attack(prot_train, prot_eval, seed=s) for s in seeds]
+        cmaps[name] = [float(a["cmap"]) for a in attacks]
+        per_attr[name] = {k: [float(a["per_attribute_ap"][k]) for a in attacks] for k in attacks[0]["per_attribute_ap"]}
+    return cmaps, per_attr
 
 
 def summarize(results: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
@@ -100,6 +105,9 @@ def main() -> None:
     ap.add_argument("--attacker-seeds", type=int, default=0, metavar="K",
                     help="also train the learned attacker with K seeds on each model's protected images "
                          "and report cMAP per model as mean ± spread over them")
+    ap.add_argument("--bounds", action="store_true",
+                    help="with --attacker-seeds: also attack the unprotected images and blur:sigma=12 (every "
+                         "pixel blurred) for the scale of cMAP on this split")
     ap.add_argument("--eval-only", action="store_true",
                     help="with --attacker-seeds: measure the models already in --out (seedN/model, "
                          "seedN/model-step0) without training or evaluating them again")
@@ -113,7 +121,7 @@ def main() -> None:
     if a.eval_only:
         if not a.attacker_seeds:
             ap.error("--eval-only needs --attacker-seeds")
-        report_attacker_spread(manifest, out, a.seeds, a.attacker_seeds)
+        report_attacker_spread(manifest, out, a.seeds, a.attacker_seeds, a.bounds)
         return
     results = []
     for seed in a.seeds:
@@ -126,26 +134,36 @@ def main() -> None:
     for k, tr, s0, d in summarize(results):
         print(f"{k:<18} {tr:<16} {s0:<16} {d:<16}")
     if a.attacker_seeds:
-        report_attacker_spread(manifest, out, a.seeds, a.attacker_seeds)
+        report_attacker_spread(manifest, out, a.seeds, a.attacker_seeds, a.bounds)
 
 
-def report_attacker_spread(manifest: Path, out: Path, seeds: list[int], k: int) -> None:
-    """cMAP of every trained model and of the step-0 model over ``k`` attacker seeds
-    (100-100+k), printed and written to ``attacker_seeds.json``."""
+def report_attacker_spread(manifest: Path, out: Path, seeds: list[int], k: int, bounds: bool = False) -> None:
+    """cMAP and per-attribute AP of every trained model and of the step-0 model over ``k``
+    attacker seeds (100-100+k), printed and written to ``attacker_seeds.json``; with
+    ``bounds`` also of the unprotected images and of blur:sigma=12."""
     ev = Evaluator(manifest, EvalConfig(), progress=False)
     attacker_seeds = list(range(100, 100 + k))
-    specs = {f"trained seed {s}": out / f"seed{s}" / "model" for s in seeds}
+    specs: dict[str, Path | str] = {f"trained seed {s}": out / f"seed{s}" / "model" for s in seeds}
     specs["step 0"] = out / f"seed{seeds[0]}" / "model-step0"
-    cmaps = attacker_spread(ev, specs, attacker_seeds)
-    atomic_write_text(out / "attacker_seeds.json", json.dumps({"attacker_seeds": attacker_seeds, "cmap": cmaps},
-                                                              indent=1))
+    if bounds:
+        specs.update({"unprotected": "identity", "blur:sigma=12": "blur:sigma=12"})
+    cmaps, per_attr = attacker_spread(ev, specs, attacker_seeds)
+    prevalence = {a: float(v) for a, v in zip(ev.attributes, ev.y_eval.mean(axis=0), strict=True)}
+    atomic_write_text(out / "attacker_seeds.json", json.dumps(
+        {"attacker_seeds": attacker_seeds, "cmap": cmaps, "per_attribute_ap": per_attr,
+         "test_prevalence": prevalence}, indent=1))
     base = np.array(cmaps["step 0"])
-    print(f"\nlearned-attacker cMAP over {k} attacker seeds (mean ± half range; difference paired by attacker seed)")
+    attrs = list(per_attr["step 0"])
+    print(f"\nlearned-attacker AP over {k} attacker seeds (mean ± half range; difference paired by attacker seed)")
+    print(f"{'':<16} {'cMAP':<14} {'- step 0':<16} " + " ".join(f"{a:<11}" for a in attrs))
+    print(f"{'prevalence':<16} {np.mean(list(prevalence.values())):<14.3f} {'':<16} "
+          + " ".join(f"{prevalence[a]:<11.3f}" for a in attrs))
     for name, v in cmaps.items():
         arr = np.array(v)
         d = arr - base
-        print(f"{name:<16} {arr.mean():.3f} ± {(arr.max() - arr.min()) / 2:.3f}"
-              + ("" if name == "step 0" else f"   − step 0: {d.mean():+.3f} ± {(d.max() - d.min()) / 2:.3f}"))
+        diff = "" if name == "step 0" else f"{d.mean():+.3f} ± {(d.max() - d.min()) / 2:.3f}"
+        print(f"{name:<16} {arr.mean():.3f} ± {(arr.max() - arr.min()) / 2:.3f}  {diff:<16} "
+              + " ".join(f"{np.mean(per_attr[name][a]):<11.3f}" for a in attrs))
 
 
 if __name__ == "__main__":
