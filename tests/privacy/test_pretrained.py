@@ -137,6 +137,26 @@ class TestReidentification:
         assert r["rate"] < 1.0
         assert np.mean(r["distances"]) > 0.5
 
+    def test_originals_embedded_once_across_rows(self, basketball: np.ndarray, basketball_faces: np.ndarray,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+        import face_recognition
+
+        from veil.privacy import pretrained
+
+        pretrained._EMBEDDINGS.clear()
+        first = reidentification([basketball], [strong_blur(basketball)], [basketball_faces])
+        calls: list[int] = []
+        real = face_recognition.face_encodings
+        monkeypatch.setattr(face_recognition, "face_encodings", lambda *a, **k: calls.append(1) or real(*a, **k))
+        noisy = np.clip(basketball.astype(np.int16) + 9, 0, 255).astype(np.uint8)
+        second = reidentification([basketball], [noisy], [basketball_faces])
+        assert len(calls) == first["total"]  # the new protected faces only; the originals came from the cache
+        again = reidentification([basketball], [strong_blur(basketball)], [basketball_faces])
+        assert len(calls) == first["total"] and again["distances"] == first["distances"]
+        pretrained._EMBEDDINGS.clear()
+        fresh = reidentification([basketball], [noisy], [basketball_faces])
+        assert fresh["distances"] == second["distances"]
+
     def test_small_faces_skipped_and_sizes_checked(self, basketball: np.ndarray) -> None:
         r = reidentification([basketball], [basketball], [[[10, 10, 20, 20]]], min_size=24)
         assert r["total"] == 0 and math.isnan(r["rate"]) and r["distances"] == []

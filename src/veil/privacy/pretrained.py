@@ -18,6 +18,7 @@ on the attacker failing to search the whole image.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import shutil
 import subprocess
@@ -32,6 +33,7 @@ import numpy as np
 from veil.anonymizers.base import check_image
 from veil.data.manifest import PrivateText
 from veil.errors import ConfigError, MediaError
+from veil.lru import LruCache
 from veil.privacy.metrics import char_error_rate, normalize_text
 from veil.registry import Registry
 
@@ -296,18 +298,30 @@ def face_detection_recall(
 # ----------------------------------------------------------------------------- re-identification
 
 
+#: Recent embeddings by crop content, face location and model: every protected version of
+#: a set of images is compared with the same originals (one evaluation row after another).
+_EMBEDDINGS = LruCache(1024)
+
+
 def _face_embedding(crop_image: np.ndarray, box: np.ndarray, model: str) -> np.ndarray:
+    x1, y1, x2, y2 = (round(float(v)) for v in box)
+    h, w = crop_image.shape[:2]
+    loc = (max(0, y1), min(w - 1, x2), min(h - 1, y2), max(0, x1))  # (top, right, bottom, left)
+    crop = np.ascontiguousarray(crop_image)
+    key = (hashlib.sha1(crop.data).hexdigest(), crop.shape, loc, model)
+    hit = _EMBEDDINGS.get(key)
+    if hit is not None:
+        return hit.copy()
+
     import face_recognition
 
     from veil.media import strict_decoding
 
     strict_decoding()  # its import turns on PIL's truncated-image loading process-wide
-
-    x1, y1, x2, y2 = (round(float(v)) for v in box)
-    h, w = crop_image.shape[:2]
-    loc = (max(0, y1), min(w - 1, x2), min(h - 1, y2), max(0, x1))  # (top, right, bottom, left)
-    enc = face_recognition.face_encodings(crop_image, known_face_locations=[loc], num_jitters=1, model=model)
-    return np.asarray(enc[0], np.float64)
+    enc = face_recognition.face_encodings(crop, known_face_locations=[loc], num_jitters=1, model=model)
+    out = np.asarray(enc[0], np.float64)
+    _EMBEDDINGS.put(key, out.copy())
+    return out
 
 
 def reidentification(
