@@ -4,7 +4,8 @@ Veil keeps a few things it computed, keyed by a hash of the input: a guide's det
 of recently seen images (:mod:`veil.anonymizers.guides`: a trained model and its step-0
 start detect once per image), the proxy's protected re-encodings of recent images (a
 chat re-sends its images every turn), the reference black box's perception of recent
-images (one image is asked several questions) and the review UI's built anonymizers and
+images (one image is asked several questions), re-identification's face embeddings (every
+evaluation row compares with the same originals) and the review UI's built anonymizers and
 protected files.
 
 Example:
