@@ -64,3 +64,18 @@ def test_list_names_everything(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for name in ("identity", "blur", "pixelate", "faceblur", "reference", "cnn", "prior", "street"):
         assert name in out
+
+
+@pytest.mark.parametrize("command", [["protect", "IN", "--anonymizer", "x", "--out", "OUT"],
+                                     ["eval", "--anonymizer", "x", "--out", "OUT"]])
+def test_video_schedule_defaults_are_the_library_defaults(command: list[str]) -> None:
+    """The parser keeps its defaults as literals (its import stays light); they must be the
+    library's, so `veil protect` and `veil eval` do what ProtectConfig() does."""
+    from veil.anonymizers.schedule import DetectionSchedule
+    from veil.cli import build_parser
+    from veil.protect import ProtectConfig
+
+    a = build_parser().parse_args(command)
+    sched = DetectionSchedule.parse(a.detect_every)
+    assert sched is not None and (sched.faces_every, sched.text_every) == ProtectConfig.detect_every
+    assert (a.detect_hold, a.detect_face_side) == (ProtectConfig.detect_hold, ProtectConfig.detect_face_side)

@@ -53,6 +53,7 @@ from typing import Any, Literal
 import numpy as np
 
 from veil.anonymizers.base import Anonymizer, create_anonymizer
+from veil.anonymizers.schedule import DEFAULT_SCHEDULE
 from veil.errors import ConfigError, MediaError, VeilError
 from veil.fsutil import atomic_write_text
 from veil.media import IMAGE_SUFFIXES, MAX_PIXELS, VIDEO_CONTAINERS, VIDEO_SUFFIXES, transcode_video
@@ -146,9 +147,9 @@ class ProtectConfig:
     jpeg_quality: int = 95
     video_codec: str | None = None
     batch_size: int = 4
-    detect_every: tuple[int, int] | None = (8, 16)
-    detect_hold: int = 2
-    detect_face_side: int = 1152
+    detect_every: tuple[int, int] | None = (DEFAULT_SCHEDULE.faces_every, DEFAULT_SCHEDULE.text_every)
+    detect_hold: int = DEFAULT_SCHEDULE.hold
+    detect_face_side: int = DEFAULT_SCHEDULE.face_min_side
     network_batch: int = 1
     max_pixels: int = MAX_PIXELS
     progress: bool = True

@@ -38,6 +38,7 @@ from veil.anonymizers.base import Anonymizer, create_anonymizer
 from veil.data.manifest import Item, load_manifest
 from veil.data.street_video import VideoTruth, load_video_truth
 from veil.errors import ManifestError
+from veil.protect import ProtectConfig
 
 __all__ = ["VIDEO_LEAK_SCHEMA", "VideoLeakConfig", "evaluate_video_item", "evaluate_video_manifest",
            "format_leak_table", "frame_leaks", "is_video_manifest", "leak_row", "video_items"]
@@ -157,13 +158,13 @@ def _summary(rows: list[tuple[int, int, bool]]) -> dict[str, Any]:
 def evaluate_video_item(
     item: Item,
     anonymizer: str | Anonymizer,
-    detect_every: tuple[int, int] | None = (8, 16),
-    detect_hold: int = 2,
+    detect_every: tuple[int, int] | None = ProtectConfig.detect_every,
+    detect_hold: int = ProtectConfig.detect_hold,
     config: VideoLeakConfig | None = None,
     threads: int | None = None,
     work_dir: str | Path | None = None,
     progress: bool = False,
-    face_min_side: int = 1152,
+    face_min_side: int = ProtectConfig.detect_face_side,
 ) -> dict[str, Any]:
     """Protect one video item with ``anonymizer`` (the real ``veil protect`` path, ``detect_every``
     for guided models) and measure its leak (:func:`frame_leaks`).
@@ -177,7 +178,7 @@ def evaluate_video_item(
     """
     from veil.anonymizers.guides import clear_detection_cache
     from veil.media import iter_frames
-    from veil.protect import ProtectConfig, protect_video_file, with_runtime
+    from veil.protect import protect_video_file, with_runtime
     from veil.threads import torch_threads
 
     truth = _truth_of(item)
@@ -209,12 +210,12 @@ def evaluate_video_manifest(
     manifest: str | Path,
     anonymizer: str | Anonymizer,
     out_dir: str | Path | None = None,
-    detect_every: tuple[int, int] | None = (8, 16),
-    detect_hold: int = 2,
+    detect_every: tuple[int, int] | None = ProtectConfig.detect_every,
+    detect_hold: int = ProtectConfig.detect_hold,
     config: VideoLeakConfig | None = None,
     threads: int | None = None,
     progress: bool = True,
-    face_min_side: int = 1152,
+    face_min_side: int = ProtectConfig.detect_face_side,
 ) -> dict[str, Any]:
     """``veil eval`` on a manifest of video items: the leak of one anonymizer, pooled over the
     items (frames and tracks summed), written to ``out_dir/metrics.json`` when given.
