@@ -1,4 +1,4 @@
-"""The least-recently-used cache behind the guides' detection cache and the proxy's protected images."""
+"""The least-recently-used cache behind Veil's caches (detections, protected images, embeddings, ...)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ def test_bounded_by_entries_by_default_and_replacing_a_key() -> None:
     cache.put("a", [1])
     cache.put("a", [2])  # replaced, still one entry
     cache.put("b", [])
-    assert cache.size == 2 and cache.get("a") == [2] and cache.get("b") == []
+    assert cache.size == 2 and len(cache) == 2 and cache.get("a") == [2] and cache.get("b") == []
     cache.put("c", [3])  # "b" was used last: "a" goes
     assert cache.snapshot() == {"b": [], "c": [3]}
     cache.clear()
-    assert cache.size == 0 and cache.get("a") is None
+    assert cache.size == 0 and len(cache) == 0 and cache.get("a") is None

@@ -5,8 +5,8 @@ of recently seen images (:mod:`veil.anonymizers.guides`: a trained model and its
 start detect once per image), the proxy's protected re-encodings of recent images (a
 chat re-sends its images every turn), the reference black box's perception of recent
 images (one image is asked several questions), re-identification's face embeddings (every
-evaluation row compares with the same originals) and the review UI's built anonymizers and
-protected files.
+evaluation row compares with the same originals), faceblur's detectors per input size and
+the review UI's built anonymizers and protected files.
 
 Example:
     >>> from veil.lru import LruCache
@@ -64,6 +64,11 @@ class LruCache:
             while self.size > self.max_size:
                 _, (_, dropped) = self._d.popitem(last=False)
                 self.size -= dropped
+
+    def __len__(self) -> int:
+        """The number of entries kept."""
+        with self._lock:
+            return len(self._d)
 
     def clear(self) -> None:
         with self._lock:

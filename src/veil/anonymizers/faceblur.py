@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import OrderedDict
 from typing import Any, ClassVar
 
 import numpy as np
 
 from veil.anonymizers.base import ANONYMIZERS, Anonymizer
 from veil.anonymizers.baselines import check_number, gaussian_blur
+from veil.lru import LruCache
 
 
 @ANONYMIZERS.register("faceblur")
@@ -64,7 +64,7 @@ class FaceBlur(Anonymizer):
         self._init_cache()
 
     def _init_cache(self) -> None:
-        self._detectors: OrderedDict[tuple[int, int], Any] = OrderedDict()
+        self._detectors = LruCache(self.max_cached_sizes)
         self._lock = threading.Lock()
         self._session: Any = None
 
@@ -126,11 +126,7 @@ class FaceBlur(Anonymizer):
                 det = CenterFace.__new__(CenterFace)
                 det.in_shape, det.backend, det.sess = key, "onnxrt", sess
                 det.onnx_input_name, det.onnx_output_names = "input.1", ["537", "538", "539", "540"]
-            self._detectors[key] = det
-            while len(self._detectors) > self.max_cached_sizes:
-                self._detectors.popitem(last=False)
-        else:
-            self._detectors.move_to_end(key)
+            self._detectors.put(key, det)
         return det
 
     def detect(self, image: np.ndarray) -> np.ndarray:
