@@ -193,3 +193,23 @@ def test_cli_export_protect_and_runtime_auto(tmp_path: Path, exported: tuple) ->
         assert np.abs(got.astype(int) - torch_a(im)).max() <= UINT8_TOLERANCE
         summary = json.loads((tmp_path / folder / "protect-summary.json").read_text())
         assert summary["runtime"] == "onnxruntime" and summary["anonymizer"] == spec
+
+
+def test_close_up_faces_match_the_network_in_a_batch() -> None:
+    """A close-up (a face map over most of the frame) raises the blur of the whole batch (the
+    largest face of the batch sets the reference length): the graph computes the same."""
+    import onnxruntime as ort
+
+    a = policy()
+    session = ort.InferenceSession(policy_model(a.net, 17).SerializeToString(), providers=["CPUExecutionProvider"])
+    h, w = 180, 240
+    x = torch.rand(2, 3, h, w, generator=torch.Generator().manual_seed(7))
+    maps = torch.zeros(2, len(POLICY_CATEGORIES) + 1, h, w)
+    face = POLICY_CATEGORIES.index("face")
+    maps[0, face, 10:170, 40:200] = 1.0  # a close-up
+    maps[1, face, 20:50, 20:50] = 1.0  # a small face
+    with torch.no_grad():
+        assert a.net.reference_length(maps) > min(h, w)
+        ref = a.net(x, maps).numpy()
+    got = session.run(None, {"image": x.numpy(), "extra": maps.numpy()})[0]
+    assert np.abs(got - ref).max() <= FLOAT_TOLERANCE

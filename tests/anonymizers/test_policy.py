@@ -68,6 +68,8 @@ def test_bad_configuration_is_refused() -> None:
         create_network("guided-policy", policy=["face"], floor_categories=["name"])
     with pytest.raises(ConfigError, match="increasing"):
         create_network("guided-policy", levels=[0.02, 0.01])
+    with pytest.raises(ConfigError, match="face_ref"):
+        create_network("guided-policy", face_ref=-0.5)
 
 
 @pytest.mark.parametrize("sigma", [4.0, 9.0, 20.0])
@@ -154,3 +156,66 @@ def test_hidden_line_margin_does_not_cover_a_public_line() -> None:
     assert layers[name, 36:45, 21:80].max() == 0.0  # the tagline's box is no longer under the margin
     assert layers[name, 36:45, 5:19].min() == 1.0  # the margin elsewhere is kept
     assert layers[public].sum() == 30 * 70
+
+
+def _disc_maps(h: int, w: int, diameter: float) -> torch.Tensor:
+    """A face map holding one disc of ``diameter`` pixels in the middle of an h x w image."""
+    m = torch.zeros(1, len(POLICY_CATEGORIES) + 1, h, w)
+    yy, xx = torch.meshgrid(torch.arange(h) + 0.5, torch.arange(w) + 0.5, indexing="ij")
+    disc = ((yy - h / 2) ** 2 + (xx - w / 2) ** 2) <= (diameter / 2) ** 2
+    m[0, POLICY_CATEGORIES.index("face")] = disc.float()
+    return m
+
+
+def test_blur_strength_follows_the_short_side_for_faces_of_training_framings() -> None:
+    net = create_network("guided-policy")
+    assert net.reference_length(_maps()) == 60.0  # a 20 px face in a 60 x 80 image
+    assert net.reference_length(_disc_maps(200, 300, 99.0)) == 200.0  # just under half the short side
+    assert create_network("guided-policy", face_ref=0).reference_length(_disc_maps(100, 100, 100.0)) == 100.0
+
+
+def test_a_close_up_face_is_blurred_in_proportion_to_its_size() -> None:
+    """The same face filling two different framings gets the same blur relative to its size
+    (the reference length is twice its diameter either way), and a close-up is blurred more
+    than the short side alone would give."""
+    net = create_network("guided-policy")
+    r_small = net.reference_length(_disc_maps(120, 160, 100.0))
+    r_large = net.reference_length(_disc_maps(160, 240, 100.0))
+    assert r_small == pytest.approx(200.0, rel=0.02) and r_large == pytest.approx(r_small, rel=0.01)
+    x = _img(120, 160)
+    m = _disc_maps(120, 160, 100.0)
+    with torch.no_grad():
+        y = net(x, m)
+        y_short = create_network("guided-policy", face_ref=0)(x, m)
+    core = (..., slice(45, 75), slice(65, 95))
+
+    def detail(img: torch.Tensor) -> float:
+        return float((img[core] - blur_tensor(img, 2.0)[core]).abs().mean())
+
+    assert detail(y) < 0.5 * detail(y_short)  # a stronger blur inside the face
+    assert torch.equal(y[..., :2, :], x[..., :2, :])  # outside the detection: untouched
+
+
+def test_a_real_close_up_face_is_neither_found_nor_matched() -> None:
+    """The astronaut photo cropped so her face fills 80 % of the frame (a selfie's framing),
+    protected by the default network at its starting strengths: CenterFace no longer finds
+    the face and dlib no longer matches it to the original (distance >= 0.6). With the
+    strengths tied to the short side alone, CenterFace found it and dlib matched at 0.60."""
+    import cv2
+    import skimage.data
+
+    from veil.anonymizers.faceblur import FaceBlur
+    from veil.anonymizers.learned import LearnedAnonymizer
+    from veil.privacy.pretrained import face_detection_recall, reidentification
+
+    astro = skimage.data.astronaut()
+    x1, y1, x2, y2 = FaceBlur(threshold=0.5).detect(astro)[0][:4]
+    side = int(max(x2 - x1, y2 - y1) / 0.8)
+    cx, cy = int((x1 + x2) / 2), int((y1 + y2) / 2)
+    top, left = max(0, cy - side // 2), max(0, cx - side // 2)
+    close_up = cv2.resize(astro[top:top + side, left:left + side], (640, 640), interpolation=cv2.INTER_CUBIC)
+    faces = [[float(v) for v in b[:4]] for b in FaceBlur(threshold=0.5).detect(close_up)]
+    assert len(faces) == 1
+    protected = LearnedAnonymizer("guided-policy", guide="faces+textcls")(close_up)
+    assert face_detection_recall([protected], [faces], detector="centerface")["hits"] == 0
+    assert reidentification([close_up], [protected], [faces])["distances"][0] >= 0.6

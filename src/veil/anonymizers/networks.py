@@ -657,6 +657,7 @@ class GuidedMaskedObfuscation(_MaskOwner):
         hard: bool = True,
         floor_channels: Sequence[int] = (),
         floor_threshold: float = 0.5,
+        face_ref: float = 0.5,
     ) -> None:
         super().__init__()
         owner = self.network_name
@@ -836,6 +837,13 @@ class GuidedPolicyObfuscation(_MaskOwner):
             ``floor_threshold`` the level is at least ``floor_level`` (belt and braces).
         floor_level: the floor, in levels (1.0: at least the first blur).
         floor_threshold: map value above which the floor applies.
+        face_ref: framing invariance for faces. The blur strengths are fractions of a
+            reference length: the short side, or, when the face map is large (a close-up, a
+            selfie), its extent divided by ``face_ref``, whichever is longer; the extent is
+            that of a disc with the face map's area (largest over the batch). Training
+            framings (faces up to about a third of the short side) keep the short side; a
+            face filling the frame gets the blur its learned level gives a small face, in
+            proportion to its size, instead of a blur too weak to hide it. 0 turns it off.
 
     Shape:
         x (B, 3, H, W), extra (B, extra_channels, H, W) -> (B, 3, H, W); ``last_mask``:
@@ -854,6 +862,7 @@ class GuidedPolicyObfuscation(_MaskOwner):
         floor_categories: Sequence[str] = (),
         floor_level: float = 1.0,
         floor_threshold: float = 0.5,
+        face_ref: float = 0.5,
     ) -> None:
         super().__init__()
         owner = self.network_name
@@ -874,8 +883,10 @@ class GuidedPolicyObfuscation(_MaskOwner):
             levels=lv, init=float(init), floor_categories=[c for c in cats if c in set(floor_categories)],
             floor_level=_check_float(owner, "floor_level", floor_level, 0.0, exclusive=False),
             floor_threshold=float(floor_threshold),
+            face_ref=_check_float(owner, "face_ref", face_ref, 0.0, exclusive=False),
         )
         self.extra_channels, self.categories, self.levels = extra_channels, cats, lv
+        self.face_ref = self.hparams["face_ref"]
         self.policy = self.hparams["policy"]
         self.floor_categories = self.hparams["floor_categories"]
         self.floor_level, self.floor_threshold = float(floor_level), float(floor_threshold)
@@ -938,10 +949,21 @@ class GuidedPolicyObfuscation(_MaskOwner):
             t = torch.where(floor, t.clamp(min=self.floor_level), t)
         return t
 
-    def blur_stack(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """``[x, blur(σ_1), ..., blur(σ_L)]`` with σ_k = levels[k] x the short side."""
-        short = min(x.shape[-2:])
-        return [x, *(fast_blur_tensor(x, max(0.3, s * short)) for s in self.levels)]
+    def reference_length(self, maps: torch.Tensor) -> float:
+        """The length the blur strengths are fractions of, for a batch of guide maps
+        (B, C + 1, H, W): the short side, or the face map's extent / ``face_ref`` if longer
+        (see the class's ``face_ref``). The ONNX export computes it the same way."""
+        short = float(min(maps.shape[-2:]))
+        if self.face_ref <= 0 or "face" not in self.categories:
+            return short
+        area = float(maps[:, self.categories.index("face")].float().sum(dim=(-2, -1)).amax())
+        return max(short, math.sqrt(4.0 / math.pi * max(area, 0.0)) / self.face_ref)
+
+    def blur_stack(self, x: torch.Tensor, reference: float | None = None) -> list[torch.Tensor]:
+        """``[x, blur(σ_1), ..., blur(σ_L)]`` with σ_k = levels[k] x ``reference`` (the short
+        side when None; :meth:`reference_length` of the batch's maps in the forward pass)."""
+        ref = float(min(x.shape[-2:])) if reference is None else float(reference)
+        return [x, *(fast_blur_tensor(x, max(0.3, s * ref)) for s in self.levels)]
 
     def composite(self, stack: Sequence[torch.Tensor], t: torch.Tensor) -> torch.Tensor:
         """Interpolate the blur stack at level ``t`` (hat weights: differentiable in t)."""
@@ -953,4 +975,4 @@ class GuidedPolicyObfuscation(_MaskOwner):
     def _forward(self, x: torch.Tensor, inp: torch.Tensor, lam: torch.Tensor | None) -> torch.Tensor:
         t = self.level_map(inp[:, 3:])
         self.last_mask = t / len(self.levels)
-        return self.composite(self.blur_stack(x), t)
+        return self.composite(self.blur_stack(x, self.reference_length(inp[:, 3:])), t)

@@ -27,6 +27,7 @@ network's ``last_mask``).
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -104,16 +105,33 @@ class _Graph:
         return outs
 
 
-def _level_sizes(g: _Graph, h: str, w: str, fraction: float) -> dict[str, str]:
-    """Pooling factor, kernel radius and separable kernels of one level, from H and W ((1,) int64).
+def _reference_length(g: _Graph, extra: str, h: str, w: str, net: GuidedPolicyObfuscation) -> str:
+    """The length blur strengths are fractions of ((1,) float64), as
+    :meth:`GuidedPolicyObfuscation.reference_length`: the short side, or the face map's
+    extent / ``face_ref`` when longer (the largest face-map area of the batch, as a disc)."""
+    from onnx import TensorProto as T
+
+    short = g.op("Cast", g.op("Min", h, w), to=T.DOUBLE, hint="short")
+    if net.face_ref <= 0 or "face" not in net.categories:
+        return short
+    i = net.categories.index("face")
+    plane = g.op("Slice", extra, g.i64(i), g.i64(i + 1), g.i64(1))
+    area = g.op("ReduceMax", g.op("ReduceSum", plane, g.i64(1, 2, 3), keepdims=0), axes=[0], keepdims=1)
+    area = g.op("Max", g.op("Cast", area, to=T.DOUBLE), g.f64(0.0))
+    extent = g.op("Sqrt", g.op("Mul", g.f64(4.0 / math.pi), area))
+    return g.op("Max", short, g.op("Div", extent, g.f64(net.face_ref)), hint="reference")
+
+
+def _level_sizes(g: _Graph, h: str, w: str, fraction: float, reference: str) -> dict[str, str]:
+    """Pooling factor, kernel radius and separable kernels of one level, from H and W ((1,) int64)
+    and the reference length the level's sigma is a fraction of ((1,) float64).
 
     The arithmetic of ``fast_blur_tensor`` and ``gaussian_kernel1d``: sigma and the
     kernel in float64, the kernel cast to float32 at the end.
     """
     from onnx import TensorProto as T
 
-    short = g.op("Cast", g.op("Min", h, w), to=T.DOUBLE)
-    sigma = g.op("Max", g.f64(0.3), g.op("Mul", g.f64(fraction), short))
+    sigma = g.op("Max", g.f64(0.3), g.op("Mul", g.f64(fraction), reference))
     one = g.i64(1)
     four = g.i64(4)
     half = g.op("Cast", g.op("Floor", g.op("Div", sigma, g.f64(2.0))), to=T.INT64)
@@ -420,7 +438,8 @@ def policy_model(net: GuidedPolicyObfuscation, opset: int) -> onnx.ModelProto:
         t = g.op("Where", hit, g.op("Max", t, g.f32(net.floor_level)), t)
     t = g.op("Identity", t, hint="t")
     mask = g.op("Div", t, g.f32(float(n_levels)), hint="mask")
-    levels = [_level_sizes(g, h, w, s) for s in net.levels]
+    reference = _reference_length(g, extra, h, w, net)
+    levels = [_level_sizes(g, h, w, s, reference) for s in net.levels]
 
     # where t > 0 the blur levels; elsewhere (and everywhere when no t > 0) the image as it is
     then = g.sub()

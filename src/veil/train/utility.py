@@ -198,7 +198,7 @@ class PolicySpaceUtility:
         out = []
         try:
             with torch.no_grad():
-                stack = net.blur_stack(x) if hasattr(net, "blur_stack") else None
+                stack = net.blur_stack(x, net.reference_length(extra)) if hasattr(net, "blur_stack") else None
                 for th in thetas:
                     self._set(th)
                     y = net.composite(stack, net.level_map(extra)) if stack is not None else net(x, extra)
