@@ -657,7 +657,6 @@ class GuidedMaskedObfuscation(_MaskOwner):
         hard: bool = True,
         floor_channels: Sequence[int] = (),
         floor_threshold: float = 0.5,
-        face_ref: float = 0.5,
     ) -> None:
         super().__init__()
         owner = self.network_name
