@@ -219,3 +219,33 @@ def test_a_real_close_up_face_is_neither_found_nor_matched() -> None:
     protected = LearnedAnonymizer("guided-policy", guide="faces+textcls")(close_up)
     assert face_detection_recall([protected], [faces], detector="centerface")["hits"] == 0
     assert reidentification([close_up], [protected], [faces])["distances"][0] >= 0.6
+
+
+def _line(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+    return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
+
+
+def test_pieces_of_a_number_cut_apart_are_judged_together() -> None:
+    """The detector cut a business card's phone number at its spaces: each piece reads as
+    public, the row as a phone number; a label in front of the number stays public, and a
+    line above the row (not side by side) is not joined to it."""
+    from veil.anonymizers.guides import join_split_formats
+    from veil.privacy.pii import text_category
+
+    lines = [(_line(40, 100, 120, 140), "+61", 1.0), (_line(140, 100, 300, 140), ". 450 492", 0.9),
+             (_line(320, 100, 380, 140), "742", 1.0), (_line(40, 20, 300, 60), "ACME LOGISTICS", 1.0)]
+    cats = [text_category(t, c) for _, t, c in lines]
+    assert cats == ["public"] * 4
+    join_split_formats(lines, cats)
+    assert cats == ["phone", "phone", "phone", "public"]
+
+    labelled = [(_line(0, 0, 60, 30), "CALL", 1.0), (_line(75, 0, 120, 30), "US", 1.0),
+                (_line(135, 0, 400, 30), "+61 450 492 742", 1.0)]
+    cats = [text_category(t, c) for _, t, c in labelled]
+    join_split_formats(labelled, cats)
+    assert cats == ["public", "public", "phone"]
+
+    far = [(_line(0, 0, 60, 30), "450 492", 1.0), (_line(300, 0, 360, 30), "742", 1.0)]  # gap of 8 line heights
+    cats = [text_category(t, c) for _, t, c in far]
+    join_split_formats(far, cats)
+    assert cats == ["public", "public"]

@@ -23,7 +23,8 @@ def test_plates(text: str) -> None:
     assert text_category(text) in ("plate", "id")
 
 
-@pytest.mark.parametrize("text", ["ID 4821 3377", "Passport X12345678", "CARD NO 5520 1234"])
+@pytest.mark.parametrize("text", ["ID 4821 3377", "Passport X12345678", "CARD NO 5520 1234", "IDEMP-96666-C",
+                                  "X-1234567-L"])
 def test_identity_numbers(text: str) -> None:
     assert text_category(text) in ("id", "phone", "plate")
     assert max(pii_scores(text).values()) == 1.0
@@ -64,3 +65,11 @@ def test_lone_unknown_name_stays_a_name(word: str) -> None:
     word (STELLAN / stellar) is still a name."""
     assert not is_misread_word(word)
     assert text_category(word) == "name"
+
+
+def test_a_dashed_code_that_reads_as_a_plate_stays_a_plate() -> None:
+    """A label run into a staff number is an ID; the same number alone keeps its plate reading
+    (and the plate strength of a trained policy)."""
+    assert text_category("IDEMP-96666-C") == "id"
+    assert text_category("EMP-96666-C") == "plate"
+    assert text_category("WX-12345") == "plate"

@@ -28,7 +28,7 @@ Example:
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -432,6 +432,7 @@ class TextCategoryGuide(TextGuide):
             for i in group:  # a name written on two lines: each single word joins the name
                 if cats[i] in ("public", "unread") and len(lines[i][1].split()) == 1:
                     cats[i] = "name"
+        join_split_formats(lines, cats, self.min_confidence)
         return [(poly, t, c, cat) for (poly, t, c), cat in zip(lines, cats, strict=True)]
 
     categories: ClassVar[tuple[str, ...]] = TEXT_CATEGORIES
@@ -463,9 +464,14 @@ def keep_public_cores(layers: np.ndarray, lines: list[tuple[np.ndarray, str]],
                 layers[i][carve] = 0.0
 
 
-def _blocks(polys: list[np.ndarray]) -> list[list[int]]:
-    """Groups of lines stacked into one block: similar heights, overlapping columns, close rows."""
-    boxes = [(p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max()) for p in polys]
+Box4 = tuple[float, float, float, float]
+
+
+def _linked_groups(polys: list[np.ndarray], linked: Callable[[Box4, Box4], bool]) -> list[list[int]]:
+    """Connected groups of lines (indices), two lines joined when ``linked(box_a, box_b)``
+    on their bounding boxes ``(x1, y1, x2, y2)`` and their heights are within 1.6 x."""
+    boxes = [(float(p[:, 0].min()), float(p[:, 1].min()), float(p[:, 0].max()), float(p[:, 1].max()))
+             for p in polys]
     parent = list(range(len(boxes)))
 
     def find(i: int) -> int:
@@ -480,14 +486,72 @@ def _blocks(polys: list[np.ndarray]) -> list[list[int]]:
             ha, hb = a[3] - a[1], b[3] - b[1]
             if min(ha, hb) <= 0 or max(ha, hb) / min(ha, hb) > 1.6:
                 continue
-            overlap = min(a[2], b[2]) - max(a[0], b[0])
-            gap = max(a[1], b[1]) - min(a[3], b[3])
-            if overlap > 0.3 * min(a[2] - a[0], b[2] - b[0]) and gap < 0.8 * max(ha, hb):
+            if linked(a, b):
                 parent[find(i)] = find(j)
     groups: dict[int, list[int]] = {}
     for i in range(len(boxes)):
         groups.setdefault(find(i), []).append(i)
     return list(groups.values())
+
+
+def _stacked(a: Box4, b: Box4) -> bool:
+    overlap = min(a[2], b[2]) - max(a[0], b[0])
+    gap = max(a[1], b[1]) - min(a[3], b[3])
+    return overlap > 0.3 * min(a[2] - a[0], b[2] - b[0]) and gap < 0.8 * max(a[3] - a[1], b[3] - b[1])
+
+
+def _same_row(a: Box4, b: Box4) -> bool:
+    overlap = min(a[3], b[3]) - max(a[1], b[1])
+    gap = max(a[0], b[0]) - min(a[2], b[2])
+    height = max(a[3] - a[1], b[3] - b[1])
+    return overlap >= 0.5 * min(a[3] - a[1], b[3] - b[1]) and gap <= height
+
+
+def _blocks(polys: list[np.ndarray]) -> list[list[int]]:
+    """Groups of lines stacked into one block: similar heights, overlapping columns, close rows."""
+    return _linked_groups(polys, _stacked)
+
+
+def _rows(polys: list[np.ndarray]) -> list[list[int]]:
+    """Groups of lines side by side on one row (a detector often cuts a long number at its
+    spaces): similar heights, overlapping rows, gaps of at most a line height."""
+    return _linked_groups(polys, _same_row)
+
+
+#: Formats a detector can cut into pieces that each read as public ("+61", "450 492", "742").
+SPLIT_FORMATS = ("phone", "email", "id", "plate")
+#: The most pieces of one row judged together (runs of a row: quadratic in this).
+MAX_ROW_PIECES = 8
+
+
+def join_split_formats(lines: Sequence[tuple[np.ndarray, str, float]], cats: list[str],
+                       min_confidence: float = 0.5) -> None:
+    """Re-judge pieces of one row together, in place: a run of side-by-side pieces that reads
+    as a phone number, e-mail, ID or plate when joined (and not when either end piece is left
+    out: the shortest such run) gives its category to each of its pieces that read as
+    ``public`` or ``unread`` alone. "+61", ". 450 492" and "742" are each public; joined they
+    are a phone number, which the detector had cut at its spaces on a business card."""
+
+    def category(run: Sequence[int]) -> str:
+        if not run:
+            return "public"
+        joined = " ".join(lines[i][1] for i in run)
+        return text_category(joined, min(lines[i][2] for i in run), min_confidence)
+
+    for group in _rows([poly for poly, _, _ in lines]):
+        if len(group) < 2:
+            continue
+        order = sorted(group, key=lambda i: float(lines[i][0][:, 0].min()))[:MAX_ROW_PIECES]
+        for a in range(len(order)):
+            for b in range(a + 1, len(order)):
+                run = order[a:b + 1]
+                cat = category(run)
+                if cat not in SPLIT_FORMATS or category(run[1:]) in SPLIT_FORMATS \
+                        or category(run[:-1]) in SPLIT_FORMATS:
+                    continue
+                for i in run:
+                    if cats[i] in ("public", "unread"):
+                        cats[i] = cat
 
 
 class CompositeGuide(Guide):

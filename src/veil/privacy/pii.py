@@ -194,6 +194,11 @@ def id_score(text: str) -> float:
         return 1.0
     if words & _ID_WORDS and sum(c.isdigit() for c in up) >= 4:
         return 1.0
+    for code in re.findall(r"[A-Z0-9]+(?:-[A-Z0-9]+)+", up):
+        # a dashed code with letters and 5+ digits ("IDEMP-96666-C": a label OCR ran into an
+        # employee number); a plate-like one ("EMP-96666-C" alone) stays a plate
+        if sum(c.isdigit() for c in code) >= 5 and any(c.isalpha() for c in code) and not plate_score(code):
+            return 1.0
     return 0.0
 
 
