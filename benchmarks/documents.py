@@ -1,0 +1,193 @@
+"""Documents and screenshots filling the frame: private lines large, or small and many.
+
+Users photograph documents and send screenshots for an MLLM to read. Two sets, drawn in
+every TrueType font of the real-photo check's pool (:func:`veil.realcheck.font_pool`, none
+used in training), each read after protection by RapidOCR and Tesseract (when installed):
+
+* ``cards``: business cards at 640x400 and 1280x800, tilted up to 4 degrees, on a paper
+  tint. Private: name, phone number, e-mail, ID number; public: company and job title.
+  Private lines are large and sit in rows and blocks with public ones.
+* ``chats``: chat-app screenshots at 720x1280 and 1080x1920: the contact's name in the
+  title bar, four public messages in bubbles, then a phone number and an e-mail address
+  written in messages ("My number: ...", "mail me at ..."). Small UI text on flat colour.
+
+Per set and anonymizer: the share of private strings read exactly by either engine (per
+kind) and of public words read.
+
+    .venv/bin/python benchmarks/documents.py --anonymizer runs/demo/train/model
+
+Writes ``--out`` (default ``runs/bench/documents.json``) atomically, and a contact sheet of
+protected examples per set and anonymizer beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+COMPANIES = ("NORTHWIND TRADERS", "BLUE HARBOR CAFE", "ACME LOGISTICS", "VERTEX DENTAL CARE", "ORION PRINT SHOP",
+             "ALPINE BIKE RENTAL")
+TITLES = ("Sales Manager", "Head of Design", "Office Assistant", "Senior Engineer", "Store Director", "Chief Baker")
+SIZES = ((640, 400), (1280, 800))
+CHAT_SIZES = ((720, 1280, 22), (1080, 1920, 30))  # width, height, text size
+MESSAGES = ("Are we still on for lunch tomorrow?", "The meeting moved to room 4B", "Sounds good, see you there!",
+            "Can you send me the slides", "Running ten minutes late, sorry", "Happy birthday!! Have a great day")
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^A-Z0-9@.]", "", text.upper())
+
+
+def _fonts() -> list[tuple[str, object]]:
+    from veil.realcheck import font_pool
+
+    _, pool = font_pool()
+    return [(key, path) for key, (_, path) in pool.items() if path is not None]
+
+
+def _cards(seed: int) -> list[dict[str, object]]:
+    import cv2
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    from veil.realcheck import _rng, make_email, make_id, make_name, make_phone
+
+    rng = _rng(seed, "business-cards")
+    cards = []
+    for key, path in _fonts():
+        for w, h in SIZES:
+            u = h / 400
+            name = make_name(rng)
+            private = {"name": name, "phone": make_phone(rng), "email": make_email(rng, name), "id": make_id(rng)}
+            company, title = COMPANIES[int(rng.integers(len(COMPANIES)))], TITLES[int(rng.integers(len(TITLES)))]
+            paper = tuple(int(v) for v in rng.integers(225, 256, 3))
+            im = Image.new("RGB", (w, h), paper)
+            d = ImageDraw.Draw(im)
+            ink, grey, blue = (15, 15, 15), (70, 70, 70), (20, 60, 120)
+            layout = [((40, 24), company, 34, blue), ((40, 100), private["name"], 44, ink),
+                      ((40, 156), title, 26, grey), ((40, 220), "Tel. " + private["phone"], 30, ink),
+                      ((40, 270), private["email"], 28, ink), ((40, 322), "ID " + private["id"], 26, ink)]
+            for (x, y), s, size, fill in layout:
+                font = ImageFont.truetype(str(path), int(size * u))
+                d.text((int(x * u), int(y * u)), s, font=font, fill=fill)
+            arr = np.asarray(im)
+            angle = float(rng.uniform(-4, 4))
+            m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+            arr = cv2.warpAffine(arr, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+            public = [*company.split(), *title.split()]
+            cards.append({"font": key, "size": [w, h], "image": arr, "private": private, "public": public})
+    return cards
+
+
+def _chats(seed: int) -> list[dict[str, object]]:
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    from veil.realcheck import _rng, make_email, make_name, make_phone
+
+    rng = _rng(seed, "chat-screenshots")
+    shots = []
+    for key, path in _fonts():
+        for w, h, fs in CHAT_SIZES:
+            name = make_name(rng)
+            private = {"name": name, "phone": make_phone(rng), "email": make_email(rng, name)}
+            im = Image.new("RGB", (w, h), (255, 255, 255))
+            d = ImageDraw.Draw(im)
+            d.rectangle([0, 0, w, 4 * fs], fill=(7, 94, 84))
+            d.text((int(1.5 * fs), int(1.2 * fs)), name, font=ImageFont.truetype(str(path), int(1.3 * fs)),
+                   fill=(255, 255, 255))
+            font = ImageFont.truetype(str(path), fs)
+            y, public = 6 * fs, []
+            for i in range(4):
+                message = MESSAGES[int(rng.integers(len(MESSAGES)))]
+                public += message.split()
+                x = fs if i % 2 == 0 else int(0.3 * w)
+                d.rounded_rectangle([x - 10, y - 10, x + int(0.6 * w), y + int(1.6 * fs)], radius=12,
+                                    fill=(220, 248, 198) if i % 2 else (240, 240, 240))
+                d.text((x, y), message, font=font, fill=(20, 20, 20))
+                y += int(3.2 * fs)
+            d.text((fs, y), "My number: " + private["phone"], font=font, fill=(20, 20, 20))
+            d.text((fs, y + int(2.5 * fs)), "mail me at " + private["email"], font=font, fill=(20, 20, 20))
+            shots.append({"font": key, "size": [w, h], "image": np.asarray(im), "private": private,
+                          "public": public})
+    return shots
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--anonymizer", action="append", help="anonymizer spec or model folder (repeatable)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="runs/bench/documents.json")
+    args = ap.parse_args(argv)
+    specs = ["identity", *(args.anonymizer or ["faceblur"])]
+
+    import cv2
+    import numpy as np
+
+    from veil.anonymizers.base import create_anonymizer
+    from veil.fsutil import atomic_write_bytes, atomic_write_text
+    from veil.privacy.pretrained import get_ocr_engine
+    from veil.protect import with_runtime
+    from veil.threads import limit_threads
+
+    limit_threads(2)
+    engines = {"rapidocr": get_ocr_engine("rapidocr")}
+    if shutil.which("tesseract"):
+        engines["tesseract"] = get_ocr_engine("tesseract")
+    else:
+        print("tesseract is not installed: RapidOCR only", file=sys.stderr)
+    sets = {"cards": _cards(args.seed), "chats": _chats(args.seed)}
+    print(f"{len(sets['cards'])} cards and {len(sets['chats'])} chat screenshots ({len(_fonts())} fonts x 2 sizes); "
+          f"engines: {', '.join(engines)}")
+    rows = []
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for set_name, docs in sets.items():
+        kinds = tuple(docs[0]["private"])
+        print(f"\n{set_name}\n{'anonymizer':36s} " + " ".join(f"{k:>6s}" for k in kinds)
+              + f" {'private':>8s} {'public':>7s}")
+        for spec in specs:
+            anon = with_runtime(create_anonymizer(spec), "auto", threads=2)
+            read = dict.fromkeys(kinds, 0)
+            public_read = public_total = 0
+            leaks = []
+            sheet = []
+            for doc in docs:
+                protected = anon(doc["image"])
+                if len(sheet) < 4 and doc["size"] == docs[0]["size"]:
+                    sheet.append(protected)
+                texts = [line.text for e in engines.values() for line in e.read(protected)]
+                joined = _norm("".join(texts))
+                words = {_norm(w) for t in texts for w in t.split()}
+                for k in kinds:
+                    hit = _norm(doc["private"][k]) in joined
+                    read[k] += hit
+                    if hit:
+                        leaks.append({"font": doc["font"], "size": doc["size"], "kind": k})
+                public_total += len(doc["public"])
+                public_read += sum(_norm(w) in words or _norm(w) in joined for w in doc["public"])
+            n = len(docs)
+            row = {"set": set_name, "anonymizer": spec, "documents": n,
+                   "private_read": {k: read[k] / n for k in kinds},
+                   "private_read_all": sum(read.values()) / (n * len(kinds)),
+                   "public_words_read": public_read / public_total, "leaks": leaks}
+            rows.append(row)
+            print(f"{spec:36s} " + " ".join(f"{read[k] / n:6.2f}" for k in kinds)
+                  + f" {row['private_read_all']:8.3f} {row['public_words_read']:7.3f}")
+            if spec != "identity" and len(sheet) == 4:
+                grid = np.concatenate([np.concatenate(sheet[:2], axis=1), np.concatenate(sheet[2:], axis=1)], axis=0)
+                ok, png = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+                if ok:
+                    slug = re.sub(r"[^A-Za-z0-9._=-]+", "_", spec).strip("_")
+                    atomic_write_bytes(out.with_name(f"documents_{set_name}_{slug}.png"), png.tobytes())
+    atomic_write_text(out, json.dumps({"seed": args.seed, "engines": list(engines), "rows": rows}, indent=1))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
