@@ -37,7 +37,7 @@ def test_names_not_in_any_training_list(text: str) -> None:
 
 @pytest.mark.parametrize("text", ["NO ENTRY", "Fire Exit", "PUBLIC TOILETS", "TICKET OFFICE", "NOPARKING",
                                   "THECOPYCENTRE", "Opening hours", "KEEP LEFT", "CITY HALL", "BUS STOP", "Pharmacy",
-                                  "SPEED LIMIT 30", "GM 125"])
+                                  "SPEED LIMIT 30", "GM 125", "SalesManager", "ChiefBaker"])
 def test_public_signs_stay_public(text: str) -> None:
     assert text_category(text) == "public"
 

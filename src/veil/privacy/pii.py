@@ -203,12 +203,13 @@ def id_score(text: str) -> float:
 
 
 def _given_prefix(word: str) -> bool:
-    """A given name run together with a surname ("JAMESSMITH"): not one dictionary word."""
+    """A given name run together with a surname ("JAMESSMITH"): not one dictionary word, and
+    the rest is a census name ("SALESMANAGER" starts with "SAL", but "ESMANAGER" is no name)."""
     up = word.upper()
     if len(up) < 7 or _single_known(up):
         return False
-    given = _given_names()
-    return any(up[:i] in given for i in range(3, len(up) - 2))
+    given, census = _given_names(), _census_names()
+    return any(up[:i] in given and up[i:] in census for i in range(3, len(up) - 2))
 
 
 # Letters a text recogniser confuses with each other (shapes alike in common fonts).
