@@ -7,6 +7,11 @@ used in training), each read after protection by RapidOCR and Tesseract (when in
 * ``cards``: business cards at 640x400 and 1280x800, tilted up to 4 degrees, on a paper
   tint. Private: name, phone number, e-mail, ID number; public: company and job title.
   Private lines are large and sit in rows and blocks with public ones.
+* ``idcards``: member and payment cards (856x540, ID-1 size at 10 px/mm), tilted: an
+  issuer (public), then labelled fields ("Surname: ...", "Given names: ...", "Card
+  number: ..."), or a payment card's number in four groups and "Card holder: A. SURNAME".
+  The private kinds are the surname, the given name (the holder line on payment cards)
+  and the card number.
 * ``chats``: chat-app screenshots at 720x1280 and 1080x1920: the contact's name in the
   title bar, four public messages in bubbles, then a phone number and an e-mail address
   written in messages ("My number: ...", "mail me at ..."). Small UI text on flat colour.
@@ -83,6 +88,43 @@ def _cards(seed: int) -> list[dict[str, object]]:
     return cards
 
 
+def _idcards(seed: int) -> list[dict[str, object]]:
+    """Member and payment cards, 856x540 (ID-1 at 10 px/mm): labelled fields."""
+    import cv2
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    from veil.realcheck import FIRST_NAMES, LAST_NAMES, _d, _pick, _rng
+
+    rng = _rng(seed, "id-cards")
+    issuers = ("CITY LIBRARY", "HARBOR CREDIT UNION", "NORDIC RAIL PASS", "UNIVERSITY OF EXAMPLE", "METRO GYM CLUB")
+    cards = []
+    for key, path in _fonts():
+        for style in ("member", "payment"):
+            w, h = 856, 540
+            first, last = _pick(rng, FIRST_NAMES), _pick(rng, LAST_NAMES).upper()
+            number = " ".join(_d(rng, 4) for _ in range(4))
+            issuer = issuers[int(rng.integers(len(issuers)))]
+            if style == "member":
+                fields = [("Surname: " + last, 34), ("Given names: " + first, 34), ("Card number: " + number, 30)]
+                private = {"surname": last, "given": first, "number": number}
+            else:
+                fields = [(number, 46), ("Card holder: " + f"{first[0]}. {last}", 32), ("VALID THRU 09/29", 28)]
+                private = {"surname": last, "given": f"{first[0]}. {last}", "number": number}
+            im = Image.new("RGB", (w, h), tuple(int(v) for v in rng.integers(200, 246, 3)))
+            d = ImageDraw.Draw(im)
+            d.text((50, 40), issuer, font=ImageFont.truetype(str(path), 44), fill=(20, 40, 110))
+            y = 170
+            for text, size in fields:
+                d.text((50, y), text, font=ImageFont.truetype(str(path), size), fill=(15, 15, 15))
+                y += int(size * 2.4)
+            tilt = cv2.getRotationMatrix2D((w / 2, h / 2), float(rng.uniform(-4, 4)), 1.0)
+            arr = cv2.warpAffine(np.asarray(im), tilt, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+            cards.append({"font": key, "size": [w, h], "style": style, "image": arr, "private": private,
+                          "public": issuer.split()})
+    return cards
+
+
 def _chats(seed: int) -> list[dict[str, object]]:
     import numpy as np
     from PIL import Image, ImageDraw, ImageFont
@@ -140,9 +182,9 @@ def main(argv: list[str] | None = None) -> int:
         engines["tesseract"] = get_ocr_engine("tesseract")
     else:
         print("tesseract is not installed: RapidOCR only", file=sys.stderr)
-    sets = {"cards": _cards(args.seed), "chats": _chats(args.seed)}
-    print(f"{len(sets['cards'])} cards and {len(sets['chats'])} chat screenshots ({len(_fonts())} fonts x 2 sizes); "
-          f"engines: {', '.join(engines)}")
+    sets = {"cards": _cards(args.seed), "chats": _chats(args.seed), "idcards": _idcards(args.seed)}
+    print(f"{len(sets['cards'])} business cards, {len(sets['chats'])} chat screenshots, {len(sets['idcards'])} "
+          f"member and payment cards ({len(_fonts())} fonts); engines: {', '.join(engines)}")
     rows = []
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

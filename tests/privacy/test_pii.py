@@ -73,3 +73,15 @@ def test_a_dashed_code_that_reads_as_a_plate_stays_a_plate() -> None:
     assert text_category("IDEMP-96666-C") == "id"
     assert text_category("EMP-96666-C") == "plate"
     assert text_category("WX-12345") == "plate"
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("4111 1111 1111 1111", "id"), ("5500-0000-0000-0004", "id"), ("Sort code 12-34-56", "id"),
+    ("J. SMITH", "name"), ("Card holder: J. SMITH", "name"), ("Tel: 020 7946 0018", "phone"),
+    ("Surname: STRAND", "name"), ("Nom / Name: WALKER", "name"),
+    ("Opening hours: 9-17", "public"), ("NOTE: NO PARKING", "public"), ("Exit: Platform 2", "public"),
+])
+def test_cards_initials_and_labelled_values(text: str, category: str) -> None:
+    """A payment card number in groups, an initial with a surname, and the value after a
+    label ("Card holder: ...") are private; a labelled public sign stays public."""
+    assert text_category(text) == category

@@ -10,14 +10,20 @@ formats and word lists, not the strings of any data set:
 * **email**: ``local@domain.tld``, or any ``@`` between word characters;
 * **plate**: one short code of 6 to 10 letters and digits with at least two of each
   (``AB12 CDE``, ``AB-123-CD``, ``7ABC123``), in at most four groups;
-* **id**: a long number (6+ digits) or a long mixed code (8+ characters), or digits after
-  an ID keyword (ID, NO, CARD, ACCOUNT, IBAN, PASSPORT, LICENCE);
+* **id**: a long number (6+ digits) or a long mixed code (8+ characters), digits after
+  an ID keyword (ID, NO, CARD, ACCOUNT, IBAN, PASSPORT, LICENCE, SORT), a card or account
+  number in groups (12 to 19 digits, no letters), or a dashed code with 5+ digits that is
+  not plate-like;
 * **name**: one to four alphabetic words that start with a common given name (US census
   lists, ``names`` package), or that hold a word two English dictionaries do not both know
   (web2 and GCIDE: most family names of the world), after a light stemming and splitting
   of words OCR ran together; a short list of signage words that dictionaries miss (CAFE,
   TAXI, WC, ...) counts as known, and so does a word one OCR slip away from a dictionary
-  word (6+ letters, not a census name: "GALLERLES" is a misread sign word, not a name).
+  word (6+ letters, not a census name: "GALLERLES" is a misread sign word, not a name);
+  also an initial and a census surname ("J. SMITH");
+* **label: value**: a line that reads public as a whole is judged by the value after its
+  last colon ("Card holder: J. SMITH"), and a value after a name label ("Surname:",
+  "Given names:", "Nom:") is a name.
 
 :func:`text_category` returns the strongest private category, ``public`` for readable text
 without a cue, or ``unread`` when the recognition is too weak to decide (hidden by default:
@@ -37,7 +43,12 @@ TEXT_CATEGORIES: tuple[str, ...] = (*PRIVATE_TEXT_CATEGORIES, "unread", "public"
 
 _PHONE_WORDS = {"CALL", "TEL", "PHONE", "MOBILE", "MOB", "FAX", "CELL", "WHATSAPP", "PH", "T", "M"}
 _ID_WORDS = {"ID", "NO", "NR", "NUM", "NUMBER", "CARD", "ACCOUNT", "ACC", "IBAN", "PASSPORT", "LICENCE",
-             "LICENSE", "SSN", "NI", "MEMBER", "REF", "PIN", "BADGE", "EMPLOYEE"}
+             "LICENSE", "SSN", "NI", "MEMBER", "REF", "PIN", "BADGE", "EMPLOYEE", "SORT", "CVV", "CVC", "BIC",
+             "SWIFT"}
+# Labels that say the value after them is a person's name ("Surname: STRAND").
+_NAME_LABELS = {"NAME", "NAMES", "SURNAME", "SURNAMES", "GIVEN", "FORENAME", "FORENAMES", "HOLDER", "CARDHOLDER",
+                "NOM", "PRENOM", "PRENOMS", "NOMBRE", "APELLIDO", "APELLIDOS", "VORNAME", "NACHNAME", "COGNOME",
+                "NAAM", "ACHTERNAAM", "VOORNAAM"}
 # Words of public signage that general dictionaries lack (loan words, abbreviations).
 _SIGNAGE = {"CAFE", "TAXI", "WC", "ATM", "EXIT", "HOTEL", "BAR", "PUB", "PIZZA", "SUSHI", "DELI", "SPA",
             "GYM", "BISTRO", "KEBAB", "METRO", "TRAM", "BUS", "PARKING", "TOILETS", "INFO", "STREET", "ST",
@@ -194,6 +205,9 @@ def id_score(text: str) -> float:
         return 1.0
     if words & _ID_WORDS and sum(c.isdigit() for c in up) >= 4:
         return 1.0
+    groups = re.findall(r"\d+", up)
+    if len(groups) >= 2 and 12 <= sum(len(g) for g in groups) <= 19 and not words:
+        return 1.0  # a payment card or account number written in groups ("4111 1111 1111 1111")
     for code in re.findall(r"[A-Z0-9]+(?:-[A-Z0-9]+)+", up):
         # a dashed code with letters and 5+ digits ("IDEMP-96666-C": a label OCR ran into an
         # employee number); a plate-like one ("EMP-96666-C" alone) stays a plate
@@ -263,6 +277,8 @@ def name_score(text: str) -> float:
         return 0.5
     if len(words) == 1 and _given_prefix(words[0]):
         return 1.0
+    if len(words) == 2 and len(words[0]) == 1 and words[1].upper() in _census_names() and stripped[1:2] == ".":
+        return 1.0  # an initial and a surname: "J. SMITH"
     return 0.0
 
 
@@ -283,6 +299,17 @@ def text_category(text: str, confidence: float = 1.0, min_confidence: float = 0.
     """
     if confidence < min_confidence or len(_alnum(text)) < 2:
         return "unread"
+    best = _best_category(text)
+    if best == "public" and ":" in text:  # "Card holder: J. SMITH": the value after a label
+        label, value = text.rsplit(":", 1)
+        best = _best_category(value)
+        named = set(re.findall(r"[A-Z]+", label.upper().replace("É", "E"))) & _NAME_LABELS
+        if best == "public" and named and any(c.isalpha() for c in value):
+            best = "name"  # "Surname: STRAND": the label says whose
+    return best
+
+
+def _best_category(text: str) -> str:
     scores = pii_scores(text)
     order = ("email", "phone", "id", "plate", "name")  # the most specific format wins
     best = max(order, key=lambda c: (scores[c], -order.index(c)))
