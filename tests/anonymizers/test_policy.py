@@ -249,3 +249,20 @@ def test_pieces_of_a_number_cut_apart_are_judged_together() -> None:
     cats = [text_category(t, c) for _, t, c in far]
     join_split_formats(far, cats)
     assert cats == ["public", "public"]
+
+
+@pytest.mark.parametrize("turns", [1, 3])
+def test_text_on_its_side_is_never_dropped(turns: int) -> None:
+    """A card photographed sideways: the recogniser reads one of the two quarter turns upside
+    down and scores it low. RapidOCR drops such lines by default, which sent them out
+    unprotected; the guide keeps every line on its side, as ``unread`` when it cannot read it."""
+    import cv2
+
+    from veil.anonymizers.guides import create_guide
+
+    card = np.full((400, 640, 3), 245, np.uint8)
+    for y, text in ((120, "MARIA KOWALSKI"), (220, "+44 7700 900123"), (320, "maria.k@example.org")):
+        cv2.putText(card, text, (30, y), cv2.FONT_HERSHEY_DUPLEX, 1.6, (15, 15, 15), 3, cv2.LINE_AA)
+    lines = create_guide("textcls").read_lines(np.ascontiguousarray(np.rot90(card, turns)))
+    assert len(lines) >= 3
+    assert all(cat != "public" for _, _, _, cat in lines)

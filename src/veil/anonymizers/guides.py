@@ -402,8 +402,10 @@ class TextCategoryGuide(TextGuide):
             from rapidocr_onnxruntime import RapidOCR
 
             self._lock = threading.Lock()
+            # text_score 0: every detected line comes back, however badly it reads (RapidOCR's
+            # default 0.5 drops them); see _read_lines for which are kept
             self._eng = RapidOCR(det_limit_type="min", det_limit_side_len=self.min_side,
-                                 det_box_thresh=self.box_threshold, **self._thread_options())
+                                 det_box_thresh=self.box_threshold, text_score=0.0, **self._thread_options())
         return self._eng
 
     def read_lines(self, image: np.ndarray) -> list[tuple[np.ndarray, str, float, str]]:
@@ -421,6 +423,7 @@ class TextCategoryGuide(TextGuide):
         with self._lock:
             res, _ = eng(bgr, use_det=True, use_cls=False, use_rec=True)
         lines = [(np.asarray(p, np.float32).reshape(4, 2), str(t), float(c)) for p, t, c in (res or [])]
+        lines = [line for line in lines if line[2] >= UNREADABLE_SCORE or _on_its_side(line[0])]
         cats = [text_category(t, c, self.min_confidence) for _, t, c in lines]
         for group in _blocks([poly for poly, _, _ in lines]):
             if len(group) < 2:
@@ -462,6 +465,20 @@ def keep_public_cores(layers: np.ndarray, lines: list[tuple[np.ndarray, str]],
         for i in range(len(layers)):
             if i != public:
                 layers[i][carve] = 0.0
+
+
+#: Lines the recogniser scores below this are dropped as false detections (RapidOCR's own
+#: default), except lines on their side (:func:`_on_its_side`), which are kept as ``unread``.
+UNREADABLE_SCORE = 0.5
+
+
+def _on_its_side(poly: np.ndarray) -> bool:
+    """A line at least 1.5 times taller than wide: text turned by about 90 degrees (a document
+    photographed sideways). The recogniser reads one of the two turns upside down and fails;
+    dropping such a line, as RapidOCR does by default, sent it out unprotected."""
+    w = max(float(np.linalg.norm(poly[1] - poly[0])), float(np.linalg.norm(poly[2] - poly[3])))
+    h = max(float(np.linalg.norm(poly[3] - poly[0])), float(np.linalg.norm(poly[2] - poly[1])))
+    return h >= 1.5 * max(w, 1.0)
 
 
 Box4 = tuple[float, float, float, float]
