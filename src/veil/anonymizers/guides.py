@@ -548,27 +548,27 @@ def join_split_formats(lines: Sequence[tuple[np.ndarray, str, float]], cats: lis
     out: the shortest such run) gives its category to each of its pieces that read as
     ``public`` or ``unread`` alone. "+61", ". 450 492" and "742" are each public; joined they
     are a phone number, which the detector had cut at its spaces on a business card."""
-
-    def category(run: Sequence[int]) -> str:
-        if not run:
-            return "public"
-        joined = " ".join(lines[i][1] for i in run)
-        return text_category(joined, min(lines[i][2] for i in run), min_confidence)
-
     for group in _rows([poly for poly, _, _ in lines]):
         if len(group) < 2:
             continue
         order = sorted(group, key=lambda i: float(lines[i][0][:, 0].min()))[:MAX_ROW_PIECES]
-        for a in range(len(order)):
-            for b in range(a + 1, len(order)):
-                run = order[a:b + 1]
-                cat = category(run)
-                if cat not in SPLIT_FORMATS or category(run[1:]) in SPLIT_FORMATS \
-                        or category(run[:-1]) in SPLIT_FORMATS:
+        n = len(order)
+        # the category of every run order[a..b], each judged once (the minimality test reuses them)
+        judged = {(a, b): _run_category(lines, order[a:b + 1], min_confidence) for a in range(n) for b in range(a, n)}
+        for a in range(n):
+            for b in range(a + 1, n):
+                cat = judged[a, b]
+                if cat not in SPLIT_FORMATS or judged[a + 1, b] in SPLIT_FORMATS or judged[a, b - 1] in SPLIT_FORMATS:
                     continue
-                for i in run:
+                for i in order[a:b + 1]:
                     if cats[i] in ("public", "unread"):
                         cats[i] = cat
+
+
+def _run_category(lines: Sequence[tuple[np.ndarray, str, float]], run: Sequence[int], min_confidence: float) -> str:
+    """The category of lines ``run`` read as one: their texts joined, their lowest score."""
+    joined = " ".join(lines[i][1] for i in run)
+    return text_category(joined, min(lines[i][2] for i in run), min_confidence)
 
 
 class CompositeGuide(Guide):
