@@ -251,6 +251,20 @@ def test_pieces_of_a_number_cut_apart_are_judged_together() -> None:
     assert cats == ["public", "public"]
 
 
+def test_a_name_cut_apart_grows_over_its_pieces() -> None:
+    """ "Lê Hoàng Yến" read as "Le Hoang" and "Yen": the last piece alone is a dictionary
+    word, the row a name. A public sign on the next row, and one far along the row, stay."""
+    from veil.anonymizers.guides import join_split_formats
+    from veil.privacy.pii import text_category
+
+    lines = [(_line(40, 100, 260, 150), "Le Hoang", 1.0), (_line(280, 100, 360, 150), "Yen", 1.0),
+             (_line(40, 180, 300, 220), "Acme Logistics", 1.0), (_line(900, 100, 1100, 150), "EXIT", 1.0)]
+    cats = [text_category(t, c) for _, t, c in lines]
+    assert cats == ["name", "public", "public", "public"]
+    join_split_formats(lines, cats)
+    assert cats == ["name", "name", "public", "public"]
+
+
 @pytest.mark.parametrize("turns", [1, 3])
 def test_text_on_its_side_is_never_dropped(turns: int) -> None:
     """A card photographed sideways: the recogniser reads one of the two quarter turns upside

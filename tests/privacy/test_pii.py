@@ -85,3 +85,33 @@ def test_cards_initials_and_labelled_values(text: str, category: str) -> None:
     """A payment card number in groups, an initial with a surname, and the value after a
     label ("Card holder: ...") are private; a labelled public sign stays public."""
     assert text_category(text) == category
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("Matgorzata W6jcik", "name"), ("B0NNER", "name"),  # "Małgorzata Wójcik", "BONNER": a digit for a letter
+    ("Level3", "public"), ("Room4B", "public"), ("M1 NORTH", "public"), ("Gate 5", "public"),
+    ("A1 SANDWICH BAR", "public"),
+])
+def test_a_digit_read_for_a_letter_inside_a_name(text: str, category: str) -> None:
+    """OCR reads "ó" or "O" as 6 or 0 inside a word; a lone such digit between letters no
+    longer turns a name into public text, while numbers and codes on signs keep their digits."""
+    assert text_category(text) == category
+
+
+@pytest.mark.parametrize("text", ["王小明", "出口", "Ελένη Παπαδοπούλου", "E入εvn", "Иван Петров", "ВЫХОД",
+                                  "محمد علي", "김민준"])
+def test_a_line_in_a_script_the_cues_cannot_judge_is_unread(text: str) -> None:
+    """No format or word list says whether a Chinese, Greek, Cyrillic, Arabic or Korean line
+    is a name or a sign, so it is not sent as public text: ``unread`` (hidden by default)."""
+    assert text_category(text) == "unread"
+
+
+def test_digits_in_any_script_are_still_judged() -> None:
+    assert text_category("電話 0161 496 0734") == "phone"
+    assert text_category("Café Crème") != "unread" and text_category("Straße 5") != "unread"  # Latin: judged
+
+
+@pytest.mark.parametrize("text", ["Hélène Bérubé", "Hélene Bérube", "Björn Ødegård", "Łukasz Zieliński", "Dvořák"])
+def test_names_with_diacritics(text: str) -> None:
+    """The word lists are plain ASCII: "Hélène" is judged as "Helene", a census given name."""
+    assert text_category(text) == "name"

@@ -547,7 +547,8 @@ def join_split_formats(lines: Sequence[tuple[np.ndarray, str, float]], cats: lis
     as a phone number, e-mail, ID or plate when joined (and not when either end piece is left
     out: the shortest such run) gives its category to each of its pieces that read as
     ``public`` or ``unread`` alone. "+61", ". 450 492" and "742" are each public; joined they
-    are a phone number, which the detector had cut at its spaces on a business card."""
+    are a phone number, which the detector had cut at its spaces on a business card. A name
+    cut apart grows over its public neighbours the same way (:func:`_extend_names`)."""
     for group in _rows([poly for poly, _, _ in lines]):
         if len(group) < 2:
             continue
@@ -563,6 +564,23 @@ def join_split_formats(lines: Sequence[tuple[np.ndarray, str, float]], cats: lis
                 for i in order[a:b + 1]:
                     if cats[i] in ("public", "unread"):
                         cats[i] = cat
+        _extend_names(lines, cats, order, min_confidence)
+
+
+def _extend_names(lines: Sequence[tuple[np.ndarray, str, float]], cats: list[str], order: list[int],
+                  min_confidence: float) -> None:
+    """A name the detector cut at a space: a ``public`` piece side by side with a ``name``
+    piece (in reading ``order`` of one row) becomes a name when the two read as one name
+    ("Le Hoang" + "Yen": "Yen" alone is a dictionary word), and so on along the row."""
+    changed = True
+    while changed:
+        changed = False
+        for a, b in zip(order, order[1:], strict=False):
+            for named, other in ((a, b), (b, a)):
+                if cats[named] == "name" and cats[other] == "public" \
+                        and _run_category(lines, [a, b], min_confidence) == "name":
+                    cats[other] = "name"
+                    changed = True
 
 
 def _run_category(lines: Sequence[tuple[np.ndarray, str, float]], run: Sequence[int], min_confidence: float) -> str:

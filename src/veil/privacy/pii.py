@@ -20,14 +20,17 @@ formats and word lists, not the strings of any data set:
   of words OCR ran together; a short list of signage words that dictionaries miss (CAFE,
   TAXI, WC, ...) counts as known, and so does a word one OCR slip away from a dictionary
   word (6+ letters, not a census name: "GALLERLES" is a misread sign word, not a name);
-  also an initial and a census surname ("J. SMITH");
+  also an initial and a census surname ("J. SMITH"); diacritics are dropped first
+  ("Hélène" is "Helene"), and a lone digit OCR read for a letter inside a word counts as
+  that letter ("W6jcik");
 * **label: value**: a line that reads public as a whole is judged by the value after its
   last colon ("Card holder: J. SMITH"), and a value after a name label ("Surname:",
   "Given names:", "Nom:") is a name.
 
 :func:`text_category` returns the strongest private category, ``public`` for readable text
-without a cue, or ``unread`` when the recognition is too weak to decide (hidden by default:
-privacy first).
+without a cue, or ``unread`` when the recognition is too weak to decide, or when the line is
+mostly in a script other than Latin, whose names the word lists cannot tell from signs
+(hidden by default: privacy first).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import unicodedata
 
 #: Private text categories, in the order guides and networks use them.
 PRIVATE_TEXT_CATEGORIES: tuple[str, ...] = ("name", "phone", "plate", "email", "id")
@@ -58,6 +62,15 @@ _SIGNAGE = {"CAFE", "TAXI", "WC", "ATM", "EXIT", "HOTEL", "BAR", "PUB", "PIZZA",
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+#: Digits OCR reads for a letter inside a word ("W6jcik" for "Wójcik", "B0NNER"), and the letter.
+_DIGIT_SLIPS = str.maketrans("01568", "OISGB")
+_SLIPPED = re.compile(r"(?<=[^\W\d_])[01568](?=[^\W\d_])")
+#: Latin letters that do not decompose into a base letter and a diacritic.
+_LATIN_FOLD = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "ß": "ss", "đ": "d", "Đ": "D", "þ": "th",
+                             "Þ": "Th", "ð": "d", "Ð": "D", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ı": "i"})
+#: Share of a line's letters outside the Latin script from which it is ``unread``: the cues
+#: (formats and word lists) cannot judge a line in Greek, Cyrillic, CJK, Arabic... script.
+FOREIGN_SCRIPT_SHARE = 0.3
 
 
 @functools.lru_cache(maxsize=1)
@@ -256,9 +269,37 @@ def is_misread_word(word: str, min_len: int = 6) -> bool:
     return any(_single_known(c) for c in _ocr_slips(w))
 
 
+def _unslip(text: str) -> str:
+    """``text`` with each lone digit OCR read for a letter inside a word put back as a letter
+    ("Matgorzata W6jcik" -> "Matgorzata WGjcik"): a word of at least 3 letters with exactly
+    one digit, from 0 1 5 6 8, between two letters. Numbers, codes and "Level3" keep theirs."""
+    def fix(token: str) -> str:
+        if sum(c.isdigit() for c in token) != 1 or sum(c.isalpha() for c in token) < 3:
+            return token
+        return _SLIPPED.sub(lambda m: m.group().translate(_DIGIT_SLIPS), token)
+
+    return " ".join(fix(t) for t in text.split(" "))
+
+
+def foreign_script_share(text: str) -> float:
+    """The share of the letters of ``text`` that are not Latin (0 with no letter)."""
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return 0.0
+    return sum(not unicodedata.name(c, "").startswith("LATIN") for c in letters) / len(letters)
+
+
+def fold_latin(text: str) -> str:
+    """Latin letters without their diacritics ("Hélène Bérubé" -> "Helene Berube", "Łukasz"
+    -> "Lukasz", "Größer" -> "Grosser"); other characters as they are. The word lists are
+    plain ASCII, and OCR keeps an accent on one letter and drops it on the next."""
+    plain = unicodedata.normalize("NFKD", text.translate(_LATIN_FOLD))
+    return unicodedata.normalize("NFC", "".join(c for c in plain if not unicodedata.combining(c)))
+
+
 def name_score(text: str) -> float:
     """1 for a personal name, 0.5 for a single unknown word, else 0 (see the module doc)."""
-    stripped = text.strip()
+    stripped = _unslip(fold_latin(text.strip()))
     if not stripped or any(c.isdigit() for c in stripped):
         return 0.0
     words = _WORD.findall(stripped)
@@ -306,6 +347,8 @@ def text_category(text: str, confidence: float = 1.0, min_confidence: float = 0.
         named = set(re.findall(r"[A-Z]+", label.upper().replace("É", "E"))) & _NAME_LABELS
         if best == "public" and named and any(c.isalpha() for c in value):
             best = "name"  # "Surname: STRAND": the label says whose
+    if best == "public" and foreign_script_share(text) >= FOREIGN_SCRIPT_SHARE:
+        return "unread"  # "王小明", "Ελένη Παπαδοπούλου": no cue can tell a name from a sign here
     return best
 
 
