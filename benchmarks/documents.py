@@ -159,6 +159,18 @@ def _chats(seed: int) -> list[dict[str, object]]:
     return shots
 
 
+def attack_engines() -> dict[str, object]:
+    """The OCR attackers: RapidOCR, and Tesseract when installed (said on stderr when not)."""
+    from veil.privacy.pretrained import get_ocr_engine
+
+    engines = {"rapidocr": get_ocr_engine("rapidocr")}
+    if shutil.which("tesseract"):
+        engines["tesseract"] = get_ocr_engine("tesseract")
+    else:
+        print("tesseract is not installed: RapidOCR only", file=sys.stderr)
+    return engines
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--anonymizer", action="append", help="anonymizer spec or model folder (repeatable)")
@@ -172,16 +184,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from veil.anonymizers.base import create_anonymizer
     from veil.fsutil import atomic_write_bytes, atomic_write_text
-    from veil.privacy.pretrained import get_ocr_engine
     from veil.protect import with_runtime
     from veil.threads import limit_threads
 
     limit_threads(2)
-    engines = {"rapidocr": get_ocr_engine("rapidocr")}
-    if shutil.which("tesseract"):
-        engines["tesseract"] = get_ocr_engine("tesseract")
-    else:
-        print("tesseract is not installed: RapidOCR only", file=sys.stderr)
+    engines = attack_engines()
     sets = {"cards": _cards(args.seed), "chats": _chats(args.seed), "idcards": _idcards(args.seed)}
     print(f"{len(sets['cards'])} business cards, {len(sets['chats'])} chat screenshots, {len(sets['idcards'])} "
           f"member and payment cards ({len(_fonts())} fonts); engines: {', '.join(engines)}")

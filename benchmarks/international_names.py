@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -142,18 +141,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     specs = ["identity", *(args.anonymizer or ["faceblur"])]
 
+    from documents import attack_engines  # this folder: the same OCR attackers as the documents check
     from veil.anonymizers.base import create_anonymizer
     from veil.fsutil import atomic_write_text
-    from veil.privacy.pretrained import get_ocr_engine
     from veil.protect import with_runtime
     from veil.threads import limit_threads
 
     limit_threads(2)
-    engines = {"rapidocr": get_ocr_engine("rapidocr")}
-    if shutil.which("tesseract"):
-        engines["tesseract"] = get_ocr_engine("tesseract")
-    else:
-        print("tesseract is not installed: RapidOCR only", file=sys.stderr)
+    engines = attack_engines()
     badges = _badges(args.seed)
     groups = [g for g in GROUPS if any(b["group"] == g for b in badges)]
     missing = [g for g in GROUPS if g not in groups]
