@@ -253,7 +253,8 @@ def test_pieces_of_a_number_cut_apart_are_judged_together() -> None:
 
 def test_a_name_cut_apart_grows_over_its_pieces() -> None:
     """ "Lê Hoàng Yến" read as "Le Hoang" and "Yen": the last piece alone is a dictionary
-    word, the row a name. A public sign on the next row, and one far along the row, stay."""
+    word, the row a name. A public sign on the next row, one far along the row, and a sign
+    beside a lone unknown word (a misread piece, not surely a name) stay public."""
     from veil.anonymizers.guides import join_split_formats
     from veil.privacy.pii import text_category
 
@@ -263,6 +264,12 @@ def test_a_name_cut_apart_grows_over_its_pieces() -> None:
     assert cats == ["name", "public", "public", "public"]
     join_split_formats(lines, cats)
     assert cats == ["name", "name", "public", "public"]
+
+    sign = [(_line(40, 100, 140, 150), "CAR", 1.0), (_line(150, 100, 330, 150), "RPARK", 1.0)]  # "CAR PARK", misread
+    cats = [text_category(t, c) for _, t, c in sign]
+    assert cats == ["public", "name"]  # a lone unknown word: maybe a name
+    join_split_formats(sign, cats)
+    assert cats == ["public", "name"]
 
 
 @pytest.mark.parametrize("turns", [1, 3])

@@ -38,7 +38,7 @@ import numpy as np
 from veil.anonymizers.base import check_image
 from veil.errors import ConfigError
 from veil.lru import LruCache
-from veil.privacy.pii import TEXT_CATEGORIES, text_category
+from veil.privacy.pii import TEXT_CATEGORIES, name_score, text_category
 from veil.registry import Registry
 
 GUIDES: Registry = Registry("guide")
@@ -569,15 +569,17 @@ def join_split_formats(lines: Sequence[tuple[np.ndarray, str, float]], cats: lis
 
 def _extend_names(lines: Sequence[tuple[np.ndarray, str, float]], cats: list[str], order: list[int],
                   min_confidence: float) -> None:
-    """A name the detector cut at a space: a ``public`` piece side by side with a ``name``
-    piece (in reading ``order`` of one row) becomes a name when the two read as one name
-    ("Le Hoang" + "Yen": "Yen" alone is a dictionary word), and so on along the row."""
+    """A name the detector cut at a space: a ``public`` piece side by side with a piece that
+    is surely a name (in reading ``order`` of one row) becomes a name when the two read as
+    one name ("Le Hoang" + "Yen": "Yen" alone is a dictionary word), and so on along the row.
+    A lone unknown word is only maybe a name: "RPARK", a misread piece of "CAR PARK", does
+    not take "CAR" with it."""
     changed = True
     while changed:
         changed = False
         for a, b in zip(order, order[1:], strict=False):
             for named, other in ((a, b), (b, a)):
-                if cats[named] == "name" and cats[other] == "public" \
+                if cats[named] == "name" and cats[other] == "public" and name_score(lines[named][1]) >= 1.0 \
                         and _run_category(lines, [a, b], min_confidence) == "name":
                     cats[other] = "name"
                     changed = True
