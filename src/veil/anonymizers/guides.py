@@ -571,9 +571,9 @@ def _extend_names(lines: Sequence[tuple[np.ndarray, str, float]], cats: list[str
                   min_confidence: float) -> None:
     """A name the detector cut at a space: a ``public`` piece side by side with a piece that
     is surely a name (in reading ``order`` of one row) becomes a name when the two read as
-    one name ("Le Hoang" + "Yen": "Yen" alone is a dictionary word), and so on along the row.
-    A lone unknown word is only maybe a name: "RPARK", a misread piece of "CAR PARK", does
-    not take "CAR" with it."""
+    one name ("Le Hoang" + "Yen": "Yen" alone is a dictionary word); only a piece that is
+    surely a name by itself passes it on. A lone unknown word is only maybe a name:
+    "RPARK", a misread piece of "CAR PARK", does not take "CAR" with it."""
     changed = True
     while changed:
         changed = False
