@@ -344,7 +344,7 @@ def text_category(text: str, confidence: float = 1.0, min_confidence: float = 0.
     if best == "public" and ":" in text:  # "Card holder: J. SMITH": the value after a label
         label, value = text.rsplit(":", 1)
         best = _best_category(value)
-        named = set(re.findall(r"[A-Z]+", label.upper().replace("É", "E"))) & _NAME_LABELS
+        named = set(re.findall(r"[A-Z]+", fold_latin(label).upper())) & _NAME_LABELS  # "Prénom:" too
         if best == "public" and named and any(c.isalpha() for c in value):
             best = "name"  # "Surname: STRAND": the label says whose
     if best == "public" and foreign_script_share(text) >= FOREIGN_SCRIPT_SHARE:
