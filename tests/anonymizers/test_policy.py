@@ -271,6 +271,39 @@ def test_a_name_cut_apart_grows_over_its_pieces() -> None:
     join_split_formats(sign, cats)
     assert cats == ["public", "name"]
 
+    # "Đặng Quốc Bảo" read as "Dang" (a dictionary word, and a common surname) and "QuocBao"
+    vietnamese = [(_line(40, 100, 160, 150), "Dang", 1.0), (_line(170, 100, 400, 150), "QuocBao", 1.0)]
+    cats = [text_category(t, c) for _, t, c in vietnamese]
+    assert cats == ["public", "name"]
+    join_split_formats(vietnamese, cats)
+    assert cats == ["name", "name"]
+
+
+def test_a_name_written_one_word_a_line_is_joined_but_a_sign_board_is_not() -> None:
+    """ "SIOBHAN" over "STONE" is one name ("STONE" alone is a dictionary word). On a sign
+    board, a lone unknown word ("Wiveniioe-ark", a misread place) takes no neighbour with it,
+    and a complete name on its own line takes no word from the sign above it."""
+    from veil.anonymizers.guides import join_stacked_names
+    from veil.privacy.pii import text_category
+
+    def judged(lines: list[tuple[np.ndarray, str, float]]) -> list[str]:
+        cats = [text_category(t, c) for _, t, c in lines]
+        join_stacked_names(lines, cats)
+        return cats
+
+    badge = [(_line(40, 100, 300, 150), "SIOBHAN", 1.0), (_line(40, 160, 260, 210), "STONE", 1.0)]
+    assert [text_category(t, c) for _, t, c in badge] == ["name", "public"]
+    assert judged(badge) == ["name", "name"]
+    rare = [(_line(40, 100, 300, 150), "SEUN", 1.0), (_line(40, 160, 200, 210), "OBI", 1.0)]  # a rare surname
+    assert judged(rare) == ["name", "name"]
+
+    board = [(_line(40, 0, 300, 40), "SportsCentre", 1.0), (_line(40, 50, 300, 90), "Wiveniioe-ark", 1.0),
+             (_line(40, 100, 320, 140), "ConferenceCentre", 1.0), (_line(40, 150, 260, 190), "CarParks", 1.0)]
+    assert judged(board) == ["public", "name", "public", "public"]
+
+    sign_over_badge = [(_line(40, 0, 300, 40), "NOPARKING", 1.0), (_line(40, 50, 330, 90), "TARIQ SCHMIDT", 1.0)]
+    assert judged(sign_over_badge) == ["public", "name"]
+
 
 @pytest.mark.parametrize("turns", [1, 3])
 def test_text_on_its_side_is_never_dropped(turns: int) -> None:

@@ -18,7 +18,8 @@ def test_email_addresses(text: str) -> None:
     assert text_category(text) == "email"
 
 
-@pytest.mark.parametrize("text", ["KA 01 AB 12", "AB12 CDE", "XY-987-ZW", "7ABC123"])
+@pytest.mark.parametrize("text", ["KA 01 AB 12", "AB12 CDE", "XY-987-ZW", "7ABC123", "ABC 1234", "B MW 1234",
+                                  "GR24BDE"])
 def test_plates(text: str) -> None:
     assert text_category(text) in ("plate", "id")
 
@@ -30,14 +31,16 @@ def test_identity_numbers(text: str) -> None:
     assert max(pii_scores(text).values()) == 1.0
 
 
-@pytest.mark.parametrize("text", ["Robert Zielinski", "LINDA OYELARAN", "Ngozi Achterberg", "JOHNSMITH", "Mary"])
+@pytest.mark.parametrize("text", ["Robert Zielinski", "LINDA OYELARAN", "Ngozi Achterberg", "JOHNSMITH", "Mary",
+                                  "Aurelie Whitfield"])
 def test_names_not_in_any_training_list(text: str) -> None:
     assert text_category(text) == "name"
 
 
 @pytest.mark.parametrize("text", ["NO ENTRY", "Fire Exit", "PUBLIC TOILETS", "TICKET OFFICE", "NOPARKING",
                                   "THECOPYCENTRE", "Opening hours", "KEEP LEFT", "CITY HALL", "BUS STOP", "Pharmacy",
-                                  "SPEED LIMIT 30", "GM 125", "SalesManager", "ChiefBaker"])
+                                  "SPEED LIMIT 30", "GM 125", "SalesManager", "ChiefBaker", "Platform 10",
+                                  "PLATFORM10", "Gate B12", "Route 66", "Room 101", "Free Wi-Fi", "Wi-Fi", "Tel"])
 def test_public_signs_stay_public(text: str) -> None:
     assert text_category(text) == "public"
 

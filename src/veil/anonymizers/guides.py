@@ -38,7 +38,7 @@ import numpy as np
 from veil.anonymizers.base import check_image
 from veil.errors import ConfigError
 from veil.lru import LruCache
-from veil.privacy.pii import TEXT_CATEGORIES, name_score, text_category
+from veil.privacy.pii import TEXT_CATEGORIES, is_census_name, is_common_name, name_score, text_category
 from veil.registry import Registry
 
 GUIDES: Registry = Registry("guide")
@@ -425,16 +425,7 @@ class TextCategoryGuide(TextGuide):
         lines = [(np.asarray(p, np.float32).reshape(4, 2), str(t), float(c)) for p, t, c in (res or [])]
         lines = [line for line in lines if line[2] >= UNREADABLE_SCORE or _on_its_side(line[0])]
         cats = [text_category(t, c, self.min_confidence) for _, t, c in lines]
-        for group in _blocks([poly for poly, _, _ in lines]):
-            if len(group) < 2:
-                continue
-            joined = " ".join(lines[i][1] for i in group)
-            conf = min(lines[i][2] for i in group)
-            if text_category(joined, conf, self.min_confidence) != "name":
-                continue
-            for i in group:  # a name written on two lines: each single word joins the name
-                if cats[i] in ("public", "unread") and len(lines[i][1].split()) == 1:
-                    cats[i] = "name"
+        join_stacked_names(lines, cats, self.min_confidence)
         join_split_formats(lines, cats, self.min_confidence)
         return [(poly, t, c, cat) for (poly, t, c), cat in zip(lines, cats, strict=True)]
 
@@ -535,6 +526,31 @@ def _rows(polys: list[np.ndarray]) -> list[list[int]]:
     return _linked_groups(polys, _same_row)
 
 
+def join_stacked_names(lines: Sequence[tuple[np.ndarray, str, float]], cats: list[str],
+                       min_confidence: float = 0.5) -> None:
+    """A name written one word a line ("SIOBHAN" over "STONE"), in place: a single-word
+    ``public`` or ``unread`` line stacked right above or below a single-word ``name`` line
+    becomes a name when the two read as one name and one of them is a census given name or
+    surname ("OBI" under "SEUN"). Without that last cue a sign's lone unknown word (a place, a misread word)
+    took its neighbours with it ("Wivenhoe Park" hid "Sports Centre" and "Car Parks" on
+    one board), and a complete name ("TARIQ SCHMIDT") needs no word from the line above
+    ("NO PARKING")."""
+    for group in _blocks([poly for poly, _, _ in lines]):
+        order = sorted(group, key=lambda i: float(lines[i][0][:, 1].min()))
+        changed = True
+        while changed:
+            changed = False
+            for a, b in zip(order, order[1:], strict=False):
+                if not all(len(lines[i][1].split()) == 1 for i in (a, b)):
+                    continue
+                for named, other in ((a, b), (b, a)):
+                    if cats[named] == "name" and cats[other] in ("public", "unread") \
+                            and (is_census_name(lines[named][1]) or is_census_name(lines[other][1])) \
+                            and _run_category(lines, [a, b], min_confidence) == "name":
+                        cats[other] = "name"
+                        changed = True
+
+
 #: Formats a detector can cut into pieces that each read as public ("+61", "450 492", "742").
 SPLIT_FORMATS = ("phone", "email", "id", "plate")
 #: The most pieces of one row judged together (runs of a row: quadratic in this).
@@ -569,17 +585,20 @@ def join_split_formats(lines: Sequence[tuple[np.ndarray, str, float]], cats: lis
 
 def _extend_names(lines: Sequence[tuple[np.ndarray, str, float]], cats: list[str], order: list[int],
                   min_confidence: float) -> None:
-    """A name the detector cut at a space: a ``public`` piece side by side with a piece that
-    is surely a name (in reading ``order`` of one row) becomes a name when the two read as
-    one name ("Le Hoang" + "Yen": "Yen" alone is a dictionary word); only a piece that is
-    surely a name by itself passes it on. A lone unknown word is only maybe a name:
-    "RPARK", a misread piece of "CAR PARK", does not take "CAR" with it."""
+    """A name the detector cut at a space: a ``public`` piece side by side with a name piece
+    (in reading ``order`` of one row) becomes a name when the two read as one name ("Le
+    Hoang" + "Yen": "Yen" alone is a dictionary word), if the name piece is surely a name by
+    itself or one of the two is a common name ("Dang" + "QuocBao"). A lone unknown word is
+    only maybe a name: "RPARK", a misread piece of "CAR PARK", does not take "CAR" (a rare
+    census surname) with it."""
     changed = True
     while changed:
         changed = False
         for a, b in zip(order, order[1:], strict=False):
             for named, other in ((a, b), (b, a)):
-                if cats[named] == "name" and cats[other] == "public" and name_score(lines[named][1]) >= 1.0 \
+                if cats[named] == "name" and cats[other] == "public" \
+                        and (name_score(lines[named][1]) >= 1.0
+                             or is_common_name(lines[named][1]) or is_common_name(lines[other][1])) \
                         and _run_category(lines, [a, b], min_confidence) == "name":
                     cats[other] = "name"
                     changed = True

@@ -9,7 +9,8 @@ formats and word lists, not the strings of any data set:
   leading ``+``, or the digits written in groups (``0161 496 0734``, ``555-0134``);
 * **email**: ``local@domain.tld``, or any ``@`` between word characters;
 * **plate**: one short code of 6 to 10 letters and digits with at least two of each
-  (``AB12 CDE``, ``AB-123-CD``, ``7ABC123``), in at most four groups;
+  (``AB12 CDE``, ``AB-123-CD``, ``7ABC123``), in at most four groups; a dictionary word of
+  4+ letters with a short number after it is a sign (``PLATFORM 10``, ``ROOM 101``);
 * **id**: a long number (6+ digits) or a long mixed code (8+ characters), digits after
   an ID keyword (ID, NO, CARD, ACCOUNT, IBAN, PASSPORT, LICENCE, SORT), a card or account
   number in groups (12 to 19 digits, no letters), or a dashed code with 5+ digits that is
@@ -58,7 +59,7 @@ _SIGNAGE = {"CAFE", "TAXI", "WC", "ATM", "EXIT", "HOTEL", "BAR", "PUB", "PIZZA",
             "GYM", "BISTRO", "KEBAB", "METRO", "TRAM", "BUS", "PARKING", "TOILETS", "INFO", "STREET", "ST",
             "RD", "AVE", "NO", "OPEN", "CLOSED", "SALE", "FREE", "WIFI", "POLICE", "CENTRE", "THEATRE",
             "CINEMA", "OK", "STOP", "TICKETS", "ENTRANCE", "PHARMACY", "MUSEUM", "GALLERY", "BAKERY",
-            "LTD", "INC", "CO", "THE", "AND", "OF"}
+            "LTD", "INC", "CO", "THE", "AND", "OF", "WI-FI", "TEL", "FAX"}
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
@@ -104,8 +105,9 @@ def _census_names() -> frozenset[str]:
 
 
 @functools.lru_cache(maxsize=1)
-def _given_names(top: int = 1500) -> frozenset[str]:
-    """The most common given names of the US census lists shipped in the ``names`` package."""
+def _given_names(top: int | None = 1500) -> frozenset[str]:
+    """The ``top`` most common given names of each US census list shipped in the ``names``
+    package (None: all of them)."""
     import names
 
     folder = os.path.dirname(names.__file__)
@@ -113,7 +115,7 @@ def _given_names(top: int = 1500) -> frozenset[str]:
     for fname in ("dist.male.first", "dist.female.first"):
         with open(os.path.join(folder, fname), encoding="utf-8") as fh:
             for i, line in enumerate(fh):
-                if i >= top:
+                if top is not None and i >= top:
                     break
                 if line.strip():
                     out.add(line.split()[0].upper())
@@ -204,7 +206,23 @@ def plate_score(text: str) -> float:
     if not 6 <= len(code) <= 10 or not 1 <= len(groups) <= 4 or code != "".join(_alnum(g) for g in groups):
         return 0.0
     letters, digits = sum(c.isalpha() for c in code), sum(c.isdigit() for c in code)
-    return 1.0 if letters >= 2 and digits >= 2 else 0.0
+    if letters < 2 or digits < 2 or _labelled_number(groups, code):
+        return 0.0
+    return 1.0
+
+
+def _labelled_number(groups: list[str], code: str) -> bool:
+    """A sign's word and a short number after it ("PLATFORM 10", "ROOM 101", "GATE B12", run
+    together or not): a dictionary word of 4+ letters, which the letter groups of number
+    plates are not, then at most 4 characters."""
+    if len(groups) == 2:
+        word, number = groups
+    else:
+        run = re.fullmatch(r"([A-Z]{4,})(\d[A-Z0-9]{0,3})", code)
+        if len(groups) != 1 or run is None:
+            return False
+        word, number = run.groups()
+    return len(word) >= 4 and word.isalpha() and len(number) <= 4 and _single_known(word)
 
 
 def id_score(text: str) -> float:
@@ -214,7 +232,8 @@ def id_score(text: str) -> float:
     tokens = re.findall(r"[A-Z0-9]+", up)
     if any(sum(c.isdigit() for c in t) >= 6 for t in tokens):
         return 1.0
-    if any(len(t) >= 8 and any(c.isdigit() for c in t) and any(c.isalpha() for c in t) for t in tokens):
+    if any(len(t) >= 8 and any(c.isdigit() for c in t) and any(c.isalpha() for c in t)
+           and not _labelled_number([t], t) for t in tokens):  # "PLATFORM10" is a sign
         return 1.0
     if words & _ID_WORDS and sum(c.isdigit() for c in up) >= 4:
         return 1.0
@@ -227,6 +246,34 @@ def id_score(text: str) -> float:
         if sum(c.isdigit() for c in code) >= 5 and any(c.isalpha() for c in code) and not plate_score(code):
             return 1.0
     return 0.0
+
+
+@functools.lru_cache(maxsize=1)
+def _common_names(top_surnames: int = 10_000) -> frozenset[str]:
+    """Every census given name and the ``top_surnames`` most common census surnames (the long
+    tail holds words as rare surnames: "CAR", "GATE", "STATION")."""
+    import names
+
+    folder = os.path.dirname(names.__file__)
+    out: set[str] = set()
+    for fname, top in (("dist.male.first", None), ("dist.female.first", None), ("dist.all.last", top_surnames)):
+        with open(os.path.join(folder, fname), encoding="utf-8") as fh:
+            rows = [line.split()[0].upper() for line in fh if line.strip()]
+        out.update(rows[:top])
+    return frozenset(out)
+
+
+def is_census_name(word: str) -> bool:
+    """True when ``word`` (any case, accents folded) is any census given name or surname, the
+    rare ones included ("OBI")."""
+    return fold_latin(word.strip(" .,'’-")).upper() in _census_names()
+
+
+def is_common_name(word: str) -> bool:
+    """True when ``word`` (any case, accents folded) is a census given name or one of the
+    common census surnames: a cue that a dictionary word ("STONE", "HILL", "YEN") is here
+    part of a name."""
+    return fold_latin(word.strip(" .,'’-")).upper() in _common_names()
 
 
 def _given_prefix(word: str) -> bool:
@@ -262,11 +309,14 @@ def is_misread_word(word: str, min_len: int = 6) -> bool:
     """True when ``word`` is one OCR slip (:func:`_ocr_slips`) from a dictionary word and is not
     itself a census given name or surname: "GALLERLES", "PRlORY" are sign words read badly,
     not names. Words under ``min_len`` letters are never judged so (short names are often
-    one slip from some word), nor are other edits ("STELLAN" is not a misread "STELLAR")."""
+    one slip from some word), nor are other edits ("STELLAN" is not a misread "STELLAR"),
+    nor is a word whose dictionary neighbour is a given name: "Aurelie" is a name beside
+    "Aurelia", not a misread word."""
     w = word.strip("'’-")
     if len(w) < min_len or not w.isalpha() or w.upper() in _census_names():
         return False
-    return any(_single_known(c) for c in _ocr_slips(w))
+    given = _given_names(top=None)
+    return any(_single_known(c) and c.upper() not in given for c in _ocr_slips(w))
 
 
 def _unslip(text: str) -> str:
