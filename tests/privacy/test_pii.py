@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from veil.privacy.pii import TEXT_CATEGORIES, is_known_word, is_misread_word, pii_scores, text_category
+from veil.privacy.pii import TEXT_CATEGORIES, is_known_word, is_misread_word, mixes_scripts, pii_scores, text_category
 
 
 @pytest.mark.parametrize("text", ["+1 (415) 555-0134", "TEL 020 7946 0018", "Mobile: 0612345678", "555-0199 ext 7 ",
@@ -102,11 +102,18 @@ def test_a_digit_read_for_a_letter_inside_a_name(text: str, category: str) -> No
 
 
 @pytest.mark.parametrize("text", ["王小明", "出口", "Ελένη Παπαδοπούλου", "E入εvn", "Иван Петров", "ВЫХОД",
-                                  "محمد علي", "김민준"])
+                                  "محمد علي", "김민준", "ИBaH"])
 def test_a_line_in_a_script_the_cues_cannot_judge_is_unread(text: str) -> None:
     """No format or word list says whether a Chinese, Greek, Cyrillic, Arabic or Korean line
     is a name or a sign, so it is not sent as public text: ``unread`` (hidden by default)."""
     assert text_category(text) == "unread"
+
+
+def test_a_word_mixing_scripts_is_never_public() -> None:
+    """OCR with a Latin model reads "Иван" as "ИBaH": a word of two scripts is no sign word."""
+    assert mixes_scripts("ИBaH") and not mixes_scripts("Café Crème Straße Łukasz")
+    assert text_category("Dmitri ИBaHOB") != "public"
+    assert text_category("Café Crème") == "public"
 
 
 def test_digits_in_any_script_are_still_judged() -> None:

@@ -339,6 +339,17 @@ def foreign_script_share(text: str) -> float:
     return sum(not unicodedata.name(c, "").startswith("LATIN") for c in letters) / len(letters)
 
 
+def mixes_scripts(text: str) -> bool:
+    """True when a word of ``text`` holds Latin letters and letters of another script: OCR
+    reading Cyrillic or Greek with a Latin model ("ИBaH" for "Иван"), which no word list
+    can judge. Real words do not mix scripts ("Café", "Straße" are Latin throughout)."""
+    for word in text.split():
+        scripts = {unicodedata.name(c, "").startswith("LATIN") for c in word if c.isalpha()}
+        if len(scripts) > 1:
+            return True
+    return False
+
+
 def fold_latin(text: str) -> str:
     """Latin letters without their diacritics ("Hélène Bérubé" -> "Helene Berube", "Łukasz"
     -> "Lukasz", "Größer" -> "Grosser"); other characters as they are. The word lists are
@@ -397,8 +408,8 @@ def text_category(text: str, confidence: float = 1.0, min_confidence: float = 0.
         named = set(re.findall(r"[A-Z]+", fold_latin(label).upper())) & _NAME_LABELS  # "Prénom:" too
         if best == "public" and named and any(c.isalpha() for c in value):
             best = "name"  # "Surname: STRAND": the label says whose
-    if best == "public" and foreign_script_share(text) >= FOREIGN_SCRIPT_SHARE:
-        return "unread"  # "王小明", "Ελένη Παπαδοπούλου": no cue can tell a name from a sign here
+    if best == "public" and (foreign_script_share(text) >= FOREIGN_SCRIPT_SHARE or mixes_scripts(text)):
+        return "unread"  # "王小明", "Ελένη Παπαδοπούλου", "ИBaH": no cue can tell a name from a sign here
     return best
 
 
