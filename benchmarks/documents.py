@@ -17,9 +17,11 @@ used in training), each read after protection by RapidOCR and Tesseract (when in
   written in messages ("My number: ...", "mail me at ..."). Small UI text on flat colour.
 
 Per set and anonymizer: the share of private strings read exactly by either engine (per
-kind) and of public words read.
+kind) and of public words read. ``--camera`` first photographs every document as a phone
+does (:func:`photographed`: perspective, darkening, noise, JPEG quality 45).
 
     .venv/bin/python benchmarks/documents.py --anonymizer runs/demo/train/model
+    .venv/bin/python benchmarks/documents.py --anonymizer runs/demo/train/model --camera
 
 Writes ``--out`` (default ``runs/bench/documents.json``) atomically, and a contact sheet of
 protected examples per set and anonymizer beside it.
@@ -159,6 +161,29 @@ def _chats(seed: int) -> list[dict[str, object]]:
     return shots
 
 
+def photographed(image: object, rng: object) -> object:
+    """``image`` as a phone camera takes a document lying on a table: on a dark border, a
+    perspective warp (each corner moved up to 12 % of the long side), darker (0.6-1.0),
+    sensor noise (σ 4 grey levels) and JPEG quality 45."""
+    import cv2
+    import numpy as np
+
+    assert isinstance(image, np.ndarray) and isinstance(rng, np.random.Generator)
+    h, w = image.shape[:2]
+    pad = int(0.25 * max(h, w))
+    canvas = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(90, 80, 70))
+    src = np.float32([[pad, pad], [pad + w, pad], [pad + w, pad + h], [pad, pad + h]])
+    dst = src + rng.uniform(-0.12 * max(h, w), 0.12 * max(h, w), src.shape).astype(np.float32)
+    warped = cv2.warpPerspective(canvas, cv2.getPerspectiveTransform(src, dst), canvas.shape[1::-1],
+                                 flags=cv2.INTER_LINEAR, borderValue=(90, 80, 70))
+    shot = warped.astype(np.float32) * rng.uniform(0.6, 1.0) + rng.normal(0.0, 4.0, warped.shape)
+    ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(np.clip(shot, 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_JPEG_QUALITY, 45])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return cv2.cvtColor(cv2.imdecode(jpg, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
 def attack_engines() -> dict[str, object]:
     """The OCR attackers: RapidOCR, and Tesseract when installed (said on stderr when not)."""
     from veil.privacy.pretrained import get_ocr_engine
@@ -175,8 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--anonymizer", action="append", help="anonymizer spec or model folder (repeatable)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="runs/bench/documents.json")
+    ap.add_argument("--out", default=None, help="default: runs/bench/documents.json (documents_camera.json with "
+                    "--camera)")
+    ap.add_argument("--camera", action="store_true",
+                    help="photograph every document first: perspective, darkening, noise, JPEG 45 (photographed())")
     args = ap.parse_args(argv)
+    args.out = args.out or f"runs/bench/documents{'_camera' if args.camera else ''}.json"
     specs = ["identity", *(args.anonymizer or ["faceblur"])]
 
     import cv2
@@ -190,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     limit_threads(2)
     engines = attack_engines()
     sets = {"cards": _cards(args.seed), "chats": _chats(args.seed), "idcards": _idcards(args.seed)}
+    if args.camera:
+        rng = np.random.default_rng(args.seed)
+        sets = {name: [dict(doc, image=photographed(doc["image"], rng)) for doc in docs] for name, docs in sets.items()}
     print(f"{len(sets['cards'])} business cards, {len(sets['chats'])} chat screenshots, {len(sets['idcards'])} "
           f"member and payment cards ({len(_fonts())} fonts); engines: {', '.join(engines)}")
     rows = []
@@ -232,8 +264,9 @@ def main(argv: list[str] | None = None) -> int:
                 ok, png = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
                 if ok:
                     slug = re.sub(r"[^A-Za-z0-9._=-]+", "_", spec).strip("_")
-                    atomic_write_bytes(out.with_name(f"documents_{set_name}_{slug}.png"), png.tobytes())
-    atomic_write_text(out, json.dumps({"seed": args.seed, "engines": list(engines), "rows": rows}, indent=1))
+                    atomic_write_bytes(out.with_name(f"{out.stem}_{set_name}_{slug}.png"), png.tobytes())
+    atomic_write_text(out, json.dumps({"seed": args.seed, "camera": args.camera, "engines": list(engines),
+                                       "rows": rows}, indent=1))
     print(f"wrote {out}")
     return 0
 
