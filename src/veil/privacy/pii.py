@@ -91,35 +91,30 @@ def _vocabulary() -> frozenset[str]:
     return frozenset((web2 & gcide) | ((web2 | gcide) - names))
 
 
+@functools.cache
+def _census_list(fname: str) -> tuple[str, ...]:
+    """One US census list shipped in the ``names`` package (``dist.male.first``,
+    ``dist.female.first``, ``dist.all.last``), upper case, most common first."""
+    import names
+
+    with open(os.path.join(os.path.dirname(names.__file__), fname), encoding="utf-8") as fh:
+        return tuple(line.split()[0].upper() for line in fh if line.strip())
+
+
+_GIVEN_LISTS = ("dist.male.first", "dist.female.first")
+
+
 @functools.lru_cache(maxsize=1)
 def _census_names() -> frozenset[str]:
     """Every given name and surname of the US census lists shipped in the ``names`` package."""
-    import names
-
-    folder = os.path.dirname(names.__file__)
-    out: set[str] = set()
-    for fname in ("dist.male.first", "dist.female.first", "dist.all.last"):
-        with open(os.path.join(folder, fname), encoding="utf-8") as fh:
-            out.update(line.split()[0].upper() for line in fh if line.strip())
-    return frozenset(out)
+    return frozenset(n for fname in (*_GIVEN_LISTS, "dist.all.last") for n in _census_list(fname))
 
 
-@functools.lru_cache(maxsize=1)
+@functools.cache
 def _given_names(top: int | None = 1500) -> frozenset[str]:
     """The ``top`` most common given names of each US census list shipped in the ``names``
     package (None: all of them)."""
-    import names
-
-    folder = os.path.dirname(names.__file__)
-    out: set[str] = set()
-    for fname in ("dist.male.first", "dist.female.first"):
-        with open(os.path.join(folder, fname), encoding="utf-8") as fh:
-            for i, line in enumerate(fh):
-                if top is not None and i >= top:
-                    break
-                if line.strip():
-                    out.add(line.split()[0].upper())
-    return frozenset(out)
+    return frozenset(n for fname in _GIVEN_LISTS for n in _census_list(fname)[:top])
 
 
 def _stems(word: str) -> list[str]:
@@ -252,15 +247,7 @@ def id_score(text: str) -> float:
 def _common_names(top_surnames: int = 10_000) -> frozenset[str]:
     """Every census given name and the ``top_surnames`` most common census surnames (the long
     tail holds words as rare surnames: "CAR", "GATE", "STATION")."""
-    import names
-
-    folder = os.path.dirname(names.__file__)
-    out: set[str] = set()
-    for fname, top in (("dist.male.first", None), ("dist.female.first", None), ("dist.all.last", top_surnames)):
-        with open(os.path.join(folder, fname), encoding="utf-8") as fh:
-            rows = [line.split()[0].upper() for line in fh if line.strip()]
-        out.update(rows[:top])
-    return frozenset(out)
+    return _given_names(top=None) | frozenset(_census_list("dist.all.last")[:top_surnames])
 
 
 def is_census_name(word: str) -> bool:
