@@ -535,20 +535,29 @@ def join_stacked_names(lines: Sequence[tuple[np.ndarray, str, float]], cats: lis
     took its neighbours with it ("Wivenhoe Park" hid "Sports Centre" and "Car Parks" on
     one board), and a complete name ("TARIQ SCHMIDT") needs no word from the line above
     ("NO PARKING")."""
+    def joins(named: int, other: int) -> bool:
+        return all(len(lines[i][1].split()) == 1 for i in (named, other)) \
+            and (is_census_name(lines[named][1]) or is_census_name(lines[other][1]))
+
     for group in _blocks([poly for poly, _, _ in lines]):
         order = sorted(group, key=lambda i: float(lines[i][0][:, 1].min()))
-        changed = True
-        while changed:
-            changed = False
-            for a, b in zip(order, order[1:], strict=False):
-                if not all(len(lines[i][1].split()) == 1 for i in (a, b)):
-                    continue
-                for named, other in ((a, b), (b, a)):
-                    if cats[named] == "name" and cats[other] in ("public", "unread") \
-                            and (is_census_name(lines[named][1]) or is_census_name(lines[other][1])) \
-                            and _run_category(lines, [a, b], min_confidence) == "name":
-                        cats[other] = "name"
-                        changed = True
+        _grow_names(lines, cats, order, ("public", "unread"), joins, min_confidence)
+
+
+def _grow_names(lines: Sequence[tuple[np.ndarray, str, float]], cats: list[str], order: list[int],
+                takers: tuple[str, ...], joins: Callable[[int, int], bool], min_confidence: float) -> None:
+    """In place, until nothing changes: a line of a category in ``takers`` next to a ``name``
+    line in ``order`` becomes a name when ``joins(named, other)`` and the two read as one
+    name (the shared step of :func:`join_stacked_names` and :func:`_extend_names`)."""
+    changed = True
+    while changed:
+        changed = False
+        for a, b in zip(order, order[1:], strict=False):
+            for named, other in ((a, b), (b, a)):
+                if cats[named] == "name" and cats[other] in takers and joins(named, other) \
+                        and _run_category(lines, [a, b], min_confidence) == "name":
+                    cats[other] = "name"
+                    changed = True
 
 
 #: Formats a detector can cut into pieces that each read as public ("+61", "450 492", "742").
@@ -591,17 +600,11 @@ def _extend_names(lines: Sequence[tuple[np.ndarray, str, float]], cats: list[str
     itself or one of the two is a common name ("Dang" + "QuocBao"). A lone unknown word is
     only maybe a name: "RPARK", a misread piece of "CAR PARK", does not take "CAR" (a rare
     census surname) with it."""
-    changed = True
-    while changed:
-        changed = False
-        for a, b in zip(order, order[1:], strict=False):
-            for named, other in ((a, b), (b, a)):
-                if cats[named] == "name" and cats[other] == "public" \
-                        and (name_score(lines[named][1]) >= 1.0
-                             or is_common_name(lines[named][1]) or is_common_name(lines[other][1])) \
-                        and _run_category(lines, [a, b], min_confidence) == "name":
-                    cats[other] = "name"
-                    changed = True
+    def joins(named: int, other: int) -> bool:
+        return name_score(lines[named][1]) >= 1.0 or is_common_name(lines[named][1]) \
+            or is_common_name(lines[other][1])
+
+    _grow_names(lines, cats, order, ("public",), joins, min_confidence)
 
 
 def _run_category(lines: Sequence[tuple[np.ndarray, str, float]], run: Sequence[int], min_confidence: float) -> str:
