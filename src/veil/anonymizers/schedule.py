@@ -29,7 +29,10 @@ maps are all zero goes through ``guided-policy`` unchanged (its output is then e
 input), so the network is skipped for it.
 
 Guides whose parts cannot split detection from rendering (no ``detect``/``render``) and
-parts other than ``faces``, ``text`` and ``textcls`` run on every frame.
+parts other than ``faces``, ``text`` and ``textcls`` run on every frame. On a schedule the
+face guide searches upright faces only (decoders apply the stream's rotation tag); on still
+images, and on video without a schedule, it also searches faces turned a quarter or half
+turn.
 
 Example:
     >>> s = DetectionSchedule.parse("2,8")
@@ -50,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from veil.anonymizers.base import check_image
-from veil.anonymizers.guides import Guide, Region, guide_parts, maps_from_regions, splits_detection
+from veil.anonymizers.guides import FaceGuide, Guide, Region, guide_parts, maps_from_regions, splits_detection
 from veil.errors import ConfigError, MediaError
 
 __all__ = ["DEFAULT_SCHEDULE", "DetectionSchedule", "RegionTracker", "guided_video", "scheduled_maps", "timed_maps"]
@@ -278,6 +281,12 @@ class RegionTracker:
 # ----------------------------------------------------------------------------- the pipeline
 
 
+def _detect_options(part: Guide) -> dict[str, Any]:
+    """Video frames are upright (decoders apply the stream's rotation): the face guide skips
+    its turned passes, which would triple its cost on every scheduled frame."""
+    return {"turned": False} if isinstance(part, FaceGuide) else {}
+
+
 class _Part:
     """One guide part: its tracker, its detector thread and its pending runs."""
 
@@ -292,6 +301,7 @@ class _Part:
         self.latest = -1  # the latest scheduled run submitted
         self.stats, self.key = stats, f"detect_{part.name}"
         self.min_side = schedule.face_min_side if part.name == "faces" else 0
+        self.options = _detect_options(part)
 
     def _detect(self, frame: np.ndarray) -> list[Region]:
         t0 = time.perf_counter()
@@ -301,9 +311,9 @@ class _Part:
 
             big = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
             regions = [Region((r.poly / scale).astype(np.float32), r.category, r.pad, r.text)
-                       for r in self.detector.detect(big)]  # type: ignore[attr-defined]
+                       for r in self.detector.detect(big, **self.options)]  # type: ignore[attr-defined]
         else:
-            regions = self.detector.detect(frame)  # type: ignore[attr-defined]
+            regions = self.detector.detect(frame, **self.options)  # type: ignore[attr-defined]
         self.stats[self.key + "_s"] = self.stats.get(self.key + "_s", 0.0) + time.perf_counter() - t0
         self.stats[self.key + "_runs"] = self.stats.get(self.key + "_runs", 0) + 1
         return list(regions)
