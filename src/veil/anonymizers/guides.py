@@ -40,10 +40,13 @@ import numpy as np
 from veil.anonymizers.base import check_image
 from veil.errors import ConfigError
 from veil.lru import LruCache
+from veil.privacy.codes import Code
 from veil.privacy.pii import TEXT_CATEGORIES, is_census_name, is_common_name, name_score, text_category
 from veil.registry import Registry
 
 GUIDES: Registry = Registry("guide")
+#: Margin of a machine-readable code's region, as a fraction of its short side (its quiet zone).
+CODE_MARGIN = 0.15
 
 
 class Guide:
@@ -173,12 +176,15 @@ class Region:
         pad: extra margin in pixels on every side (0 for a fresh detection; a region
             held over from another frame grows with the frames in between).
         text: what the recogniser read (``textcls``), for reports only.
+        dilate: the region's own margin as a fraction of its height (None: the guide's
+            ``dilate``); a code's quiet zone is narrower than a text line's margin.
     """
 
     poly: np.ndarray
     category: str
     pad: float = 0.0
     text: str = ""
+    dilate: float | None = None
 
     @staticmethod
     def from_box(box: Sequence[float], category: str = "face", pad: float = 0.0) -> Region:
@@ -203,7 +209,7 @@ class Region:
 
     def padded(self, pad: float) -> Region:
         """The same region with ``pad`` pixels of margin (``pad`` replaces the old margin)."""
-        return Region(self.poly, self.category, float(pad), self.text)
+        return Region(self.poly, self.category, float(pad), self.text, self.dilate)
 
 
 def render_face_planes(shape: tuple[int, ...], regions: Sequence[Region]) -> np.ndarray:
@@ -250,7 +256,7 @@ def render_text_planes(shape: tuple[int, ...], regions: Sequence[Region], catego
     planes = np.zeros((len(cats) + 1, h, w), np.float32)
     tall = planes[-1]
     for r in regions:
-        grown, line_h = _grown_line(r.poly, dilate, r.pad)
+        grown, line_h = _grown_line(r.poly, dilate if r.dilate is None else r.dilate, r.pad)
         cv2.fillConvexPoly(planes[cats.index(r.category)], grown, 1.0)
         # the height: a maximum over the line's own window only (it is 0 elsewhere)
         x0, y0 = np.maximum(grown.min(axis=0), 0)
@@ -450,8 +456,9 @@ class TextCategoryGuide(TextGuide):
     into a private category (name, phone, plate, email, id), ``unread`` (the recogniser is
     unsure) or ``public``. Lines stacked into one block are also judged together: a
     one-word line in a block that reads as a name is a name, so "MARIA" above "KOWALSKI"
-    is hidden as a whole. The last map is the line height, as in
-    :class:`TextGuide`. A network then learns per category how strongly to hide.
+    is hidden as a whole. Machine-readable codes (:mod:`veil.privacy.codes`) are ``id``s.
+    The last map is the line height, as in :class:`TextGuide`. A network then learns per
+    category how strongly to hide.
 
     Args:
         min_confidence: recognition score below which a line is ``unread``.
@@ -506,9 +513,30 @@ class TextCategoryGuide(TextGuide):
 
     categories: ClassVar[tuple[str, ...]] = TEXT_CATEGORIES
 
+    def codes(self, image: np.ndarray) -> list[Code]:
+        """The machine-readable codes in the image (:func:`veil.privacy.codes.find_codes`)."""
+        key = _DETECTIONS.key("codes", image)
+        hit = _DETECTIONS.get(key)
+        if hit is None:
+            from veil.privacy.codes import find_codes
+
+            hit = find_codes(image)
+            _DETECTIONS.put(key, hit)
+        return list(hit)
+
     def detect(self, image: np.ndarray) -> list[Region]:
-        """The read and classified lines as regions (what :meth:`maps` renders)."""
-        return [Region(poly, cat, text=text) for poly, text, _, cat in self.read_lines(image)]
+        """The read and classified lines as regions (what :meth:`maps` renders), and every
+        machine-readable code as an ``id`` (a boarding pass's barcode holds a name and a
+        booking reference) with a margin of :data:`CODE_MARGIN` of its size; a line read on
+        a code's modules is an ``id`` too (a ``public`` reading would clear the code's map)."""
+        codes = self.codes(image)
+        regions = [Region(c.poly, "id", text=f"<{c.format}>", dilate=CODE_MARGIN) for c in codes]
+        for poly, text, _, cat in self.read_lines(image):
+            centre = (float(poly[:, 0].mean()), float(poly[:, 1].mean()))
+            if any(cv2.pointPolygonTest(c.poly, centre, False) >= 0 for c in codes):
+                cat = "id"
+            regions.append(Region(poly, cat, text=text))
+        return regions
 
 
 def keep_public_cores(layers: np.ndarray, lines: list[tuple[np.ndarray, str]],

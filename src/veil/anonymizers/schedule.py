@@ -269,7 +269,7 @@ class RegionTracker:
             poly = ((1 - w) * ra.poly + w * rb.poly).astype(np.float32)
             pad = (1 - w) * ra.pad + w * rb.pad + 0.5 * self.margin(min(ra.size, rb.size), min(t - a, b - t))
             for cat in dict.fromkeys((ra.category, rb.category)):
-                out.append(Region(poly, cat, pad, rb.text))
+                out.append(Region(poly, cat, pad, rb.text, rb.dilate))
         return out
 
     def forget_before(self, a: int) -> None:
@@ -310,7 +310,7 @@ class _Part:
             import cv2
 
             big = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
-            regions = [Region((r.poly / scale).astype(np.float32), r.category, r.pad, r.text)
+            regions = [Region((r.poly / scale).astype(np.float32), r.category, r.pad, r.text, r.dilate)
                        for r in self.detector.detect(big, **self.options)]  # type: ignore[attr-defined]
         else:
             regions = self.detector.detect(frame, **self.options)  # type: ignore[attr-defined]
