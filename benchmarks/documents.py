@@ -18,7 +18,10 @@ used in training), each read after protection by RapidOCR and Tesseract (when in
 
 Per set and anonymizer: the share of private strings read exactly by either engine (per
 kind) and of public words read. ``--camera`` first photographs every document as a phone
-does (:func:`photographed`: perspective, darkening, noise, JPEG quality 45).
+does (:func:`photographed`: perspective, darkening, noise, JPEG quality 45). ``--orient``
+turns every document (90, 180 or 270 degrees counter-clockwise: a photo whose orientation
+tag was lost) or mirrors it (a selfie camera, a document seen in a mirror) before
+protection; the engines then read the protected image as it is and turned back.
 
     .venv/bin/python benchmarks/documents.py --anonymizer runs/demo/train/model
     .venv/bin/python benchmarks/documents.py --anonymizer runs/demo/train/model --camera
@@ -43,6 +46,23 @@ SIZES = ((640, 400), (1280, 800))
 CHAT_SIZES = ((720, 1280, 22), (1080, 1920, 30))  # width, height, text size
 MESSAGES = ("Are we still on for lunch tomorrow?", "The meeting moved to room 4B", "Sounds good, see you there!",
             "Can you send me the slides", "Running ten minutes late, sorry", "Happy birthday!! Have a great day")
+
+
+def _turned(k: int):  # noqa: ANN202
+    import numpy as np
+
+    return lambda im: np.ascontiguousarray(np.rot90(im, k))
+
+
+def _mirrored(im):  # noqa: ANN001, ANN202
+    import numpy as np
+
+    return np.ascontiguousarray(im[:, ::-1])
+
+
+#: ``--orient``: how a document is shown to the anonymizer, and how the attacker undoes it.
+ORIENTS = {"upright": (lambda im: im, lambda im: im), "90": (_turned(1), _turned(3)), "180": (_turned(2), _turned(2)),
+           "270": (_turned(3), _turned(1)), "mirror": (_mirrored, _mirrored)}
 
 
 def _norm(text: str) -> str:
@@ -204,8 +224,11 @@ def main(argv: list[str] | None = None) -> int:
                     "--camera)")
     ap.add_argument("--camera", action="store_true",
                     help="photograph every document first: perspective, darkening, noise, JPEG 45 (photographed())")
+    ap.add_argument("--orient", choices=sorted(ORIENTS), default="upright",
+                    help="turn or mirror every document before protection (the attacker turns it back)")
     args = ap.parse_args(argv)
-    args.out = args.out or f"runs/bench/documents{'_camera' if args.camera else ''}.json"
+    suffix = ("_camera" if args.camera else "") + ("" if args.orient == "upright" else f"_{args.orient}")
+    args.out = args.out or f"runs/bench/documents{suffix}.json"
     specs = ["identity", *(args.anonymizer or ["faceblur"])]
 
     import cv2
@@ -222,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.camera:
         rng = np.random.default_rng(args.seed)
         sets = {name: [dict(doc, image=photographed(doc["image"], rng)) for doc in docs] for name, docs in sets.items()}
+    turn, undo = ORIENTS[args.orient]
+    sets = {name: [dict(doc, image=turn(doc["image"])) for doc in docs] for name, docs in sets.items()}
     print(f"{len(sets['cards'])} business cards, {len(sets['chats'])} chat screenshots, {len(sets['idcards'])} "
           f"member and payment cards ({len(_fonts())} fonts); engines: {', '.join(engines)}")
     rows = []
@@ -241,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
                 protected = anon(doc["image"])
                 if len(sheet) < 4 and doc["size"] == docs[0]["size"]:
                     sheet.append(protected)
-                texts = [line.text for e in engines.values() for line in e.read(protected)]
+                views = [protected] if args.orient == "upright" else [protected, undo(protected)]
+                texts = [line.text for e in engines.values() for view in views for line in e.read(view)]
                 joined = _norm("".join(texts))
                 words = {_norm(w) for t in texts for w in t.split()}
                 for k in kinds:
@@ -265,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
                 if ok:
                     slug = re.sub(r"[^A-Za-z0-9._=-]+", "_", spec).strip("_")
                     atomic_write_bytes(out.with_name(f"{out.stem}_{set_name}_{slug}.png"), png.tobytes())
-    atomic_write_text(out, json.dumps({"seed": args.seed, "camera": args.camera, "engines": list(engines),
+    atomic_write_text(out, json.dumps({"seed": args.seed, "camera": args.camera, "orient": args.orient,
+                                       "engines": list(engines),
                                        "rows": rows}, indent=1))
     print(f"wrote {out}")
     return 0

@@ -131,13 +131,14 @@ def test_detections_computed_once_are_reused_by_another_process(monkeypatch: pyt
     img = np.full((240, 320, 3), 90, np.uint8)
     _board(img, "Robert Zielinski", (30, 120), 0.8, 2)
     shared = guides.detect_all("faces+textcls", [img])
-    assert len(shared) == 2  # faces and text lines of the one image
+    assert len(shared) == 3  # faces, text lines and codes of the one image
     want = guides.create_guide("faces+textcls")(img)
     monkeypatch.setattr(guides, "_DETECTIONS", guides._DetectionCache())  # a fresh process's empty cache
     guides.seed_detections(shared)
     fresh = guides.create_guide("faces+textcls")
-    monkeypatch.setattr(fresh.parts[0].detector, "boxes", lambda im: pytest.fail("face detector ran again"))
+    monkeypatch.setattr(fresh.parts[0].detector, "detect", lambda im: pytest.fail("face detector ran again"))
     monkeypatch.setattr(type(fresh.parts[1]), "_read_lines", lambda self, im: pytest.fail("OCR ran again"))
+    monkeypatch.setattr("veil.privacy.codes.find_codes", lambda im: pytest.fail("code reader ran again"))
     np.testing.assert_array_equal(fresh(img), want)
 
 
