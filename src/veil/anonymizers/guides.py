@@ -490,21 +490,23 @@ class TextCategoryGuide(TextGuide):
                                  det_box_thresh=self.box_threshold, text_score=0.0, **self._thread_options())
         return self._eng
 
-    def read_lines(self, image: np.ndarray) -> list[tuple[np.ndarray, str, float, str]]:
-        """Each detected line as ``(polygon (4, 2), text, confidence, category)``."""
-        key = _DETECTIONS.key(f"textcls{self.box_threshold}/{self.min_side}/{self.min_confidence}", image)
+    def read_lines(self, image: np.ndarray, turned: bool = True) -> list[tuple[np.ndarray, str, float, str]]:
+        """Each detected line as ``(polygon (4, 2), text, confidence, category)``; ``turned=False``:
+        without reading unsure lines turned (:meth:`_reread_turned`; video frames are upright)."""
+        tag = f"textcls{self.box_threshold}/{self.min_side}/{self.min_confidence}" + ("" if turned else "/upright")
+        key = _DETECTIONS.key(tag, image)
         hit = _DETECTIONS.get(key)
         if hit is None:
-            hit = self._read_lines(image)
+            hit = self._read_lines(image) if turned else self._read_lines(image, turned=False)
             _DETECTIONS.put(key, hit)
         return [(p.copy(), t, c, cat) for p, t, c, cat in hit]
 
-    def _read_lines(self, image: np.ndarray) -> list[tuple[np.ndarray, str, float, str]]:
+    def _read_lines(self, image: np.ndarray, turned: bool = True) -> list[tuple[np.ndarray, str, float, str]]:
         eng = self._engine()
         bgr = np.ascontiguousarray(image[..., ::-1])
         with self._lock:
             lines = _ocr(eng, bgr)
-            lines, views = self._reread_turned(eng, bgr, lines)
+            lines, views = self._reread_turned(eng, bgr, lines) if turned else (lines, [])
             turned = [v for v in views if v]
             if turned:
                 view = max(set(turned), key=turned.count)
@@ -562,14 +564,15 @@ class TextCategoryGuide(TextGuide):
             _DETECTIONS.put(key, hit)
         return list(hit)
 
-    def detect(self, image: np.ndarray) -> list[Region]:
+    def detect(self, image: np.ndarray, turned: bool = True) -> list[Region]:
         """The read and classified lines as regions (what :meth:`maps` renders), and every
         machine-readable code as an ``id`` (a boarding pass's barcode holds a name and a
         booking reference) with a margin of :data:`CODE_MARGIN` of its size; a line read on
-        a code's modules is an ``id`` too (a ``public`` reading would clear the code's map)."""
+        a code's modules is an ``id`` too (a ``public`` reading would clear the code's map).
+        ``turned=False``: lines are not read turned (:meth:`read_lines`)."""
         codes = self.codes(image)
         regions = [Region(c.poly, "id", text=f"<{c.format}>", dilate=CODE_MARGIN) for c in codes]
-        for poly, text, _, cat in self.read_lines(image):
+        for poly, text, _, cat in self.read_lines(image, turned):
             centre = (float(poly[:, 0].mean()), float(poly[:, 1].mean()))
             if any(cv2.pointPolygonTest(c.poly, centre, False) >= 0 for c in codes):
                 cat = "id"
