@@ -497,7 +497,7 @@ class TextCategoryGuide(TextGuide):
         key = _DETECTIONS.key(tag, image)
         hit = _DETECTIONS.get(key)
         if hit is None:
-            hit = self._read_lines(image) if turned else self._read_lines(image, turned=False)
+            hit = self._read_lines(image, turned)
             _DETECTIONS.put(key, hit)
         return [(p.copy(), t, c, cat) for p, t, c, cat in hit]
 
@@ -507,10 +507,10 @@ class TextCategoryGuide(TextGuide):
         with self._lock:
             lines = _ocr(eng, bgr)
             lines, views = self._reread_turned(eng, bgr, lines) if turned else (lines, [])
-            turned = [v for v in views if v]
-            if turned:
-                view = max(set(turned), key=turned.count)
-                if 2 * turned.count(view) >= len(lines):  # the picture itself is turned: read it so
+            better = [v for v in views if v]  # lines that read better turned, by view
+            if better:
+                view = max(set(better), key=better.count)
+                if 2 * better.count(view) >= len(lines):  # the picture itself is turned: read it so
                     h, w = bgr.shape[:2]
                     lines = [(_view_back(p, view, h, w), t, c)
                              for p, t, c in _ocr(eng, np.ascontiguousarray(_VIEWS[view](bgr)))]
