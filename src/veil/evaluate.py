@@ -559,8 +559,8 @@ def _guide_of(spec: str) -> str | None:
         return None
     path, overrides = _split_path_spec(str(spec).strip())
     folder = Path(path) if Path(path).is_dir() else Path(path).parent
-    if "guide" in overrides:
-        return None  # a guide set on the command line: not shared
+    if "guide" in overrides or "upright" in overrides:
+        return None  # a guide set or narrowed on the command line: not shared
     try:
         guide = _read_config(folder / CONFIG_FILE).get("guide")
     except ModelError:

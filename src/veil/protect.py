@@ -928,7 +928,7 @@ def with_runtime(an: Anonymizer, runtime: str = "auto", threads: int | None = No
     from veil.errors import ModelError
 
     if isinstance(an, OnnxAnonymizer) and threads is not None and an.threads != threads and Path(an.path).is_file():
-        return OnnxAnonymizer(an.path, an.privacy, an.temporal_smoothing, threads, an.batch_size)
+        return OnnxAnonymizer(an.path, an.privacy, an.temporal_smoothing, threads, an.batch_size, an.upright)
     if runtime == "torch" or not isinstance(an, LearnedAnonymizer):
         return an
     try:

@@ -164,3 +164,31 @@ def test_faces_turned_a_quarter_or_half_turn_are_found(quarter_turns: int) -> No
     assert create_guide("faces")(turned).max() == pytest.approx(1.0)
     # video frames are upright: the schedule's face runs skip the turned passes
     np.testing.assert_array_equal(guide.boxes(turned, **_detect_options(guide)), upright_only.boxes(turned))
+
+
+@needs_media
+def test_upright_dial_skips_the_turned_search_and_travels_in_the_spec(tmp_path: Path) -> None:
+    """``MODEL:upright=true`` (pictures that are never turned): the guide searches upright only,
+    so a face turned a quarter turn is left as it is, and the dial survives the spec, the
+    onnxruntime copy and a reload; the default searches turned faces and hides it."""
+    from veil.anonymizers.guides import FaceGuide, TextCategoryGuide, guide_parts
+    from veil.anonymizers.onnx import OnnxAnonymizer
+    from veil.protect import with_runtime
+
+    img = np.ascontiguousarray(np.rot90(load_image(MEDIA / "data" / "basketball1.png")))
+    folder = LearnedAnonymizer("guided-policy", guide="faces+textcls").save(tmp_path / "model")
+    default, upright = load_anonymizer(folder), load_anonymizer(f"{folder}:upright=true")
+    assert default.spec == str(folder) and upright.spec == f"{folder}:upright=true"
+    parts = guide_parts(upright.guide)
+    assert {type(p) for p in parts} == {FaceGuide, TextCategoryGuide} and all(p.upright for p in parts)
+    faces = default.guide.parts[0].boxes(img)
+    assert len(faces) == 2 and not len(upright.guide.parts[0].boxes(img))
+    x1, y1, x2, y2 = (int(v) for v in faces[0])
+    assert np.array_equal(upright(img)[y1:y2, x1:x2], img[y1:y2, x1:x2])
+    assert not np.array_equal(default(img)[y1:y2, x1:x2], img[y1:y2, x1:x2])
+    fast = with_runtime(upright, "auto")
+    assert isinstance(fast, OnnxAnonymizer) and fast.upright and fast.spec == upright.spec
+    assert np.array_equal(fast(img)[y1:y2, x1:x2], img[y1:y2, x1:x2])
+    assert load_anonymizer(upright.spec).upright and not load_anonymizer(default.spec).upright
+    with pytest.raises(ConfigError, match="upright"):
+        load_anonymizer(f"{folder}:upright=2")

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from veil.anonymizers.base import Anonymizer, check_image
+from veil.anonymizers.learned import LOAD_OVERRIDES, UprightDial, _dial_text
 from veil.errors import ConfigError, MediaError, ModelError
 from veil.fsutil import atomic_write_bytes
 
@@ -370,7 +371,7 @@ def _parse_meta(meta: dict[str, str], path: Path) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- inference
 
 
-class OnnxAnonymizer(Anonymizer):
+class OnnxAnonymizer(UprightDial, Anonymizer):
     """An exported anonymizer run by onnxruntime (CPU): no PyTorch needed.
 
     Behaves like the :class:`~veil.anonymizers.learned.LearnedAnonymizer` it was exported
@@ -386,6 +387,8 @@ class OnnxAnonymizer(Anonymizer):
             default when None.
         threads: onnxruntime intra-op threads (None: onnxruntime's default, one per core).
         batch_size: images of one size run together by :meth:`apply_batch` and videos.
+        upright: the guide searches faces and reads text upright only
+            (:class:`~veil.anonymizers.learned.UprightDial`).
 
     Raises:
         ModelError: the file is missing, not ONNX, or has no Veil metadata.
@@ -401,6 +404,7 @@ class OnnxAnonymizer(Anonymizer):
         temporal_smoothing: float | None = None,
         threads: int | None = None,
         batch_size: int = 1,
+        upright: bool = False,
     ) -> None:
         self.path = os.fspath(path)
         p = Path(self.path)
@@ -409,6 +413,7 @@ class OnnxAnonymizer(Anonymizer):
                 f"no ONNX model at {p}: export one with `veil export --anonymizer MODEL --onnx {p.name}`"
             )
         self._setup(self.path, privacy, temporal_smoothing, threads, batch_size)
+        self.upright = upright
 
     @classmethod
     def from_learned(
@@ -425,7 +430,9 @@ class OnnxAnonymizer(Anonymizer):
         self = cls.__new__(cls)
         self.path = anon.spec
         self._setup(data, anon.privacy, anon.temporal_smoothing, threads, batch_size)
-        self._saved = {"privacy": anon.privacy, "temporal_smoothing": anon.temporal_smoothing}
+        self.upright = bool(getattr(anon, "upright", False))
+        # the path is the model's spec, which already names its dials
+        self._saved = {"privacy": anon.privacy, "temporal_smoothing": anon.temporal_smoothing, "upright": self.upright}
         if anon.guide is not None:
             self.guide = anon.guide
         return self
@@ -449,6 +456,7 @@ class OnnxAnonymizer(Anonymizer):
         self._saved = {
             "privacy": float(self.config.get("privacy", 0.5)),
             "temporal_smoothing": float(self.config.get("temporal_smoothing", 0.0)),
+            "upright": False,
         }
         self.privacy = _check_unit("privacy", self._saved["privacy"] if privacy is None else privacy)
         self.temporal_smoothing = _check_unit(
@@ -610,6 +618,8 @@ class OnnxAnonymizer(Anonymizer):
             p["privacy"] = self.privacy
         if self.temporal_smoothing:
             p["temporal_smoothing"] = self.temporal_smoothing
+        if self.upright:
+            p["upright"] = True
         return p
 
     @property
@@ -617,7 +627,7 @@ class OnnxAnonymizer(Anonymizer):
         """The file's path, plus the dials that differ from the exported defaults."""
         changed = {
             k: getattr(self, k)
-            for k in ("privacy", "temporal_smoothing")
+            for k in LOAD_OVERRIDES
             if getattr(self, k) != self._saved[k] and (k != "privacy" or self.conditioned)
         }
-        return self.path + (":" + ",".join(f"{k}={v:g}" for k, v in changed.items()) if changed else "")
+        return self.path + (":" + ",".join(f"{k}={_dial_text(v)}" for k, v in changed.items()) if changed else "")
