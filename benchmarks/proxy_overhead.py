@@ -280,9 +280,13 @@ def distinct_bodies(image: np.ndarray, n: int) -> list[dict]:
     return bodies
 
 
-def read_network(folder: str) -> str:
-    """The network name in a model folder's config.json."""
-    return str(json.loads((Path(folder) / "config.json").read_text()).get("network", "?"))
+def read_network(spec: str) -> str:
+    """The network name in a model folder's config.json, and the dials the spec sets."""
+    from veil.anonymizers.learned import _split_path_spec
+
+    folder, dials = _split_path_spec(spec)
+    name = str(json.loads((Path(folder) / "config.json").read_text()).get("network", "?"))
+    return f"{name} {dials}" if dials else name
 
 
 if __name__ == "__main__":

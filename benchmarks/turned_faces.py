@@ -11,10 +11,10 @@ face, as ``veil eval`` does) and how many dlib still matches to the original (di
 0.6, dlib's same-person threshold).
 
     .venv/bin/python benchmarks/turned_faces.py --anonymizer runs/demo/train/model \\
-        --anonymizer runs/demo/train/model:upright --anonymizer faceblur:sigma=0.3
+        --anonymizer runs/demo/train/model:upright=true --anonymizer faceblur:sigma=0.3
 
-``MODEL:upright`` loads a detector-guided model with its face guide searching upright faces
-only (as before the guide searched turned faces). Writes ``--out`` (default
+``MODEL:upright=true`` is the model's run-time dial (docs/protect.md): its guide searches
+upright faces only, as before the guide searched turned faces. Writes ``--out`` (default
 ``runs/bench/turned_faces.json``) atomically.
 """
 
@@ -45,24 +45,6 @@ def _faces(photos: dict[str, object], min_face: int) -> list[dict[str, object]]:
     return out
 
 
-def _anonymizer(spec: str):  # noqa: ANN202
-    from veil.anonymizers.base import create_anonymizer
-    from veil.anonymizers.guides import FaceGuide, guide_parts
-    from veil.anonymizers.learned import is_model_path, load_anonymizer
-
-    path, _, opt = spec.partition(":")
-    if is_model_path(path):
-        anon = load_anonymizer(path)
-        if opt == "upright":
-            for part in guide_parts(anon.guide):
-                if isinstance(part, FaceGuide):
-                    part.turns = ()
-        elif opt:
-            raise SystemExit(f"unknown model option {opt!r} (known: upright)")
-        return anon
-    return create_anonymizer(spec)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--anonymizer", action="append", help="anonymizer spec or model folder (repeatable)")
@@ -73,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
+    import veil
     from veil.fsutil import atomic_write_text
     from veil.privacy.pretrained import face_detection_recall, reidentification
     from veil.threads import limit_threads
@@ -90,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'anonymizer':44s} {'turn':>4s} {'centerface':>10s} {'dlib-hog':>8s} {'haar':>5s} {'matched':>7s}")
     rows = []
     for spec in specs:
-        anon = _anonymizer(spec)
+        anon = veil.load_anonymizer(spec)
         for turn in TURNS:
             k = turn // 90
             originals = [p["image"] for p in photos]
