@@ -13,6 +13,7 @@ import os
 import queue
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +27,10 @@ import pytest
 from veil.blackbox.server import stop_server_process
 
 REPO = Path(__file__).resolve().parents[1]
+
+# The ONNX export cache of saved models (veil.anonymizers.onnx_cache) goes to a folder of this
+# session, not the user's ~/.cache; subprocesses inherit it.
+os.environ["VEIL_CACHE_DIR"] = tempfile.mkdtemp(prefix="veil-test-cache-")
 
 # Tests run from any folder: point at the repository's media unless told otherwise.
 if "VEIL_MEDIA" not in os.environ and (REPO / ".media").is_dir():

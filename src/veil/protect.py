@@ -73,6 +73,7 @@ __all__ = [
     "protect_image_file",
     "protect_paths",
     "protect_video_file",
+    "load_runtime",
     "with_runtime",
 ]
 
@@ -885,7 +886,7 @@ def protect_paths(
         finally:
             _finish(report, cfg, out, t0)
         return report
-    an = with_runtime(create_anonymizer(anonymizer), cfg.runtime, cfg.threads)
+    an = load_runtime(anonymizer, cfg.runtime, cfg.threads)
     report = ProtectReport(an.spec, str(out), datetime.now(UTC).isoformat(timespec="seconds"), _runtime_name(an))
     inputs_real = {j.src.resolve() for j in jobs}
     claimed: dict[Path, Path] = {}
@@ -914,6 +915,23 @@ def _finish(report: ProtectReport, cfg: ProtectConfig, out: Path, t0: float) -> 
     report.seconds = time.perf_counter() - t0
     if cfg.summary and report.files:
         atomic_write_text(out / SUMMARY_FILE, json.dumps(report.to_dict(), indent=2) + "\n")
+
+
+def load_runtime(anonymizer: Anonymizer | str, runtime: str = "auto", threads: int | None = None) -> Anonymizer:
+    """The anonymizer a spec names, to run as ``runtime`` says (:func:`with_runtime`): a saved
+    model folder whose graph is in the export cache (:mod:`veil.anonymizers.onnx_cache`) comes
+    straight from it on onnxruntime, without loading PyTorch.
+
+    Raises:
+        ConfigError, ModelError, UnknownNameError: the spec or model is invalid.
+    """
+    if isinstance(anonymizer, str) and runtime in ("auto", "onnxruntime"):
+        from veil.anonymizers.onnx_cache import cached_runtime
+
+        hit = cached_runtime(anonymizer, threads)
+        if hit is not None:
+            return hit
+    return with_runtime(create_anonymizer(anonymizer), runtime, threads)
 
 
 def with_runtime(an: Anonymizer, runtime: str = "auto", threads: int | None = None) -> Anonymizer:

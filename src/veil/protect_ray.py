@@ -86,13 +86,12 @@ class _Worker:
     """One anonymizer, built once; runs :func:`veil.protect._run_job` on the files it is given (a Ray actor)."""
 
     def __init__(self, anonymizer: Anonymizer | str, cfg: ProtectConfig, outdir: str) -> None:
-        from veil.anonymizers.base import create_anonymizer
-        from veil.protect import _runtime_name, with_runtime
+        from veil.protect import _runtime_name, load_runtime
         from veil.threads import limit_threads
 
         threads = cfg.threads or 1  # one core per worker: Ray schedules one worker per CPU
         limit_threads(threads)  # OpenCV, PyTorch and the OCR sessions the guides build
-        self.an = with_runtime(create_anonymizer(anonymizer), cfg.runtime, threads)
+        self.an = load_runtime(anonymizer, cfg.runtime, threads)
         self.cfg = dataclasses.replace(cfg, progress=False, threads=threads)
         self.runtime = _runtime_name(self.an)
         self.manifest = Manifest(Path(outdir), Manifest.settings_key(self.an.spec, cfg)) if cfg.resume else None

@@ -242,33 +242,14 @@ class LearnedAnonymizer(UprightDial, Anonymizer):
                 or has another format tag, the weights are unreadable or do not fit the
                 network the config describes. The message names the path and the fix.
         """
-        from safetensors.torch import load_file
+        from safetensors.torch import load as load_tensors
 
         from veil.anonymizers.networks import create_network
 
-        given = Path(path).expanduser()
-        if given.is_dir():
-            folder, weights = given, given / WEIGHTS_FILE
-        elif given.is_file() and (given.suffix == ".safetensors" or given.name == CONFIG_FILE):
-            folder = given.parent
-            weights = given if given.suffix == ".safetensors" else folder / WEIGHTS_FILE
-        elif given.is_file():
-            raise ModelError(
-                f"{given} is not a saved model: pass the model folder (with {CONFIG_FILE} and {WEIGHTS_FILE}) "
-                f"or the {WEIGHTS_FILE} inside it"
-            )
-        else:
-            raise ModelError(
-                f"no saved model at {given}: expected a folder with {CONFIG_FILE} and {WEIGHTS_FILE} written by "
-                "LearnedAnonymizer.save(folder) (e.g. by training); check the path"
-            )
+        folder, weights = model_files(path)
         cfg_path = folder / CONFIG_FILE
         cfg = _read_config(cfg_path)
-        if not weights.is_file():
-            raise ModelError(
-                f"{folder} has {CONFIG_FILE} but no weights file {weights.name}; the save was interrupted or the "
-                "file was removed: save the model again (LearnedAnonymizer.save) or restore the file"
-            )
+        weight_bytes = _read_weights(folder, weights)
         try:
             net = create_network(cfg["network"], **cfg["kwargs"])
         except ConfigError as e:
@@ -277,7 +258,7 @@ class LearnedAnonymizer(UprightDial, Anonymizer):
                 "veil version (see veil_version in the file) or the file was edited: use that version or re-save"
             ) from None
         try:
-            tensors = load_file(str(weights), device="cpu")
+            tensors = load_tensors(weight_bytes)
         except Exception as e:  # safetensors raises its own error types, OSError, or ValueError
             raise ModelError(
                 f"{weights} is not a readable safetensors file ({type(e).__name__}: {e}); it is corrupt or "
@@ -559,6 +540,52 @@ class LearnedAnonymizer(UprightDial, Anonymizer):
             if getattr(self, k) != self._saved.get(k) and (k != "privacy" or self.conditioned)
         }
         return self._path + (":" + ",".join(f"{k}={_dial_text(v)}" for k, v in changed.items()) if changed else "")
+
+
+def model_files(path: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """The folder and weights file of a saved model given as its folder, ``model.safetensors``
+    or ``config.json`` (the folder is named as given: it is the model's spec).
+
+    Raises:
+        ModelError: nothing there, or another file.
+    """
+    given = Path(path).expanduser()
+    if given.is_dir():
+        return given, given / WEIGHTS_FILE
+    if given.is_file() and (given.suffix == ".safetensors" or given.name == CONFIG_FILE):
+        return given.parent, given if given.suffix == ".safetensors" else given.parent / WEIGHTS_FILE
+    if given.is_file():
+        raise ModelError(
+            f"{given} is not a saved model: pass the model folder (with {CONFIG_FILE} and {WEIGHTS_FILE}) "
+            f"or the {WEIGHTS_FILE} inside it"
+        )
+    raise ModelError(
+        f"no saved model at {given}: expected a folder with {CONFIG_FILE} and {WEIGHTS_FILE} written by "
+        "LearnedAnonymizer.save(folder) (e.g. by training); check the path"
+    )
+
+
+def _read_weights(folder: Path, weights: Path) -> bytes:
+    if not weights.is_file():
+        raise ModelError(
+            f"{folder} has {CONFIG_FILE} but no weights file {weights.name}; the save was interrupted or the "
+            "file was removed: save the model again (LearnedAnonymizer.save) or restore the file"
+        )
+    try:
+        return weights.read_bytes()
+    except OSError as e:
+        raise ModelError(f"{weights} cannot be read ({e}); check its permissions or restore it") from None
+
+
+def read_model_files(path: str | os.PathLike[str]) -> tuple[Path, dict[str, Any], bytes]:
+    """A saved model's folder, parsed ``config.json`` and weights bytes, without PyTorch.
+
+    Raises:
+        ModelError: as :meth:`LearnedAnonymizer.load` for missing or unreadable files.
+    """
+    folder, weights = model_files(path)
+    cfg = _read_config(folder / CONFIG_FILE)
+    return folder, cfg, _read_weights(folder, weights)
 
 
 def _read_config(path: Path) -> dict[str, Any]:

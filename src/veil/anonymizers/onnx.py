@@ -426,15 +426,32 @@ class OnnxAnonymizer(UprightDial, Anonymizer):
         Raises:
             ModelError: the network cannot be exported.
         """
+        from veil.anonymizers.onnx_cache import remember
+
         data, _ = export_onnx_bytes(anon)
+        remember(anon, data)  # the next run of this saved model needs neither the export nor PyTorch
+        return cls.from_graph(data, anon.spec, anon.privacy, anon.temporal_smoothing,
+                              bool(getattr(anon, "upright", False)), threads, batch_size, anon.guide)
+
+    @classmethod
+    def from_graph(
+        cls, data: bytes, spec: str, privacy: float, temporal_smoothing: float, upright: bool = False,
+        threads: int | None = None, batch_size: int = 1, guide: Any = None,
+    ) -> OnnxAnonymizer:
+        """An exported graph (bytes) run under ``spec``, the model it stands for (a folder and
+        its dials): the dials given are its defaults, so ``spec`` is its spec as it is.
+
+        Raises:
+            ModelError: the bytes are not a Veil ONNX model.
+        """
         self = cls.__new__(cls)
-        self.path = anon.spec
-        self._setup(data, anon.privacy, anon.temporal_smoothing, threads, batch_size)
-        self.upright = bool(getattr(anon, "upright", False))
+        self.path = spec
+        self._setup(data, privacy, temporal_smoothing, threads, batch_size)
+        if guide is not None:
+            self.guide = guide
+        self.upright = bool(upright)
         # the path is the model's spec, which already names its dials
-        self._saved = {"privacy": anon.privacy, "temporal_smoothing": anon.temporal_smoothing, "upright": self.upright}
-        if anon.guide is not None:
-            self.guide = anon.guide
+        self._saved = {"privacy": self.privacy, "temporal_smoothing": self.temporal_smoothing, "upright": self.upright}
         return self
 
     def _setup(

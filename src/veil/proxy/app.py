@@ -36,7 +36,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from veil.anonymizers.base import Anonymizer, create_anonymizer
+from veil.anonymizers.base import Anonymizer
 from veil.errors import ConfigError, VeilError
 from veil.proxy.config import ProxyConfig
 from veil.proxy.errors import AnonymizerFailure, ProxyError, ProxyRefusal
@@ -95,10 +95,10 @@ def build_anonymizer(config: ProxyConfig) -> Anonymizer:
     Raises:
         ConfigError, ModelError, UnknownNameError: the spec or model is invalid.
     """
-    from veil.protect import with_runtime
+    from veil.protect import load_runtime
 
     # the same runtime as `veil protect` (onnxruntime for networks that export), so both give the same pixels
-    anonymizer = with_runtime(create_anonymizer(config.anonymizer), "auto")
+    anonymizer = load_runtime(config.anonymizer, "auto")
     probe = np.zeros((48, 64, 3), np.uint8)
     probe[12:36, 16:48] = 200
     try:
