@@ -177,8 +177,8 @@ def cached_runtime(spec: Any, threads: int | None = None, batch_size: int = 1) -
     from veil.anonymizers.onnx import OnnxAnonymizer
 
     try:
-        an = OnnxAnonymizer.from_graph(data, "", now["privacy"], now["temporal_smoothing"], now["upright"], threads,
-                                       batch_size)
+        an = OnnxAnonymizer.from_graph(data, str(entry), now["privacy"], now["temporal_smoothing"], now["upright"],
+                                       threads, batch_size)
         if an.network != cfg["network"]:
             raise ModelError(f"cached graph of {an.network!r}, the model is {cfg['network']!r}")
     except Exception as e:  # a damaged entry: drop it, the caller exports again
