@@ -192,3 +192,6 @@ def test_upright_dial_skips_the_turned_search_and_travels_in_the_spec(tmp_path: 
     assert load_anonymizer(upright.spec).upright and not load_anonymizer(default.spec).upright
     with pytest.raises(ConfigError, match="upright"):
         load_anonymizer(f"{folder}:upright=2")
+    from veil.evaluate import _guide_of  # evaluation shares one detector pass per guide, not with this dial
+
+    assert _guide_of(str(folder)) == "faces+textcls" and _guide_of(upright.spec) is None
