@@ -12,7 +12,6 @@ import math
 import re
 
 import numpy as np
-from sklearn.metrics import average_precision_score, f1_score
 
 __all__ = [
     "char_error_rate",
@@ -58,6 +57,9 @@ def per_attribute_ap(y_true: np.ndarray, y_score: np.ndarray) -> dict[int, float
         ``{column index: AP}``; single-class columns are absent.
     """
     yt, ys = _as_2d(y_true, y_score)
+    from sklearn.metrics import average_precision_score  # imported here: scikit-learn takes 1 s to import,
+    # and `veil protect` reaches this module (OCR text helpers, box IoU) without needing it
+
     return {a: float(average_precision_score(yt[:, a], ys[:, a])) for a in _informative_columns(yt)}
 
 
@@ -75,6 +77,8 @@ def per_attribute_f1(y_true: np.ndarray, y_score: np.ndarray, threshold: float =
     """Binary F1 of each informative column, predicting present when ``score >= threshold``."""
     yt, ys = _as_2d(y_true, y_score)
     pred = (ys >= threshold).astype(np.int64)
+    from sklearn.metrics import f1_score  # imported here, as average_precision_score above
+
     return {a: float(f1_score(yt[:, a], pred[:, a], zero_division=0)) for a in _informative_columns(yt)}
 
 
