@@ -76,6 +76,14 @@ def _dial_text(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else f"{value:g}"
 
 
+def dial_suffix(now: dict[str, Any], saved: dict[str, Any], conditioned: bool) -> str:
+    """``":key=value,..."`` for the :data:`LOAD_OVERRIDES` a model runs with (``now``) that differ
+    from its saved ones (the privacy dial only for a conditioned network); "" when none. What
+    a model's spec appends to its path, whichever runtime runs it."""
+    changed = [k for k in LOAD_OVERRIDES if now[k] != saved.get(k) and (k != "privacy" or conditioned)]
+    return ":" + ",".join(f"{k}={_dial_text(now[k])}" for k in changed) if changed else ""
+
+
 class UprightDial:
     """The ``upright`` run-time dial of a detector-guided model (not saved with it).
 
@@ -534,12 +542,7 @@ class LearnedAnonymizer(UprightDial, Anonymizer):
         """The model folder's path for a loaded model (plus changed dials); else a ``learned:`` spec."""
         if self._path is None:
             return super().spec
-        changed = {
-            k: getattr(self, k)
-            for k in LOAD_OVERRIDES
-            if getattr(self, k) != self._saved.get(k) and (k != "privacy" or self.conditioned)
-        }
-        return self._path + (":" + ",".join(f"{k}={_dial_text(v)}" for k, v in changed.items()) if changed else "")
+        return self._path + dial_suffix({k: getattr(self, k) for k in LOAD_OVERRIDES}, self._saved, self.conditioned)
 
 
 def model_files(path: str | os.PathLike[str]) -> tuple[Path, Path]:

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from veil.anonymizers.base import Anonymizer, check_image
-from veil.anonymizers.learned import LOAD_OVERRIDES, UprightDial, _dial_text
+from veil.anonymizers.learned import LOAD_OVERRIDES, UprightDial, dial_suffix
 from veil.errors import ConfigError, MediaError, ModelError
 from veil.fsutil import atomic_write_bytes
 
@@ -642,9 +642,4 @@ class OnnxAnonymizer(UprightDial, Anonymizer):
     @property
     def spec(self) -> str:
         """The file's path, plus the dials that differ from the exported defaults."""
-        changed = {
-            k: getattr(self, k)
-            for k in LOAD_OVERRIDES
-            if getattr(self, k) != self._saved[k] and (k != "privacy" or self.conditioned)
-        }
-        return self.path + (":" + ",".join(f"{k}={_dial_text(v)}" for k, v in changed.items()) if changed else "")
+        return self.path + dial_suffix({k: getattr(self, k) for k in LOAD_OVERRIDES}, self._saved, self.conditioned)

@@ -142,7 +142,13 @@ def cached_runtime(spec: Any, threads: int | None = None, batch_size: int = 1) -
     resumable runs cannot tell the two apart; its outputs are those of the graph the model
     exported (the same bytes).
     """
-    from veil.anonymizers.learned import LOAD_OVERRIDES, _check_unit, _dial_text, _split_path_spec, is_model_path
+    from veil.anonymizers.learned import (
+        LOAD_OVERRIDES,
+        _check_unit,
+        _split_path_spec,
+        dial_suffix,
+        is_model_path,
+    )
     from veil.registry import parse_spec
 
     folder_of_cache = cache_dir()
@@ -185,8 +191,7 @@ def cached_runtime(spec: Any, threads: int | None = None, batch_size: int = 1) -
         log.warning("dropping a damaged ONNX cache entry %s (%s)", entry.name, e)
         entry.unlink(missing_ok=True)
         return None
-    changed = [k for k in LOAD_OVERRIDES if now[k] != saved[k] and (k != "privacy" or an.conditioned)]
-    an.path = str(folder) + (":" + ",".join(f"{k}={_dial_text(now[k])}" for k in changed) if changed else "")
+    an.path = str(folder) + dial_suffix(now, saved, an.conditioned)  # the spec LearnedAnonymizer.load gives it
     with contextlib.suppress(OSError):
         os.utime(entry)  # recently used
     return an
