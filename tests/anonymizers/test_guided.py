@@ -148,7 +148,6 @@ def test_faces_turned_a_quarter_or_half_turn_are_found(quarter_turns: int) -> No
     """Two 33-40 px faces that CenterFace finds upright and misses turned (a photo whose
     orientation tag was lost): the guide's turned passes find both, where they are."""
     from veil.anonymizers.guides import FaceGuide, turned_boxes_upright
-    from veil.anonymizers.schedule import _detect_options
     from veil.privacy.pretrained import box_iou
 
     img = load_image(MEDIA / "data" / "basketball1.png")
@@ -163,7 +162,12 @@ def test_faces_turned_a_quarter_or_half_turn_are_found(quarter_turns: int) -> No
         assert float(box_iou(box, back).max()) > 0.5
     assert create_guide("faces")(turned).max() == pytest.approx(1.0)
     # video frames are upright: the schedule's face runs skip the turned passes
-    np.testing.assert_array_equal(guide.boxes(turned, **_detect_options(guide)), upright_only.boxes(turned))
+    from veil.anonymizers.schedule import DEFAULT_SCHEDULE, _Part
+
+    scheduled = _Part(guide, DEFAULT_SCHEDULE, {})
+    assert scheduled.detector.upright and not guide.upright  # on its own copy: still images keep them
+    np.testing.assert_array_equal(scheduled.detector.boxes(turned), upright_only.boxes(turned))
+    scheduled.pool.shutdown()
 
 
 @needs_media

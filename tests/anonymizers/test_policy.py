@@ -348,11 +348,13 @@ def test_text_upside_down_or_mirrored_is_read_the_right_way_round(view: str) -> 
     maps = create_guide("textcls")(np.ascontiguousarray(seen))
     assert maps[..., 0][ink].min() > 0.5  # text_name is the first map
     # a video's scheduled text runs read upright only (frames are upright; the cost)
-    from veil.anonymizers.schedule import _detect_options
+    from veil.anonymizers.schedule import DEFAULT_SCHEDULE, _Part
 
     guide = create_guide("textcls")
-    assert _detect_options(guide) == {"turned": False}
-    upright_only = {r.text for r in guide.detect(np.ascontiguousarray(seen), **_detect_options(guide))}
+    scheduled = _Part(guide, DEFAULT_SCHEDULE, {})
+    assert scheduled.detector.upright and not guide.upright
+    upright_only = {r.text for r in scheduled.detector.detect(np.ascontiguousarray(seen))}
+    scheduled.pool.shutdown()
     assert "MARIA KOWALSKI" in {t for _, t, _, _ in lines} and "MARIA KOWALSKI" not in upright_only
     # upright, the same card reads the same three categories (the re-reading leaves sure lines alone)
     assert {cat for _, _, _, cat in create_guide("textcls").read_lines(card)} == {"name", "phone", "email"}

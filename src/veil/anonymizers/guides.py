@@ -333,14 +333,14 @@ class FaceGuide(Guide):
         self.turns = tuple(sorted({int(t) for t in turns}))
         self.turn_threshold, self.turn_scale = float(turn_threshold), float(turn_scale)
 
-    #: Search upright faces only, whatever ``turned`` asks (:func:`set_upright`: a user whose
-    #: pictures are always upright saves the turned passes).
+    #: Search upright faces only (:func:`set_upright`: pictures that are never turned, and the
+    #: video schedule's copy, as decoders turn frames upright).
     upright: bool = False
 
-    def boxes(self, image: np.ndarray, turned: bool = True) -> np.ndarray:
-        """Enlarged face boxes (N, 4) in pixels, clipped to the image; ``turned=False`` (or
-        :attr:`upright`): the upright pass only."""
-        turns = self.turns if turned and not self.upright else ()
+    def boxes(self, image: np.ndarray) -> np.ndarray:
+        """Enlarged face boxes (N, 4) in pixels, clipped to the image; with :attr:`upright`, the
+        upright pass only."""
+        turns = () if self.upright else self.turns
         key = _DETECTIONS.key(f"faces{self.detector.threshold}/{self.detector.mask_scale}/{turns}/"
                               f"{self.turn_threshold}/{self.turn_scale}", image)
         hit = _DETECTIONS.get(key)
@@ -379,9 +379,9 @@ class FaceGuide(Guide):
                 kept.append(row)
         return np.asarray(kept, np.float32).reshape(-1, 5)
 
-    def detect(self, image: np.ndarray, turned: bool = True) -> list[Region]:
+    def detect(self, image: np.ndarray) -> list[Region]:
         """The face boxes as regions (what :meth:`maps` renders)."""
-        return [Region.from_box(b) for b in self.boxes(image, turned)]
+        return [Region.from_box(b) for b in self.boxes(image)]
 
     def render_planes(self, shape: tuple[int, ...], regions: Sequence[Region]) -> np.ndarray:
         """The plane (1, H, W) of face regions (:func:`render_face_planes`)."""
@@ -494,14 +494,13 @@ class TextCategoryGuide(TextGuide):
                                  det_box_thresh=self.box_threshold, text_score=0.0, **self._thread_options())
         return self._eng
 
-    #: Read text upright only, whatever ``turned`` asks (:func:`set_upright`).
+    #: Read text upright only (:func:`set_upright`).
     upright: bool = False
 
-    def read_lines(self, image: np.ndarray, turned: bool = True) -> list[tuple[np.ndarray, str, float, str]]:
-        """Each detected line as ``(polygon (4, 2), text, confidence, category)``; ``turned=False``
-        (or :attr:`upright`): without reading unsure lines turned (:meth:`_reread_turned`; video
-        frames are upright)."""
-        turned = turned and not self.upright
+    def read_lines(self, image: np.ndarray) -> list[tuple[np.ndarray, str, float, str]]:
+        """Each detected line as ``(polygon (4, 2), text, confidence, category)``; with
+        :attr:`upright`, without reading unsure lines turned (:meth:`_reread_turned`)."""
+        turned = not self.upright
         tag = f"textcls{self.box_threshold}/{self.min_side}/{self.min_confidence}" + ("" if turned else "/upright")
         key = _DETECTIONS.key(tag, image)
         hit = _DETECTIONS.get(key)
@@ -573,15 +572,14 @@ class TextCategoryGuide(TextGuide):
             _DETECTIONS.put(key, hit)
         return list(hit)
 
-    def detect(self, image: np.ndarray, turned: bool = True) -> list[Region]:
+    def detect(self, image: np.ndarray) -> list[Region]:
         """The read and classified lines as regions (what :meth:`maps` renders), and every
         machine-readable code as an ``id`` (a boarding pass's barcode holds a name and a
         booking reference) with a margin of :data:`CODE_MARGIN` of its size; a line read on
-        a code's modules is an ``id`` too (a ``public`` reading would clear the code's map).
-        ``turned=False``: lines are not read turned (:meth:`read_lines`)."""
+        a code's modules is an ``id`` too (a ``public`` reading would clear the code's map)."""
         codes = self.codes(image)
         regions = [Region(c.poly, "id", text=f"<{c.format}>", dilate=CODE_MARGIN) for c in codes]
-        for poly, text, _, cat in self.read_lines(image, turned):
+        for poly, text, _, cat in self.read_lines(image):
             centre = (float(poly[:, 0].mean()), float(poly[:, 1].mean()))
             if any(cv2.pointPolygonTest(c.poly, centre, False) >= 0 for c in codes):
                 cat = "id"
@@ -828,7 +826,7 @@ def set_upright(guide: Guide | None, upright: bool) -> None:
     """Make every part of ``guide`` that searches turned content (faces turned a quarter or
     half turn, text upside down or mirrored) search upright only (``upright=True``), or
     turned too (``False``, the default). For pictures that are always upright (screenshots,
-    a fixed camera, frames a decoder already turned): on a new 1024x768 image the turned
+    a fixed camera, video frames a decoder already turned): on a new 1024x768 image the turned
     face passes cost about 220 ms of the default model's time."""
     if guide is None:
         return

@@ -55,12 +55,11 @@ import numpy as np
 
 from veil.anonymizers.base import check_image
 from veil.anonymizers.guides import (
-    FaceGuide,
     Guide,
     Region,
-    TextCategoryGuide,
     guide_parts,
     maps_from_regions,
+    set_upright,
     splits_detection,
 )
 from veil.errors import ConfigError, MediaError
@@ -290,13 +289,6 @@ class RegionTracker:
 # ----------------------------------------------------------------------------- the pipeline
 
 
-def _detect_options(part: Guide) -> dict[str, Any]:
-    """Video frames are upright (decoders apply the stream's rotation): the face guide skips
-    its turned passes, which would triple its cost on every scheduled frame, and the text
-    guide does not read unsure lines turned (on vtest's frames: 242 -> 415 ms a run)."""
-    return {"turned": False} if isinstance(part, (FaceGuide, TextCategoryGuide)) else {}
-
-
 class _Part:
     """One guide part: its tracker, its detector thread and its pending runs."""
 
@@ -304,6 +296,10 @@ class _Part:
         self.part, self.every = part, schedule.every(part)
         # the detector's own copy: its sessions on few threads, as it runs beside the network
         self.detector = part.with_threads(schedule.threads) if isinstance(part, Guide) else part
+        # video frames are upright (decoders apply the stream's rotation): the face guide skips
+        # its turned passes, which would triple its cost on every scheduled frame, and the text
+        # guide does not read unsure lines turned (on vtest's frames: 242 -> 415 ms a run)
+        set_upright(self.detector, True)
         self.tracker = RegionTracker(self.every, schedule.grow(part), schedule.min_grow_px, schedule.hold)
         self.refine = schedule.refine_text and part.name in ("text", "textcls")
         self.pool = ThreadPoolExecutor(1, thread_name_prefix=f"veil-detect-{part.name}")
@@ -311,7 +307,6 @@ class _Part:
         self.latest = -1  # the latest scheduled run submitted
         self.stats, self.key = stats, f"detect_{part.name}"
         self.min_side = schedule.face_min_side if part.name == "faces" else 0
-        self.options = _detect_options(part)
 
     def _detect(self, frame: np.ndarray) -> list[Region]:
         t0 = time.perf_counter()
@@ -321,9 +316,9 @@ class _Part:
 
             big = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
             regions = [Region((r.poly / scale).astype(np.float32), r.category, r.pad, r.text, r.dilate)
-                       for r in self.detector.detect(big, **self.options)]  # type: ignore[attr-defined]
+                       for r in self.detector.detect(big)]  # type: ignore[attr-defined]
         else:
-            regions = self.detector.detect(frame, **self.options)  # type: ignore[attr-defined]
+            regions = self.detector.detect(frame)  # type: ignore[attr-defined]
         self.stats[self.key + "_s"] = self.stats.get(self.key + "_s", 0.0) + time.perf_counter() - t0
         self.stats[self.key + "_runs"] = self.stats.get(self.key + "_runs", 0) + 1
         return list(regions)
