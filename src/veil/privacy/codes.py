@@ -7,8 +7,8 @@ Blurring the text beside it does nothing to it. :func:`find_codes` locates every
 ZXing decoder (``zxing-cpp``) can read, in any orientation and light-on-dark too, so a guide
 can hide it as an ID (:class:`veil.anonymizers.guides.TextCategoryGuide`).
 
-Only codes that decode are found: a code too small, blurred or cut to decode in the original
-is not readable from it either.
+Codes that decode are found, and QR, Aztec and PDF417 symbols that ZXing locates but misreads
+(:func:`find_codes`); a code too small, blurred or cut for ZXing even to locate is left.
 
 Example:
     >>> find_codes(np.full((64, 64, 3), 255, np.uint8))
