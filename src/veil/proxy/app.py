@@ -8,6 +8,9 @@ client; the lifespan owns the ``httpx.AsyncClient`` unless one is injected), and
   :class:`~veil.proxy.transform.PayloadTransform` in a worker thread; only its output is
   forwarded. ``stream: true`` replies are passed back chunk by chunk as they arrive.
 - ``GET /v1/models`` and ``GET /v1/models/{id}``: passed through.
+- ``GET /healthz``: answered here, never forwarded and open without the proxy token, for
+  load balancers and orchestrators: ``{"status": "ok"}`` once the anonymizer is built and
+  has passed its self-test (the app does not exist before that). It says nothing else.
 - anything else: 404, since other endpoints (files, uploads, audio, responses) could
   carry media the proxy does not anonymize.
 
@@ -298,12 +301,17 @@ def create_app(
     async def get_model(model_id: str, request: Request) -> Response:
         return unauthorized(request) or await forward(request, "GET", f"models/{model_id}")
 
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
     @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
     async def other(path: str, request: Request) -> Response:
         log.warning("refused %s /%s: 404 endpoint not proxied", request.method, path[:80])
         return error_response(
-            404, "veil proxy forwards only POST /v1/chat/completions and GET /v1/models; other endpoints (files, "
-            "uploads, audio, responses) could carry media it does not anonymize", "unsupported_endpoint")
+            404, "veil proxy forwards only POST /v1/chat/completions and GET /v1/models (and answers GET /healthz "
+            "itself); other endpoints (files, uploads, audio, responses) could carry media it does not anonymize",
+            "unsupported_endpoint")
 
     return app
 
