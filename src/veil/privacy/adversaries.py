@@ -49,6 +49,7 @@ import math
 import sys
 import time
 import types
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -65,15 +66,18 @@ __all__ = [
     "DetectorAdversary",
     "FaceDetectorAdversary",
     "TextDetectorAdversary",
+    "RecognizerAdversary",
     "centerface_logits_net",
     "centerface_onnx_path",
     "create_adversary",
     "ppocr_det_logits_net",
     "ppocr_det_onnx_path",
     "soft_maximum",
+    "ppocr_rec_net",
+    "resampled_crop",
 ]
 
-ADVERSARIES: Registry[DetectorAdversary] = Registry("adversary")
+ADVERSARIES: Registry[DetectorAdversary | RecognizerAdversary] = Registry("adversary")
 
 Boxes = np.ndarray | torch.Tensor | Sequence[Sequence[float]]
 
@@ -510,9 +514,147 @@ class TextDetectorAdversary(DetectorAdversary):
         return (x.flip(1) - 0.5) / 0.5
 
 
-def create_adversary(name: str, **kwargs: Any) -> DetectorAdversary:
-    """A new adversary by registered name (``centerface``, ``ppocr-det``); kwargs go to its
-    constructor (``temperature``). The converted network is shared by all instances."""
+def resampled_crop(x: torch.Tensor, window: Sequence[float], height: int, width: int) -> torch.Tensor:
+    """The pixels of ``x`` (3, H, W) inside ``window`` (x1, y1, x2, y2, in pixels; it may
+    reach outside the image: borders are replicated) resampled to ``height`` x ``width``
+    (bilinear), differentiably: an attacker's crop of a line of text, zoomed in."""
+    x1, y1, x2, y2 = (float(v) for v in window)
+    h, w = x.shape[-2:]
+    sx, sy = (x2 - x1) / width, (y2 - y1) / height
+    # output pixel centre j -> source position x1 + (j + 0.5) * sx (pixel edges at integers) -> [-1, 1]
+    gx = (x1 + (torch.arange(width, dtype=torch.float32) + 0.5) * sx) * (2.0 / w) - 1.0
+    gy = (y1 + (torch.arange(height, dtype=torch.float32) + 0.5) * sy) * (2.0 / h) - 1.0
+    grid = torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], dim=-1)[None].to(x.device, x.dtype)
+    return F.grid_sample(x[None], grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
+
+
+def ppocr_rec_onnx_path() -> Path:
+    """Path of the PP-OCRv4 text recogniser's ONNX file inside ``rapidocr_onnxruntime``."""
+    return ppocr_det_onnx_path().with_name("ch_PP-OCRv4_rec_infer.onnx")
+
+
+@functools.lru_cache(maxsize=1)
+def ppocr_rec_net() -> tuple[torch.nn.Module, dict[str, int]]:
+    """PP-OCRv4 text recogniser as a frozen torch module: (B, 3, 48, W) BGR normalised to
+    [-1, 1] -> (B, W / 8, 6625) character probabilities per time step (CTC, blank first), and
+    its alphabet (character -> class index). Converted once per process.
+
+    Shape inference stops inside the graph before three of its BatchNormalization nodes;
+    onnx2torch picks the BatchNorm by the input's rank, so those inputs are declared rank 4
+    (they are convolution outputs)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    t0 = time.perf_counter()
+    path = ppocr_rec_onnx_path()
+    if not path.is_file():
+        raise ConfigError(f"{path} is missing; reinstall rapidocr-onnxruntime==1.4.4")
+    model = onnx.load(str(path))
+    meta = {p.key: p.value for p in model.metadata_props}
+    chars = meta.get("character", "").split("\n")
+    if len(chars) < 10:
+        raise ConfigError(f"{path} has no character list in its metadata")
+    _constants_to_initializers(model)
+    model = onnx.shape_inference.infer_shapes(model)
+    known = {v.name for v in model.graph.value_info if len(v.type.tensor_type.shape.dim)}
+    for node in model.graph.node:
+        if node.op_type == "BatchNormalization" and node.input[0] not in known:
+            stale = [v for v in model.graph.value_info if v.name == node.input[0]]
+            for v in stale:
+                model.graph.value_info.remove(v)
+            model.graph.value_info.append(helper.make_tensor_value_info(node.input[0], TensorProto.FLOAT,
+                                                                        ["b", "c", "h", "w"]))
+    net = _freeze(_onnx2torch_convert()(model))
+    alphabet = {c: i + 1 for i, c in enumerate(chars)}  # 0 is CTC's blank
+    alphabet.setdefault(" ", len(chars) + 1)  # RapidOCR appends the space last
+    CONVERSION_SECONDS["ppocr-rec"] = time.perf_counter() - t0
+    return net, alphabet
+
+
+@ADVERSARIES.register("ppocr-rec")
+class RecognizerAdversary:
+    """The PP-OCRv4 recogniser reading each private string where it is: how likely it still
+    reads the *true* string from the box's crop, as the OCR attacker of ``veil eval`` does
+    (crop around the known box, zoom, read the crop as one line).
+
+    The detector adversaries score whether text is still *text*; a recogniser reads lines
+    the detector no longer finds (the evaluation's attacker reads the known crop), so a
+    model trained only against detectors could stop at a blur the attacker still reads.
+    Per box: the crop (``margin`` x the box height on every side, at least ``min_margin``
+    px) is resampled to 48 px high and read; ``p = exp(-CTC / L)`` is the per-character
+    likelihood of the true string of L characters (characters outside the alphabet are
+    skipped); the penalty is ``-log(1 - p)``, as for the detectors.
+    """
+
+    name: ClassVar[str] = "ppocr-rec"
+    #: the recogniser's input height and its widest crop
+    height: ClassVar[int] = 48
+    max_width: ClassVar[int] = 640
+
+    def __init__(self, margin: float = 0.3, min_margin: float = 2.0) -> None:
+        self.margin, self.min_margin = float(margin), float(min_margin)
+        self.net, self.alphabet = ppocr_rec_net()
+
+    def crops(self, x: torch.Tensor, box: Sequence[float]) -> torch.Tensor:
+        """The recogniser's input (1, 3, 48, W) for one box of image ``x`` (3, H, W) in [0, 1]."""
+        x1, y1, x2, y2 = (float(v) for v in box)
+        m = max(self.margin * max(y2 - y1, 1.0), self.min_margin)
+        win = (x1 - m, y1 - m, x2 + m, y2 + m)
+        width = int(min(self.max_width, max(self.height, round(self.height * (win[2] - win[0]) / (win[3] - win[1])))))
+        crop = resampled_crop(x.to(device="cpu", dtype=torch.float32), win, self.height, width)
+        return ((crop.flip(0) - 0.5) / 0.5)[None]
+
+    def likelihood(self, x: torch.Tensor, boxes: Sequence[Boxes], texts: Sequence[Sequence[str]]) -> list[torch.Tensor]:
+        """Per image, the per-character likelihood ``p`` (N_b,) of each box's true string."""
+        checked = _check_boxes(boxes, x.shape[0], self.name)
+        if len(texts) != len(checked) or any(len(t) != len(b) for t, b in zip(texts, checked, strict=True)):
+            raise ConfigError(f"{self.name}: one true string per box is needed")
+        out = []
+        for b, (bx, strings) in enumerate(zip(checked, texts, strict=True)):
+            vals = []
+            for box, text in zip(bx, strings, strict=True):
+                lines = [ln for ln in str(text).split("\n") if ln.strip()]
+                x1, y1, x2, y2 = (float(v) for v in box)
+                step = (y2 - y1) / max(1, len(lines))
+                for i, line in enumerate(lines):  # a badge's lines are stacked: one band each
+                    p = self._line_likelihood(x[b], (x1, y1 + i * step, x2, y1 + (i + 1) * step), line)
+                    if p is not None:
+                        vals.append(p)
+            out.append(torch.stack(vals) if vals else torch.zeros(0))
+        return out
+
+    def _line_likelihood(self, image: torch.Tensor, box: Sequence[float], line: str) -> torch.Tensor | None:
+        """``p`` of one line of text in ``box``; None when no character is in the alphabet."""
+        target = [self.alphabet[c] for c in line if c in self.alphabet]
+        if not target:
+            return None
+        with warnings.catch_warnings():  # onnx2torch's Slice indexes with a list (a torch deprecation)
+            warnings.simplefilter("ignore", UserWarning)
+            probs = self.net(self.crops(image, box))[0]  # (T, C)
+        steps = probs.shape[0]
+        # CTC needs a step per character and a blank between repeated ones: a crop too
+        # narrow for the string cannot read it (p = 0, not CTC's "infinite loss" zeroed)
+        if steps < len(target) + sum(a == b for a, b in zip(target, target[1:], strict=False)):
+            return probs.sum() * 0.0
+        logp = probs.clamp_min(1e-12).log()[:, None, :]
+        ctc = F.ctc_loss(logp, torch.tensor([target]), torch.tensor([steps]), torch.tensor([len(target)]),
+                         blank=0, reduction="sum")
+        return torch.exp(-ctc / len(target))
+
+    def penalty(self, x: torch.Tensor, boxes: Sequence[Boxes], texts: Sequence[Sequence[str]]) -> torch.Tensor:
+        """Per image, the mean over its boxes of ``-log(1 - p)`` (0 without boxes); shape (B,)."""
+        zero = torch.zeros((), dtype=torch.float32)
+        per = self.likelihood(x, boxes, texts)
+        losses = [(-torch.log1p(-v.clamp(max=1.0 - 1e-6))).mean() if v.numel() else zero for v in per]
+        return torch.stack(losses).to(x.device)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(margin={self.margin}, min_margin={self.min_margin})"
+
+
+def create_adversary(name: str, **kwargs: Any) -> DetectorAdversary | RecognizerAdversary:
+    """A new adversary by registered name (``centerface``, ``ppocr-det``, ``ppocr-rec``);
+    kwargs go to its constructor. The converted network is shared by all instances."""
     factory = ADVERSARIES.get(name)
     try:
         return factory(**kwargs)

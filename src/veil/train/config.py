@@ -55,9 +55,10 @@ class TrainConfig:
             (MiniLM sentence similarity to the target).
         privacy_attributes: the attributes the privacy evaluator attacks (None: every
             manifest attribute whose category is in ``policy``, e.g. ``face``, ``name_text``).
-        adversaries: differentiable detector adversaries of the privacy objective
+        adversaries: differentiable adversaries of the privacy objective
             (:mod:`veil.privacy.adversaries`: ``centerface`` on the item's face boxes,
-            ``ppocr-det`` on its private-text boxes of policy kinds); [] for none.
+            ``ppocr-det`` on its private-text boxes of policy kinds, ``ppocr-rec`` reading
+            each of those private strings from its box's crop); [] for none.
         adversary_weight: weight of their mean response in the privacy loss.
         naturalness: weight of the L1 tie between x̃ and x, added to the utility side
             (keeps images natural so the zeroth-order signal stays meaningful, METHOD §4).
@@ -101,7 +102,7 @@ class TrainConfig:
     utility_mode: str = "score"
     answer_score: str = "match"
     privacy_attributes: list[str] | None = None
-    adversaries: list[str] = field(default_factory=lambda: ["centerface", "ppocr-det"])
+    adversaries: list[str] = field(default_factory=lambda: ["centerface", "ppocr-det", "ppocr-rec"])
     adversary_weight: float = 1.0
     naturalness: float = 1.0
     mask_area: float = 0.05

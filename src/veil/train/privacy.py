@@ -5,12 +5,15 @@ Two kinds of local, white-box adversaries, each giving an exact gradient to the 
 * the learned attribute evaluator ensemble (:class:`veil.privacy.evaluator.PrivacyEvaluator`,
   the paper's adversarial privacy evaluator): entropy of its attribute predictions on the
   anonymized image, trained against it step by step;
-* detector adversaries built from real pretrained models (:mod:`veil.privacy.adversaries`):
+* adversaries built from real pretrained models (:mod:`veil.privacy.adversaries`):
   CenterFace's response on each item's face boxes and the PP-OCRv4 text detector's response
   on its private-text boxes (only the kinds in the privacy policy) and on every line the
   guide could not read (``unread``: its content cannot be judged, so it counts as possibly
-  private), at the full training resolution. They see what the attribute classifier
-  cannot: whether a face is still a face and whether private text is still text.
+  private), at the full training resolution; and the PP-OCRv4 recogniser's likelihood of
+  each private string, read from the crop of its box as an OCR attacker reads it. They see
+  what the attribute classifier cannot: whether a face is still a face, whether private
+  text is still text, and whether it can still be read (a recogniser reads lines the
+  detector no longer finds).
 
 ``L_P = L_evaluator + w * mean_d r_d`` with, per detector d, ``r_d`` the mean over the batch
 of ``q / (1 + q)`` where ``q = -log(1 - p)`` and p is the detector's soft-maximum
@@ -33,18 +36,21 @@ from veil.errors import ConfigError
 ATTRIBUTE_CATEGORY = {"face": "face", "name_text": "name", "phone_text": "phone", "plate_text": "plate",
                       "email_text": "email", "id_text": "id"}
 #: Which adversary attacks which boxes.
-ADVERSARY_TARGET = {"centerface": "faces", "ppocr-det": "text"}
+ADVERSARY_TARGET = {"centerface": "faces", "ppocr-det": "text", "ppocr-rec": "read"}
 
 
 def item_boxes(item: Item, size: tuple[int, int], orig: tuple[int, int], policy: Sequence[str]
                ) -> dict[str, np.ndarray]:
-    """The item's face and policy private-text boxes (N, 4) scaled from ``orig`` (w, h) to ``size`` (w, h)."""
+    """The item's face and policy private-text boxes (N, 4) scaled from ``orig`` (w, h) to
+    ``size`` (w, h): ``faces``, ``text`` (what the detectors attack; the trainer adds the
+    unread lines) and ``read`` with its true ``strings`` (what the recogniser reads)."""
     sx, sy = size[0] / max(1, orig[0]), size[1] / max(1, orig[1])
     scale = np.array([sx, sy, sx, sy], np.float32)
     faces = [b for b in item.faces] if "face" in policy else []
-    text = [t.box for t in item.private_text if t.kind in policy]
-    return {"faces": np.asarray(faces, np.float32).reshape(-1, 4) * scale,
-            "text": np.asarray(text, np.float32).reshape(-1, 4) * scale}
+    private = [t for t in item.private_text if t.kind in policy]
+    text = np.asarray([t.box for t in private], np.float32).reshape(-1, 4) * scale
+    return {"faces": np.asarray(faces, np.float32).reshape(-1, 4) * scale, "text": text, "read": text.copy(),
+            "strings": [t.text for t in private]}
 
 
 def map_boxes(channel: np.ndarray, threshold: float = 0.5) -> np.ndarray:
@@ -61,7 +67,7 @@ class PrivacyObjective:
     Args:
         evaluator: the attribute evaluator ensemble.
         attributes: indices of the attributes it attacks (the policy's).
-        adversaries: names of detector adversaries (``centerface``, ``ppocr-det``).
+        adversaries: names of adversaries (``centerface``, ``ppocr-det``, ``ppocr-rec``).
         weight: weight of the adversaries' mean response.
         boxes: per privacy item, ``{"faces": (N, 4), "text": (M, 4)}`` at training resolution.
     """
@@ -88,7 +94,10 @@ class PrivacyObjective:
             has = torch.tensor([len(b) > 0 for b in boxes])
             if not bool(has.any()):
                 continue
-            pen = adv.penalty(xt, boxes)[has]  # -log(1 - p): keeps a slope where p saturates at 1
+            if ADVERSARY_TARGET[name] == "read":  # the recogniser scores the true strings
+                pen = adv.penalty(xt, boxes, [self.boxes[i]["strings"] for i in idx])[has]
+            else:
+                pen = adv.penalty(xt, boxes)[has]  # -log(1 - p): keeps a slope where p saturates at 1
             r = (pen / (1.0 + pen.detach())).mean()  # the value of p/(1+p) in [0, 1), the slope of pen
             self.last[name] = float(r.detach())
             responses.append(r)
