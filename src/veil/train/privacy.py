@@ -15,10 +15,11 @@ Two kinds of local, white-box adversaries, each giving an exact gradient to the 
   text is still text, and whether it can still be read (a recogniser reads lines the
   detector no longer finds).
 
-``L_P = L_evaluator + w * mean_d r_d`` with, per detector d, ``r_d`` the mean over the batch
+``L_P = L_evaluator + w * mean_d r_d`` with, per adversary d, ``r_d`` the mean over the batch
 of ``q / (1 + q)`` where ``q = -log(1 - p)`` and p is the detector's soft-maximum
-probability inside the boxes: bounded in [0, 1) so the two detectors weigh alike, with the
-slope of ``q`` (the probability itself saturates at 1 on clear text and has no gradient).
+probability inside the boxes (the recogniser's: the per-character likelihood of the true
+string): bounded in [0, 1) so the adversaries weigh alike, with the slope of ``q`` (the
+probability itself saturates at 1 on clear text and has no gradient).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ ADVERSARY_TARGET = {"centerface": "faces", "ppocr-det": "text", "ppocr-rec": "re
 
 
 def item_boxes(item: Item, size: tuple[int, int], orig: tuple[int, int], policy: Sequence[str]
-               ) -> dict[str, np.ndarray]:
+               ) -> dict[str, Any]:
     """The item's face and policy private-text boxes (N, 4) scaled from ``orig`` (w, h) to
     ``size`` (w, h): ``faces``, ``text`` (what the detectors attack; the trainer adds the
     unread lines) and ``read`` with its true ``strings`` (what the recogniser reads)."""
