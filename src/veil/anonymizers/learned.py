@@ -27,7 +27,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -254,10 +254,8 @@ class LearnedAnonymizer(UprightDial, Anonymizer):
 
         from veil.anonymizers.networks import create_network
 
-        folder, weights = model_files(path)
+        folder, weights, cfg, weight_bytes = read_model_files(path)
         cfg_path = folder / CONFIG_FILE
-        cfg = _read_config(cfg_path)
-        weight_bytes = _read_weights(folder, weights)
         try:
             net = create_network(cfg["network"], **cfg["kwargs"])
         except ConfigError as e:
@@ -274,19 +272,18 @@ class LearnedAnonymizer(UprightDial, Anonymizer):
             ) from None
         _load_weights(net, tensors, weights, cfg_path)
         net = net.to(map_location).eval()
-        saved_privacy = cfg.get("privacy", 0.5)
-        saved_smoothing = cfg.get("temporal_smoothing", 0.0)
+        saved = saved_dials(cfg)
         self = cls.from_network(
             net,
-            privacy=saved_privacy if privacy is None else privacy,
-            temporal_smoothing=saved_smoothing if temporal_smoothing is None else temporal_smoothing,
+            privacy=saved["privacy"] if privacy is None else privacy,
+            temporal_smoothing=saved["temporal_smoothing"] if temporal_smoothing is None else temporal_smoothing,
             meta=cfg.get("meta") or {},
             guide=cfg.get("guide"),
         )
         if upright is not None:
             self.upright = upright
         self._path = str(folder)
-        self._saved = {"privacy": float(saved_privacy), "temporal_smoothing": float(saved_smoothing), "upright": False}
+        self._saved = saved
         return self
 
     # ------------------------------------------------------------------ save
@@ -365,7 +362,7 @@ class LearnedAnonymizer(UprightDial, Anonymizer):
             raise
         self.meta = merged
         self._path = str(folder)  # from now on the spec names the saved model
-        self._saved = {"privacy": self.privacy, "temporal_smoothing": self.temporal_smoothing, "upright": False}
+        self._saved = saved_dials({"privacy": self.privacy, "temporal_smoothing": self.temporal_smoothing})
         return folder
 
     # ------------------------------------------------------------------ inference
@@ -580,15 +577,23 @@ def _read_weights(folder: Path, weights: Path) -> bytes:
         raise ModelError(f"{weights} cannot be read ({e}); check its permissions or restore it") from None
 
 
-def read_model_files(path: str | os.PathLike[str]) -> tuple[Path, dict[str, Any], bytes]:
-    """A saved model's folder, parsed ``config.json`` and weights bytes, without PyTorch.
+def read_model_files(path: str | os.PathLike[str]) -> tuple[Path, Path, dict[str, Any], bytes]:
+    """A saved model's folder, weights file, parsed ``config.json`` and weights bytes, without PyTorch.
 
     Raises:
-        ModelError: as :meth:`LearnedAnonymizer.load` for missing or unreadable files.
+        ModelError: the folder or a file is missing or unreadable (see :meth:`LearnedAnonymizer.load`).
     """
     folder, weights = model_files(path)
     cfg = _read_config(folder / CONFIG_FILE)
-    return folder, cfg, _read_weights(folder, weights)
+    return folder, weights, cfg, _read_weights(folder, weights)
+
+
+def saved_dials(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The dials a model was saved or exported with, from its config (``privacy`` 0.5 and
+    ``temporal_smoothing`` 0 when absent; ``upright`` is never saved): what the dials in its
+    spec are relative to (:func:`dial_suffix`)."""
+    return {"privacy": float(cfg.get("privacy", 0.5)), "temporal_smoothing": float(cfg.get("temporal_smoothing", 0.0)),
+            "upright": False}
 
 
 def _read_config(path: Path) -> dict[str, Any]:

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from veil.anonymizers.base import Anonymizer, check_image
-from veil.anonymizers.learned import LOAD_OVERRIDES, UprightDial, dial_suffix
+from veil.anonymizers.learned import LOAD_OVERRIDES, UprightDial, dial_suffix, saved_dials
 from veil.errors import ConfigError, MediaError, ModelError
 from veil.fsutil import atomic_write_bytes
 
@@ -470,11 +470,7 @@ class OnnxAnonymizer(UprightDial, Anonymizer):
             raise ModelError(f"{p} is not a readable ONNX model ({type(e).__name__}); export the model again") from None
         self.config = _parse_meta(self._session.get_modelmeta().custom_metadata_map, p)
         self.network = self.config["network"]
-        self._saved = {
-            "privacy": float(self.config.get("privacy", 0.5)),
-            "temporal_smoothing": float(self.config.get("temporal_smoothing", 0.0)),
-            "upright": False,
-        }
+        self._saved = saved_dials(self.config)
         self.privacy = _check_unit("privacy", self._saved["privacy"] if privacy is None else privacy)
         self.temporal_smoothing = _check_unit(
             "temporal_smoothing",

@@ -7,8 +7,9 @@ a second before the first image (0.7 s to import PyTorch, 0.3 s to export the de
 network), a seventh of a 100-frame clip. The first run stores the checked graph here; the
 next runs of the same model find it from the folder's files alone and never import PyTorch.
 
-An entry is filed under the SHA-256 of everything the graph depends on: the weights file's
-bytes, the network, its keywords, the guide and the training metadata of ``config.json``, the
+An entry is filed under the SHA-256 of everything the graph depends on: the weights (each
+tensor's name, type, shape and values; not the file's bytes, whose header lists the metadata
+in no fixed order), the network, its keywords, the guide and the training metadata of ``config.json``, the
 privacy dial and temporal smoothing it runs with, the source of the exporter and the
 versions of Veil, PyTorch and ONNX. A model saved again, another dial, an upgrade: another
 key, so an entry is never used for anything but the model it was exported from. An entry
@@ -28,12 +29,15 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from veil.errors import ModelError
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from veil.anonymizers.learned import LearnedAnonymizer
     from veil.anonymizers.onnx import OnnxAnonymizer
 
@@ -76,37 +80,19 @@ def _exporter_fingerprint() -> str:
     return h.hexdigest()
 
 
-def export_key(weights: bytes, network: str, kwargs: dict[str, Any], guide: str | None, meta: dict[str, Any],
-               privacy: float, temporal_smoothing: float) -> str:
-    """The cache key of the graph of a model with these weights (a safetensors file's bytes),
-    config fields and dials.
-
-    Raises:
-        Exception: ``weights`` is not a safetensors file numpy can hold.
-    """
-    from safetensors.numpy import load
-
+def export_key(tensors: Mapping[str, np.ndarray], network: str, kwargs: dict[str, Any], guide: str | None,
+               meta: dict[str, Any], privacy: float, temporal_smoothing: float) -> str:
+    """The cache key of the graph of a model with these weights (name -> array), config fields
+    and dials."""
     fields = {"network": network, "kwargs": kwargs, "guide": guide, "meta": meta,
               "privacy": float(privacy), "temporal_smoothing": float(temporal_smoothing)}
     h = hashlib.sha256()
-    # the tensors, not the file's bytes: its header lists the metadata in no fixed order
-    for name, array in sorted(load(weights).items()):
+    for name, array in sorted(tensors.items()):
         h.update(f"{name}/{array.dtype.str}/{array.shape}".encode())
         h.update(array.tobytes())
     h.update(json.dumps(fields, sort_keys=True, default=str).encode())
     h.update(_exporter_fingerprint().encode())
     return h.hexdigest()
-
-
-def _weights_bytes(anon: LearnedAnonymizer) -> bytes:
-    """The weights as :meth:`LearnedAnonymizer.save` writes them (the same bytes as the file
-    of a model saved with these weights)."""
-    from safetensors.torch import save
-
-    from veil.anonymizers.learned import FORMAT
-
-    tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in anon.net.state_dict().items()}
-    return save(tensors, metadata={"format": FORMAT, "network": anon.net.network_name})
 
 
 def remember(anon: LearnedAnonymizer, data: bytes) -> None:
@@ -116,7 +102,8 @@ def remember(anon: LearnedAnonymizer, data: bytes) -> None:
     if folder is None or getattr(anon, "_path", None) is None:
         return
     try:
-        key = export_key(_weights_bytes(anon), anon.net.network_name, dict(anon.net.hparams), anon.guide_spec,
+        tensors = {k: v.detach().cpu().numpy() for k, v in anon.net.state_dict().items()}  # as save() writes them
+        key = export_key(tensors, anon.net.network_name, dict(anon.net.hparams), anon.guide_spec,
                          dict(anon.meta), anon.privacy, anon.temporal_smoothing)
         from veil.fsutil import atomic_write_bytes
 
@@ -158,20 +145,20 @@ def cached_runtime(spec: Any, threads: int | None = None, batch_size: int = 1) -
     if path.lower().endswith(".onnx"):
         return None
     try:
-        from veil.anonymizers.learned import read_model_files
+        from safetensors.numpy import load
+
+        from veil.anonymizers.learned import read_model_files, saved_dials
 
         dials = parse_spec("model:" + params)[1] if params else {}
         if set(dials) - set(LOAD_OVERRIDES) or not isinstance(dials.get("upright", False), bool):
             return None
-        folder, cfg, weights = read_model_files(path)
-        saved = {"privacy": _check_unit("privacy", cfg.get("privacy", 0.5)),
-                 "temporal_smoothing": _check_unit("temporal_smoothing", cfg.get("temporal_smoothing", 0.0), True),
-                 "upright": False}
+        folder, _, cfg, weights = read_model_files(path)
+        saved = saved_dials(cfg)
         now = {"privacy": _check_unit("privacy", dials.get("privacy", saved["privacy"])),
                "temporal_smoothing": _check_unit("temporal_smoothing",
                                                  dials.get("temporal_smoothing", saved["temporal_smoothing"]), True),
                "upright": bool(dials.get("upright", False))}
-        key = export_key(weights, cfg["network"], cfg["kwargs"], cfg.get("guide"), cfg.get("meta") or {},
+        key = export_key(load(weights), cfg["network"], cfg["kwargs"], cfg.get("guide"), cfg.get("meta") or {},
                          now["privacy"], now["temporal_smoothing"])
     except Exception:
         return None  # not a model this cache can key: the normal load runs (and reports any problem)
