@@ -139,7 +139,7 @@ def test_constraint_measures_its_reference_within_the_budget(street_manifest: Pa
 
 
 def test_other_networks_drop_the_guided_defaults() -> None:
-    assert TrainConfig().network == "guided-policy" and TrainConfig().guide == "faces+textcls"
+    assert TrainConfig().network == "guided-policy" and TrainConfig().guide == "faces+textcls+nudity"
     old_default = TrainConfig(network="guided-masked")
     assert old_default.guide == "faces+text" and old_default.network_kwargs["floor_channels"] == [0, 1]
     plain = TrainConfig(network="unet")
@@ -217,12 +217,14 @@ def test_default_policy_network_learns_in_its_policy_space(street_manifest: Path
     cfg = dict(steps=3, batch_size=2, num_directions=2, image_width=96, image_height=72, budget=400,
                checkpoint_every=1, evaluator_k=1, evaluator_image_size=32, adversaries=["ppocr-det"])
     tr = Trainer(street_manifest, tmp_path / "a", TrainConfig(**cfg), progress=False)
-    assert tr.utility.mode == "policy" and tr.estimator.dim == 9
+    assert tr.utility.mode == "policy" and tr.estimator.dim == 9  # nudity is fixed: no strength to learn
+    assert tr.net.fixed_categories == ["nudity"] and "nudity" in tr.net.policy
     start = tr.net.category_levels()
     model = tr.fit()
     assert tr.queries_paid <= 400 and tr.step_count == 3
     end = tr.net.category_levels()
     assert end["email"] == start["email"]  # no e-mail address anywhere in the street scenario
+    assert end["nudity"] == start["nudity"] == 6.0  # the strongest blur, whatever the black box answers
     assert end != start
     recs = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
     assert all("levels" in r and len(r["families"]) == 2 for r in recs)
@@ -231,3 +233,18 @@ def test_default_policy_network_learns_in_its_policy_space(street_manifest: Path
     pa, pb = _params(model), _params(b)
     for k in pa:
         torch.testing.assert_close(pa[k], pb[k], rtol=1e-5, atol=1e-6)
+
+
+def test_nudity_is_hidden_where_the_guide_detects_it_and_named_only_then(street_manifest: Path, tmp_path: Path) -> None:
+    """The default policy names nudity only for a guide with the nudity detector; naming it
+    for a guide without one is refused (nothing would find it)."""
+    cfg = dict(steps=0, image_width=96, image_height=72, evaluator_k=1, evaluator_image_size=32,
+               adversaries=["ppocr-det"])
+    old = Trainer(street_manifest, tmp_path / "a", TrainConfig(**cfg, guide="faces+textcls"), progress=False)
+    assert old.net.fixed_categories == [] and "nudity" not in old.net.policy and old.net.extra_channels == 9
+    assert "fixed_categories" not in old.net.hparams  # a model without it keeps its config and export key
+    with pytest.raises(ConfigError, match="nudity"):
+        Trainer(street_manifest, tmp_path / "b", TrainConfig(**cfg, guide="faces+textcls", policy=["face", "nudity"]),
+                progress=False)
+    kept = Trainer(street_manifest, tmp_path / "c", TrainConfig(**cfg, policy=["face", "name"]), progress=False)
+    assert kept.net.fixed_categories == ["nudity"] and kept.net.category_levels()["nudity"] == 0.0

@@ -95,6 +95,32 @@ def test_graph_matches_the_network_on_any_size(n: int, h: int, w: int) -> None:
     np.testing.assert_array_equal(none, x.numpy())  # no detection: the image exactly
 
 
+@pytest.mark.parametrize("hide_nudity", [True, False])
+def test_graph_matches_the_network_with_a_fixed_category(hide_nudity: bool, tmp_path: Path) -> None:
+    """The default guide's nudity map (after the height map) at the strongest blur, or kept
+    when the policy leaves it out: the graph equals the network, and ``veil export`` checks it."""
+    import onnxruntime as ort
+
+    cats = [*POLICY_CATEGORIES[:-1], "nudity"] if hide_nudity else list(POLICY_CATEGORIES[:-1])
+    a = LearnedAnonymizer("guided-policy", guide="faces+textcls+nudity", fixed_categories=["nudity"], policy=cats)
+    session = ort.InferenceSession(policy_model(a.net, 17).SerializeToString(), providers=["CPUExecutionProvider"])
+    g = torch.Generator().manual_seed(7)
+    h, w = 120, 160
+    x = torch.rand(2, 3, h, w, generator=g)
+    maps = torch.zeros(2, len(POLICY_CATEGORIES) + 2, h, w)
+    maps[:, POLICY_CATEGORIES.index("face"), 10:30, 10:30] = 1.0
+    maps[:, -1, 60:110, 40:120] = 1.0  # nudity
+    maps[1, -1, 0:20, 140:160] = 0.5
+    with torch.no_grad():
+        ref = a.net(x, maps).numpy()
+    got = session.run(None, {"image": x.numpy(), "extra": maps.numpy()})[0]
+    assert np.abs(got - ref).max() <= FLOAT_TOLERANCE
+    moved = float(np.abs(ref[..., 70:100, 50:110] - x.numpy()[..., 70:100, 50:110]).mean())
+    assert (moved > 0.1) if hide_nudity else (moved == 0.0)
+    res = export_onnx(a.save(tmp_path / "model"), tmp_path / "nudity.onnx")
+    assert res.max_abs_diff <= FLOAT_TOLERANCE
+
+
 def test_detections_far_apart_are_composited_apart_with_the_same_result() -> None:
     """Rectangles in two row bands, two of them side by side in one band, two just closer and
     two just farther than 2 x GAP: the graph cuts them into pieces; the output is the network's."""

@@ -72,6 +72,27 @@ def test_bad_configuration_is_refused() -> None:
         create_network("guided-policy", face_ref=-0.5)
 
 
+def test_a_fixed_category_is_hidden_at_the_strongest_blur_while_the_policy_names_it() -> None:
+    c = len(POLICY_CATEGORIES)
+    m = torch.cat([_maps(), torch.zeros(1, 1, 60, 80)], dim=1)
+    m[:, c + 1, 30:50, 5:30] = 1.0  # nudity: the map after the height map
+    net = create_network("guided-policy", fixed_categories=["nudity"], policy=[*POLICY_CATEGORIES[:-1], "nudity"])
+    assert net.extra_channels == c + 2 and net.category_levels()["nudity"] == 6.0
+    with torch.no_grad():
+        net.strength.fill_(-20.0)  # every learned category revealed: nudity still hidden
+    t = net.level_map(m).detach()
+    assert float(t[..., 40, 15]) == pytest.approx(6.0) and float(t[..., 10, 10]) < 1e-6
+    x = _img()
+    assert (net(x, m)[..., 35:45, 10:25] - x[..., 35:45, 10:25]).abs().mean() > 0.1
+    kept = create_network("guided-policy", fixed_categories=["nudity"], policy=["face"])
+    assert float(kept.level_map(m).detach()[..., 40, 15]) < 1e-6 and kept.category_levels()["nudity"] == 0.0
+    assert sum(p.numel() for p in net.parameters()) == sum(p.numel() for p in create_network("guided-policy").parameters())
+    with pytest.raises(ConfigError, match="fixed_categories"):
+        create_network("guided-policy", fixed_categories=["nudity"], extra_channels=9)
+    with pytest.raises(ConfigError, match="floor"):
+        create_network("guided-policy", fixed_categories=["nudity"], policy=["nudity"], floor_categories=["nudity"])
+
+
 @pytest.mark.parametrize("sigma", [4.0, 9.0, 20.0])
 def test_fast_blur_is_close_to_the_exact_blur(sigma: float) -> None:
     x = torch.from_numpy(np.kron(np.random.default_rng(0).random((1, 3, 12, 16)), np.ones((8, 8)))).float()

@@ -804,6 +804,10 @@ def fast_blur_tensor(x: torch.Tensor, sigma: float) -> torch.Tensor:
 #: The categories of the ``faces+textcls`` guide's maps, in order (the last map is the text height).
 POLICY_CATEGORIES: tuple[str, ...] = ("face", "name", "phone", "plate", "email", "id", "unread", "public")
 
+#: Categories a ``guided-policy`` network can hide at a fixed level, never learned down (their
+#: guide maps follow the height map): nudity (:class:`veil.anonymizers.guides.NudityGuide`).
+FIXED_CATEGORIES: tuple[str, ...] = ("nudity",)
+
 
 @NETWORKS.register("guided-policy")
 class GuidedPolicyObfuscation(_MaskOwner):
@@ -819,6 +823,12 @@ class GuidedPolicyObfuscation(_MaskOwner):
     linear interpolation between adjacent levels, so ``t`` is continuous and every strength
     has a gradient (a zeroth-order perturbation of ``l_c`` changes the image smoothly).
     Blur strengths are fractions of the short side.
+
+    Fixed categories (``fixed_categories``, e.g. ``nudity``) have maps after the height map
+    and no strength to learn: where their map fires the level is at least ``fixed_level``
+    (the strongest blur by default) while the policy names them, and they are kept when it
+    does not. A content no task needs to see and no one may receive stays hidden however the
+    black box answers; a network without fixed categories is exactly the one before them.
 
     The privacy policy names the categories to hide; a category outside it shares the
     ``public`` strength (kept unless the black box's answers say otherwise). Training starts
@@ -836,6 +846,9 @@ class GuidedPolicyObfuscation(_MaskOwner):
             ``floor_threshold`` the level is at least ``floor_level`` (belt and braces).
         floor_level: the floor, in levels (1.0: at least the first blur).
         floor_threshold: map value above which the floor applies.
+        fixed_categories: categories whose maps follow the height map, hidden at
+            ``fixed_level`` while in the policy (:data:`FIXED_CATEGORIES`).
+        fixed_level: their level (None: L, the strongest blur).
         face_ref: framing invariance for faces. The blur strengths are fractions of a
             reference length: the short side, or, when the face map is large (a close-up, a
             selfie), its extent divided by ``face_ref``, whichever is longer; the extent is
@@ -845,15 +858,16 @@ class GuidedPolicyObfuscation(_MaskOwner):
             proportion to its size, instead of a blur too weak to hide it. 0 turns it off.
 
     Shape:
-        x (B, 3, H, W), extra (B, extra_channels, H, W) -> (B, 3, H, W); ``last_mask``:
-        (B, 1, H, W), the level as a fraction of L.
+        x (B, 3, H, W), extra (B, extra_channels, H, W): the category maps, the height map,
+        then the fixed categories' maps -> (B, 3, H, W); ``last_mask``: (B, 1, H, W), the
+        level as a fraction of L.
     """
 
     network_name: ClassVar[str] = "guided-policy"
 
     def __init__(
         self,
-        extra_channels: int = len(POLICY_CATEGORIES) + 1,
+        extra_channels: int | None = None,
         categories: Sequence[str] = POLICY_CATEGORIES,
         policy: Sequence[str] = POLICY_CATEGORIES[:-1],
         levels: Sequence[float] = (0.005, 0.01, 0.02, 0.04, 0.08, 0.16),
@@ -862,29 +876,42 @@ class GuidedPolicyObfuscation(_MaskOwner):
         floor_level: float = 1.0,
         floor_threshold: float = 0.5,
         face_ref: float = 0.5,
+        fixed_categories: Sequence[str] = (),
+        fixed_level: float | None = None,
     ) -> None:
         super().__init__()
         owner = self.network_name
-        extra_channels = _check_int(owner, "extra_channels", extra_channels, 2)
         cats = [str(c) for c in categories]
-        if len(cats) != extra_channels - 1 or "public" not in cats or len(set(cats)) != len(cats):
-            raise ConfigError(f"{owner}: categories must name the {extra_channels - 1} category maps (the height map "
-                              f"is last), once each, including 'public'; got {cats}")
-        unknown = sorted(set(policy) - set(cats)) + sorted(set(floor_categories) - set(policy))
+        fixed = [str(c) for c in fixed_categories]
+        if extra_channels is None:
+            extra_channels = len(cats) + 1 + len(fixed)
+        extra_channels = _check_int(owner, "extra_channels", extra_channels, 2)
+        if len(cats) + len(fixed) != extra_channels - 1 or "public" not in cats \
+                or len(set(cats + fixed)) != len(cats) + len(fixed):
+            raise ConfigError(f"{owner}: categories and fixed_categories must name the {extra_channels - 1} category "
+                              f"maps (the height map between them), once each, categories including 'public'; got "
+                              f"{cats} and {fixed}")
+        unknown = (sorted(set(policy) - set(cats) - set(fixed)) + sorted(set(floor_categories) - set(policy))
+                   + sorted(set(floor_categories) & set(fixed)))
         if unknown:
             raise ConfigError(f"{owner}: policy / floor_categories name unknown or unprotected categories {unknown}; "
-                              f"categories: {', '.join(cats)} (floor categories must be in the policy)")
+                              f"categories: {', '.join(cats + fixed)} (floor categories must be in the policy, "
+                              "and not fixed)")
         lv = [_check_float(owner, "levels", v, 0.0) for v in levels]
         if not lv or any(b <= a for a, b in zip(lv, lv[1:], strict=False)):
             raise ConfigError(f"{owner}: levels must be increasing blur strengths, got {list(levels)}")
+        fixed_lv = float(len(lv)) if fixed_level is None else _check_float(owner, "fixed_level", fixed_level, 0.0)
         self.hparams = dict(
-            extra_channels=extra_channels, categories=cats, policy=[c for c in cats if c in set(policy)],
+            extra_channels=extra_channels, categories=cats, policy=[c for c in cats + fixed if c in set(policy)],
             levels=lv, init=float(init), floor_categories=[c for c in cats if c in set(floor_categories)],
             floor_level=_check_float(owner, "floor_level", floor_level, 0.0, exclusive=False),
             floor_threshold=float(floor_threshold),
             face_ref=_check_float(owner, "face_ref", face_ref, 0.0, exclusive=False),
         )
+        if fixed:  # saved only when used: a model without them keeps its config (and export key)
+            self.hparams.update(fixed_categories=fixed, fixed_level=min(fixed_lv, float(len(lv))))
         self.extra_channels, self.categories, self.levels = extra_channels, cats, lv
+        self.fixed_categories, self.fixed_level = fixed, min(fixed_lv, float(len(lv)))
         self.face_ref = self.hparams["face_ref"]
         self.policy = self.hparams["policy"]
         self.floor_categories = self.hparams["floor_categories"]
@@ -920,7 +947,7 @@ class GuidedPolicyObfuscation(_MaskOwner):
     def active_parameters(self, maps: torch.Tensor) -> np.ndarray:
         """1 for each parameter that changes the output on these maps (B, C + 1, H, W), else 0:
         a category's strength acts only where its map (or a category routed to it) fires."""
-        present = (maps[:, :-1] > self.floor_threshold).flatten(2).any(dim=2).any(dim=0)
+        present = (maps[:, :len(self.categories)] > self.floor_threshold).flatten(2).any(dim=2).any(dim=0)
         act = np.zeros(len(self.categories) + 1)
         for i, hit in enumerate(present.tolist()):
             if hit:
@@ -934,11 +961,17 @@ class GuidedPolicyObfuscation(_MaskOwner):
         with torch.no_grad():
             sized = torch.from_numpy(self._sized()).to(self.strength.dtype)
             t = len(self.levels) * torch.sigmoid(self.strength[self._route] + self.height_weight * height * sized)
-        return {c: round(float(v), 4) for c, v in zip(self.categories, t, strict=True)}
+        out = {c: round(float(v), 4) for c, v in zip(self.categories, t, strict=True)}
+        return out | {c: round(level, 4) for c, level in zip(self.fixed_categories, self.fixed_levels(), strict=True)}
+
+    def fixed_levels(self) -> list[float]:
+        """The level of each fixed category: ``fixed_level`` while the policy names it, else 0."""
+        return [self.fixed_level if c in self.policy else 0.0 for c in self.fixed_categories]
 
     def level_map(self, maps: torch.Tensor) -> torch.Tensor:
         """Per-pixel level t (B, 1, H, W) in [0, L] from the guide maps (B, C + 1, H, W)."""
-        cat_maps, height = maps[:, :-1], maps[:, -1:]
+        c = len(self.categories)
+        cat_maps, height = maps[:, :c], maps[:, c:c + 1]
         sized = torch.from_numpy(self._sized()).to(maps.dtype).to(maps.device)
         logits = self.strength[self._route].view(1, -1, 1, 1) + self.height_weight * height * sized.view(1, -1, 1, 1)
         t = (cat_maps * len(self.levels) * torch.sigmoid(logits)).amax(dim=1, keepdim=True)
@@ -946,6 +979,9 @@ class GuidedPolicyObfuscation(_MaskOwner):
             idx = [self.categories.index(c) for c in self.floor_categories]
             floor = (cat_maps[:, idx] > self.floor_threshold).any(dim=1, keepdim=True)
             t = torch.where(floor, t.clamp(min=self.floor_level), t)
+        for j, level in enumerate(self.fixed_levels()):
+            if level > 0:
+                t = torch.maximum(t, maps[:, c + 1 + j:c + 2 + j] * level)
         return t
 
     def reference_length(self, maps: torch.Tensor) -> float:

@@ -424,7 +424,9 @@ def policy_model(net: GuidedPolicyObfuscation, opset: int) -> onnx.ModelProto:
     # level map t = max_c m_c * L * sigmoid(l_c + w_h * height * sized_c), then the floor; the
     # categories whose strength does not move with the height have a constant gain
     gains = np.where(sized > 0, 0.0, const_gain).astype(np.float32)
-    gains = np.append(gains, np.float32(0.0)).reshape(1, c + 1, 1, 1)  # the height map: no level of its own
+    fixed = np.asarray(net.fixed_levels(), np.float32)  # after the height map, which has no level of its own
+    channels = c + 1 + len(fixed)
+    gains = np.concatenate([gains, [np.float32(0.0)], fixed]).astype(np.float32).reshape(1, channels, 1, 1)
     t = g.op("ReduceMax", g.op("Mul", extra, g.const(gains, np.float32)), axes=[1], keepdims=1)
     height = g.op("Slice", extra, g.i64(c), g.i64(c + 1), g.i64(1))
     for i in np.flatnonzero(sized > 0).tolist():
@@ -451,7 +453,7 @@ def policy_model(net: GuidedPolicyObfuscation, opset: int) -> onnx.ModelProto:
     g.nodes.append(helper.make_node("Identity", [out], ["protected"], name=g.fresh("n")))
     g.nodes.append(helper.make_node("Identity", [mask], ["mask"], name=g.fresh("n")))
     inputs = [helper.make_tensor_value_info("image", T.FLOAT, ["batch", 3, "height", "width"]),
-              helper.make_tensor_value_info("extra", T.FLOAT, ["batch", c + 1, "height", "width"])]
+              helper.make_tensor_value_info("extra", T.FLOAT, ["batch", channels, "height", "width"])]
     outputs = [helper.make_tensor_value_info("protected", T.FLOAT, ["batch", 3, "height", "width"]),
                helper.make_tensor_value_info("mask", T.FLOAT, ["batch", 1, "height", "width"])]
     graph = helper.make_graph(g.nodes, "veil_guided_policy", inputs, outputs)

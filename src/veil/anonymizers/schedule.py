@@ -149,11 +149,13 @@ class DetectionSchedule:
         return cls(faces_every=ks[0], text_every=ks[-1], **kwargs)
 
     def every(self, part: Guide) -> int:
-        """The period of one guide part's detector: faces, text, or 1 for any other guide."""
-        return {"faces": self.faces_every, "text": self.text_every, "textcls": self.text_every}.get(part.name, 1)
+        """The period of one guide part's detector: faces (and nudity, people's bodies, which
+        move like them), text, or 1 for any other guide."""
+        return {"faces": self.faces_every, "nudity": self.faces_every, "text": self.text_every,
+                "textcls": self.text_every}.get(part.name, 1)
 
     def grow(self, part: Guide) -> float:
-        return self.face_grow if part.name == "faces" else self.text_grow
+        return self.face_grow if part.name in ("faces", "nudity") else self.text_grow
 
     @property
     def threads(self) -> int:

@@ -12,7 +12,7 @@ from veil.errors import ConfigError
 from veil.train.losses import ANSWER_SCORES, UTILITY_MODES
 
 #: The default network and its guide: per-category strengths learned on locally read detections.
-POLICY_NETWORK, POLICY_GUIDE = "guided-policy", "faces+textcls"
+POLICY_NETWORK, POLICY_GUIDE = "guided-policy", "faces+textcls+nudity"
 GUIDED_NETWORK, GUIDED_GUIDE = "guided-masked", "faces+text"
 PERTURB_MODES = ("auto", "image", "policy")
 
@@ -40,11 +40,12 @@ class TrainConfig:
             ``johnson``, ``film-unet``, ``masked``).
         network_kwargs: keyword arguments of the network ({}: its defaults).
         guide: detector guide whose maps feed a network with ``extra_channels``
-            (``faces+textcls``, ``faces+text``, see :mod:`veil.anonymizers.guides`); None
-            for plain networks.
-        policy: the privacy policy's content categories for ``guided-policy`` (face, name,
-            phone, plate, email, id, unread): hidden and attacked by the adversaries; a
-            category outside it is kept like public text. None: all of them.
+            (``faces+textcls+nudity``, ``faces+textcls``, ``faces+text``, see
+            :mod:`veil.anonymizers.guides`); None for plain networks.
+        policy: the privacy policy's content categories for ``guided-policy`` (face, nudity,
+            name, phone, plate, email, id, unread): hidden and attacked by the adversaries; a
+            category outside it is kept like public text. None: all of them (nudity where
+            the guide detects it: a fixed category, hidden at the strongest blur, not learned).
         gate_lr: Adam learning rate of a guided network's detector gate or policy (a few
             weights on the maps, so it can move much faster than a trunk); None: 0.15 for
             ``guided-policy`` (its whole network: about 4 logits in 40 steps), 0.02 otherwise.

@@ -33,9 +33,10 @@ from veil.train.losses import utility_loss
 from veil.train.privacy import ATTRIBUTE_CATEGORY, PrivacyObjective, item_boxes, map_boxes
 from veil.train.utility import ImageSpaceUtility, PolicySpaceUtility
 
-#: Content categories a ``guided-policy`` network can hide (its ``public`` category is kept).
 STEP0_MODEL = "model-step0"
-POLICY_DEFAULT = ("face", "name", "phone", "plate", "email", "id", "unread")
+#: Content categories a ``guided-policy`` network hides by default (its ``public`` category is
+#: kept; ``nudity`` where the guide detects it, at a fixed level).
+POLICY_DEFAULT = ("face", "nudity", "name", "phone", "plate", "email", "id", "unread")
 
 
 # ----------------------------------------------------------------------------- checkpoint encoding
@@ -107,7 +108,7 @@ class Trainer:
         progress: bool = True,
         privacy_manifest: str | os.PathLike[str] | None = None,
     ) -> None:
-        from veil.anonymizers.networks import create_network
+        from veil.anonymizers.networks import FIXED_CATEGORIES, create_network
         from veil.blackbox.engine import EngineConfig, QueryEngine, build_backend
         from veil.optim import ReplaySampler, create_estimator, create_rule, create_subspace
         from veil.privacy.evaluator import PrivacyEvaluator
@@ -170,7 +171,11 @@ class Trainer:
         )
         net_kwargs = dict(cfg.network_kwargs)
         if cfg.network == POLICY_NETWORK:
-            net_kwargs.setdefault("policy", self.content_policy)
+            fixed = self._fixed_categories()
+            net_kwargs.setdefault("fixed_categories", fixed)
+            default = cfg.policy is None  # the default policy names nudity, which only some guides detect
+            net_kwargs.setdefault("policy", [c for c in self.content_policy
+                                             if not default or c not in FIXED_CATEGORIES or c in fixed])
         self.net = create_network(cfg.network, **net_kwargs)
         self.maps_all = self._guide_maps(self.images_u8, "guide maps")
         self.maps_priv = self.maps_all if self.privacy_manifest is None else self._guide_maps(priv_imgs, "guide maps")
@@ -368,6 +373,15 @@ class Trainer:
                               "(set network_kwargs.extra_channels)")
         maps = [g(im) for im in tqdm(images, desc=desc, disable=not self.progress, leave=False)]
         return torch.from_numpy(np.stack(maps)).permute(0, 3, 1, 2).contiguous()
+
+    def _fixed_categories(self) -> list[str]:
+        """The guide's maps that feed a ``guided-policy`` network's fixed categories (nudity)."""
+        if self.cfg.guide is None:
+            return []
+        from veil.anonymizers.guides import create_guide
+        from veil.anonymizers.networks import FIXED_CATEGORIES
+
+        return [n for n in create_guide(self.cfg.guide).map_names if n in FIXED_CATEGORIES]
 
     def _map_index(self, name: str) -> int | None:
         """Index of the guide map called ``name``, or None without a guide or such a map."""

@@ -36,8 +36,8 @@ from veil.anonymizers.base import Anonymizer
 from veil.errors import ConfigError, MediaError, VeilError
 from veil.lru import LruCache
 
-#: Categories a region can have (faces, then the text guide's categories).
-CATEGORIES: tuple[str, ...] = ("face", "name", "phone", "plate", "email", "id", "unread", "public")
+#: Categories a region can have (faces, nudity, then the text guide's categories).
+CATEGORIES: tuple[str, ...] = ("face", "nudity", "name", "phone", "plate", "email", "id", "unread", "public")
 #: The default privacy policy: every category but public text.
 DEFAULT_POLICY: tuple[str, ...] = CATEGORIES[:-1]
 #: A region counts as hidden when its mean change exceeds this (fraction of full scale), or,
@@ -291,7 +291,8 @@ class Workbench:
         if hasattr(net, "category_levels") and hasattr(net, "_route"):
             kind = "guided-policy"
             saved = list(net.policy)
-            if policy is not None and set(policy) & set(net.categories) != set(saved):
+            known = set(net.categories) | set(getattr(net, "fixed_categories", ()))
+            if policy is not None and set(policy) & known != set(saved):
                 _set_policy(net, policy)
                 reproducible = False
             used_policy = list(net.policy)
@@ -329,14 +330,16 @@ class Workbench:
             return pic.regions
         with self._detect_lock:
             if self._detectors is None:
-                from veil.anonymizers.guides import FaceGuide, TextCategoryGuide
+                from veil.anonymizers.guides import FaceGuide, NudityGuide, TextCategoryGuide
 
-                self._detectors = (FaceGuide(), TextCategoryGuide())
-            faces, text = self._detectors
+                self._detectors = (FaceGuide(), NudityGuide(), TextCategoryGuide())
+            faces, nudity, text = self._detectors
             found: list[dict[str, Any]] = []
-            for x1, y1, x2, y2 in faces.boxes(pic.rgb):
-                poly = [[float(x1), float(y1)], [float(x2), float(y1)], [float(x2), float(y2)], [float(x1), float(y2)]]
-                found.append({"category": "face", "polygon": poly, "text": None, "confidence": None})
+            for cat, boxes in (("face", faces.boxes(pic.rgb)), ("nudity", nudity.boxes(pic.rgb))):
+                for x1, y1, x2, y2 in boxes:
+                    poly = [[float(x1), float(y1)], [float(x2), float(y1)], [float(x2), float(y2)],
+                            [float(x1), float(y2)]]
+                    found.append({"category": cat, "polygon": poly, "text": None, "confidence": None})
             for poly, txt, conf, cat in text.read_lines(pic.rgb):
                 found.append({"category": cat, "polygon": np.round(poly, 1).tolist(), "text": txt,
                               "confidence": round(conf, 3)})
@@ -447,7 +450,12 @@ def _answer(a: Any) -> dict[str, Any]:
 
 
 def _route(tool: Tool, category: str) -> str:
-    """The category whose level applies: outside the model's policy, public's."""
+    """The category whose level applies: outside the model's policy, public's (a fixed
+    category, nudity, has its own level, 0 outside the policy)."""
+    from veil.anonymizers.networks import FIXED_CATEGORIES
+
+    if category in FIXED_CATEGORIES:
+        return category
     if tool.policy is not None and category not in tool.policy and category != "public":
         return "public"
     return category
@@ -458,7 +466,7 @@ def _set_policy(net: Any, policy: Sequence[str]) -> None:
     import torch
 
     cats = list(net.categories)
-    pol = [c for c in cats if c in set(policy) and c != "public"]
+    pol = [c for c in cats + list(getattr(net, "fixed_categories", ())) if c in set(policy) and c != "public"]
     pub = cats.index("public")
     net.policy = pol
     net.hparams = {**net.hparams, "policy": pol}
