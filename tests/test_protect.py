@@ -189,7 +189,7 @@ def make_video(path: Path, fmt: str, vcodec: str, acodec: str | None, n: int = 1
         c.metadata["title"] = "Secret Title"
         c.metadata["location"] = "+48.8566+002.3522/"
         vs = c.add_stream(vcodec, rate=rate)
-        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+        vs.width, vs.height, vs.pix_fmt = w, h, "yuvj420p" if vcodec == "mjpeg" else "yuv420p"
         vs.codec_context.options = {"crf": "10"} if vcodec == "h264" else {}
         a = c.add_stream(acodec, rate=rate_audio) if acodec else None
         if a is not None:
@@ -248,6 +248,17 @@ class TestVideos:
         assert b"Secret Title" not in out.read_bytes()
         got, orig = first_frame(out).astype(int), first_frame(src)
         assert np.abs(got - blur(orig)).mean() < np.abs(got - orig).mean() / 2  # protected, not the original
+
+    def test_motion_jpeg_keeps_its_codec(self, tmp_path: Path, blur: Anonymizer) -> None:
+        """Webcams and IP cameras write MJPEG, whose encoder opens with full-range formats only."""
+        src = tmp_path / "webcam.avi"
+        make_video(src, "avi", "mjpeg", None)
+        report = protect_paths([src], tmp_path / "out", SPEC, CFG)
+        assert report.exit_code == 0, report.format()
+        out = tmp_path / "out" / "webcam.avi"
+        assert probe_video(out).codec == "mjpeg" and probe_video(out).frames == 15
+        got, orig = first_frame(out).astype(int), first_frame(src)
+        assert np.abs(got - blur(orig)).mean() < np.abs(got - orig).mean() / 2
 
     def test_audio_the_container_cannot_copy_is_reencoded(self, tmp_path: Path) -> None:
         src = tmp_path / "adpcm.avi"

@@ -352,6 +352,8 @@ def _video_encoder(out: Any, fmt: str, codec: str | None, in_codec: str, rate: F
     formats = [f.name for f in (enc.video_formats or [])]
     # 4:2:0 (the most playable) needs even sides for most encoders; 4:4:4 keeps an odd size exact.
     prefer = ("yuv420p", "yuvj420p") if w % 2 == 0 and h % 2 == 0 else ("yuv444p", "yuvj444p", "yuv420p")
+    if formats and formats[0].startswith("yuvj"):  # JPEG encoders (MJPEG) open with full-range formats only
+        prefer = tuple(sorted(prefer, key=lambda f: not f.startswith("yuvj")))
     vs.pix_fmt = next((f for f in prefer if f in formats), formats[0] if formats else "yuv420p")
     if enc.name == "libx264":
         vs.codec_context.options = dict(H264_OPTIONS)
