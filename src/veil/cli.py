@@ -416,8 +416,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="anonymizer steps (default 40); 0 saves the untrained step-0 model, no query paid")
     tr.add_argument("--seed", type=int, default=None)
     tr.add_argument("--policy", default=None,
-                    help="comma-separated content categories to hide (guided-policy): face,name,phone,plate,email,id,"
-                         "unread (default: all); the others are kept like public text")
+                    help="comma-separated content categories to hide (guided-policy): face,nudity,name,phone,plate,"
+                         "email,id,unread (default: all); the others are kept like public text (nudity: hidden at "
+                         "the strongest blur, not learned)")
     tr.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=_cmd_train)
