@@ -73,6 +73,7 @@ __all__ = [
     "protect_image_file",
     "protect_paths",
     "protect_video_file",
+    "anonymizer_notes",
     "load_runtime",
     "with_runtime",
 ]
@@ -237,6 +238,7 @@ class ProtectReport:
     files: list[FileResult] = field(default_factory=list)
     engine: str = "local"
     workers: int = 1
+    notes: list[str] = field(default_factory=list)
 
     @property
     def resumed(self) -> int:
@@ -283,6 +285,7 @@ class ProtectReport:
             "seconds": round(self.seconds, 3),
             "counts": self.counts(),
             "video_fps": self.video_fps,
+            "notes": list(self.notes),
             "files": [f.to_dict() for f in self.files],
         }
 
@@ -295,6 +298,7 @@ class ProtectReport:
             f"protected {c['protected']} file(s) ({c['images']} image(s), {c['videos']} video(s) with "
             f"{c['frames']} frame(s)) in {self.seconds:.1f} s{fps}; {c['failed']} failed, {c['skipped']} skipped",
         ]
+        lines += [f"note     {n}" for n in self.notes]
         if self.resumed:
             lines.append(f"resumed: {self.resumed} of them were complete from an earlier run (not protected again)")
         lines += [f"failed   {f.input}: {f.reason}" for f in self.by_status("failed")]
@@ -887,7 +891,8 @@ def protect_paths(
             _finish(report, cfg, out, t0)
         return report
     an = load_runtime(anonymizer, cfg.runtime, cfg.threads)
-    report = ProtectReport(an.spec, str(out), datetime.now(UTC).isoformat(timespec="seconds"), _runtime_name(an))
+    report = ProtectReport(an.spec, str(out), datetime.now(UTC).isoformat(timespec="seconds"), _runtime_name(an),
+                           notes=anonymizer_notes(an))
     inputs_real = {j.src.resolve() for j in jobs}
     claimed: dict[Path, Path] = {}
     manifest = Manifest(out, Manifest.settings_key(an.spec, cfg)) if cfg.resume else None
@@ -915,6 +920,18 @@ def _finish(report: ProtectReport, cfg: ProtectConfig, out: Path, t0: float) -> 
     report.seconds = time.perf_counter() - t0
     if cfg.summary and report.files:
         atomic_write_text(out / SUMMARY_FILE, json.dumps(report.to_dict(), indent=2) + "\n")
+
+
+def anonymizer_notes(an: Anonymizer) -> list[str]:
+    """What a user should know before trusting ``an``'s output: a default-network model whose
+    guide predates the nudity detector sends exposed bodies as they are."""
+    guide = getattr(an, "guide", None)
+    parts = str(getattr(guide, "spec", "") or "").split("+")
+    if "textcls" in parts and "nudity" not in parts:
+        return [f"this model's guide ({'+'.join(parts)}) has no nudity detector (it was trained before Veil "
+                "had one): exposed bodies are sent as they are; retrain it (the default guide is "
+                "faces+textcls+nudity)"]
+    return []
 
 
 def load_runtime(anonymizer: Anonymizer | str, runtime: str = "auto", threads: int | None = None) -> Anonymizer:

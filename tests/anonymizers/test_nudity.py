@@ -50,3 +50,15 @@ def test_bad_settings_are_refused() -> None:
     for kwargs in ({"threshold": 0.0}, {"scale": 0.5}, {"classes": ()}):
         with pytest.raises(ConfigError, match="nudity guide"):
             NudityGuide(**kwargs)
+
+
+def test_a_model_trained_before_the_nudity_detector_is_flagged() -> None:
+    from veil.anonymizers.base import create_anonymizer
+    from veil.anonymizers.learned import LearnedAnonymizer
+    from veil.protect import anonymizer_notes
+
+    old = LearnedAnonymizer("guided-policy", guide="faces+textcls")
+    (note,) = anonymizer_notes(old)
+    assert "no nudity detector" in note and "retrain" in note
+    new = LearnedAnonymizer("guided-policy", guide="faces+textcls+nudity", fixed_categories=["nudity"])
+    assert anonymizer_notes(new) == [] and anonymizer_notes(create_anonymizer("blur:sigma=4")) == []

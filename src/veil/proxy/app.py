@@ -98,10 +98,12 @@ def build_anonymizer(config: ProxyConfig) -> Anonymizer:
     Raises:
         ConfigError, ModelError, UnknownNameError: the spec or model is invalid.
     """
-    from veil.protect import load_runtime
+    from veil.protect import anonymizer_notes, load_runtime
 
     # the same runtime as `veil protect` (onnxruntime for networks that export), so both give the same pixels
     anonymizer = load_runtime(config.anonymizer, "auto")
+    for note in anonymizer_notes(anonymizer):
+        log.warning("anonymizer: %s", note)
     probe = np.zeros((48, 64, 3), np.uint8)
     probe[12:36, 16:48] = 200
     try:
