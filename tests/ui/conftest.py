@@ -42,7 +42,8 @@ def guided_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from veil.anonymizers.learned import LearnedAnonymizer
 
     folder = tmp_path_factory.mktemp("ui-models") / "guided"
-    LearnedAnonymizer(network="guided-policy", guide="faces+textcls").save(folder)
+    LearnedAnonymizer(network="guided-policy", guide="faces+textcls+nudity", fixed_categories=["nudity"],
+                      policy=["face", "nudity", "name", "phone", "plate", "email", "id", "unread"]).save(folder)
     return folder
 
 

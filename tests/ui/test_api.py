@@ -88,10 +88,11 @@ def test_guided_policy_levels_and_policy(ui: TestClient, photo_jpeg: Path, guide
     res = ui.post("/api/review", json={"id": pid, "anonymizer": str(guided_model)}, headers=HEADERS).json()
     assert res["kind"] == "guided-policy" and res["reproducible"]
     assert set(res["levels"]) >= {"face", "name", "phone", "public"} and "public" not in res["policy"]
+    assert res["levels"]["nudity"] == 6.0 and "nudity" in res["policy"]  # the fixed category: the strongest blur
     assert all(r["level"] is not None for r in res["regions"]) and res["leaks"] == 0
     res2 = ui.post("/api/review", json={"id": pid, "anonymizer": str(guided_model), "policy": ["face"]},
                    headers=HEADERS).json()
-    assert res2["policy"] == ["face"] and res2["reproducible"] is False
+    assert res2["policy"] == ["face"] and res2["reproducible"] is False and res2["levels"]["nudity"] == 0.0
     assert {r["in_policy"] for r in res2["regions"] if r["category"] != "face"} == {False}
 
 
