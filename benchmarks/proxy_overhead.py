@@ -87,6 +87,7 @@ def stage_times(model: str, jpeg: bytes, repeats: int) -> tuple[str, dict[str, t
     parts = getattr(guide, "parts", [guide])
     faces = next((p for p in parts if isinstance(p, guides.FaceGuide)), None)
     text = next((p for p in parts if isinstance(p, guides.TextCategoryGuide)), None)
+    nudity = next((p for p in parts if isinstance(p, getattr(guides, "NudityGuide", ()))), None)
     if faces is None or text is None:
         raise SystemExit(f"{model}: stage timings need a model with the faces+textcls guide")
     inner: dict[str, float] = {"text detection": 0.0, "text recognition": 0.0}
@@ -116,6 +117,9 @@ def stage_times(model: str, jpeg: bytes, repeats: int) -> tuple[str, dict[str, t
             inner.update({k: 0.0 for k in inner})
             with _Clock(rows, "text det + rec + categories"):
                 text.read_lines(im)
+            with _Clock(rows, "nudity detection"):  # 0 for a model whose guide has none
+                if nudity is not None:
+                    nudity.boxes(im)
             with _Clock(rows, "maps + network + compositing"):  # the detections are cached by now
                 out = an.apply(im)
             with _Clock(rows, "encode PNG (level 1)"):
@@ -143,7 +147,8 @@ def print_stages(model: str, runtime: str, rows: dict[str, tuple[list[float], li
     order = [("decode JPEG", med["decode JPEG"]), ("face detection", med["face detection"]),
              ("text detection", (det, float("nan"))), ("text recognition", (rec, float("nan"))),
              ("text categories (rest)", (text[0] - det - rec, float("nan"))),
-             ("text det + rec + categories", text), ("guide maps", maps), ("network + compositing", net),
+             ("text det + rec + categories", text), ("nudity detection", med["nudity detection"]),
+             ("guide maps", maps), ("network + compositing", net),
              ("encode PNG (level 1)", med["encode PNG (level 1)"]), ("total", med["total"])]
     n = len(rows["total"][0])
     print(f"\nstages of one 1024x768 JPEG with {model} ({runtime}), median of {n}, detections not cached; "

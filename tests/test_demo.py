@@ -51,6 +51,7 @@ def test_untrained_row_is_the_default_network_at_step_0(street_manifest: Path, t
         a = load_anonymizer(str(folder))
         assert a.network == cfg.network and a.guide_spec == cfg.guide and a.meta["steps"] == 0
         levels = a.net.category_levels()
+        assert levels.pop("nudity") == 6.0  # fixed at the strongest blur, not learned
         assert len(set(levels.values())) == 1 and min(levels.values()) > 4.0  # every category hidden at start
     assert a.meta["queries_paid"] == 0
     assert not (run / "queries.jsonl").exists() or (run / "queries.jsonl").read_text() == ""
