@@ -884,7 +884,7 @@ def protect_paths(
 
         an_ray = anonymizer if isinstance(anonymizer, str) else create_anonymizer(anonymizer)
         report = ProtectReport(_spec_of(an_ray), str(out), datetime.now(UTC).isoformat(timespec="seconds"),
-                               engine="ray")
+                               engine="ray", notes=anonymizer_notes(an_ray))
         try:
             run_on_ray(jobs, out, an_ray, cfg, report)
         finally:
@@ -922,11 +922,18 @@ def _finish(report: ProtectReport, cfg: ProtectConfig, out: Path, t0: float) -> 
         atomic_write_text(out / SUMMARY_FILE, json.dumps(report.to_dict(), indent=2) + "\n")
 
 
-def anonymizer_notes(an: Anonymizer) -> list[str]:
-    """What a user should know before trusting ``an``'s output: a default-network model whose
-    guide predates the nudity detector sends exposed bodies as they are."""
-    guide = getattr(an, "guide", None)
-    parts = str(getattr(guide, "spec", "") or "").split("+")
+def anonymizer_notes(an: Anonymizer | str) -> list[str]:
+    """What a user should know before trusting ``an``'s output (an anonymizer, or a spec whose
+    model folder's ``config.json`` is read without loading the model): a default-network
+    model whose guide predates the nudity detector sends exposed bodies as they are."""
+    if isinstance(an, str):
+        try:
+            spec = json.loads((Path(an.split(":", 1)[0]) / "config.json").read_text()).get("guide") or ""
+        except (OSError, ValueError, AttributeError):
+            spec = ""  # not a model folder: a baseline spec or an .onnx file (checked when loaded)
+    else:
+        spec = str(getattr(getattr(an, "guide", None), "spec", "") or "")
+    parts = spec.split("+")
     if "textcls" in parts and "nudity" not in parts:
         return [f"this model's guide ({'+'.join(parts)}) has no nudity detector (it was trained before Veil "
                 "had one): exposed bodies are sent as they are; retrain it (the default guide is "

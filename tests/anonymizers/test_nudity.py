@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -62,3 +63,12 @@ def test_a_model_trained_before_the_nudity_detector_is_flagged() -> None:
     assert "no nudity detector" in note and "retrain" in note
     new = LearnedAnonymizer("guided-policy", guide="faces+textcls+nudity", fixed_categories=["nudity"])
     assert anonymizer_notes(new) == [] and anonymizer_notes(create_anonymizer("blur:sigma=4")) == []
+
+
+def test_a_model_folder_is_flagged_from_its_config_without_loading_it(tmp_path: Path) -> None:
+    from veil.anonymizers.learned import LearnedAnonymizer
+    from veil.protect import anonymizer_notes
+
+    old = LearnedAnonymizer("guided-policy", guide="faces+textcls").save(tmp_path / "old")
+    assert len(anonymizer_notes(str(old))) == 1 and len(anonymizer_notes(f"{old}:upright=true")) == 1
+    assert anonymizer_notes(str(tmp_path / "missing")) == [] and anonymizer_notes("blur:sigma=4") == []
