@@ -29,7 +29,7 @@ def _covered(maps: np.ndarray, box: tuple[float, float, float, float], channel: 
 
 
 @needs_media
-@pytest.mark.parametrize("spec", ["faces+textcls", "text"])
+@pytest.mark.parametrize("spec", ["faces+textcls", "text", "faces+textcls+nudity"])
 def test_maps_from_detected_regions_equal_the_guide(spec: str) -> None:
     image = load_image(MEDIA / "text" / "scenetext01.jpg")
     g = create_guide(spec)
@@ -38,6 +38,18 @@ def test_maps_from_detected_regions_equal_the_guide(spec: str) -> None:
     np.testing.assert_array_equal(maps_from_regions(g, image.shape, regions), g(image))
     planes = maps_from_regions(g, image.shape, regions, planar=True)  # channel-first, what networks take
     np.testing.assert_array_equal(planes, g(image).transpose(2, 0, 1))
+
+
+def test_nudity_runs_on_the_faces_schedule_with_a_margin_for_large_regions() -> None:
+    s = DetectionSchedule(faces_every=4, text_every=12)
+    faces, text, nudity = guide_parts(create_guide("faces+textcls+nudity"))
+    assert (s.every(faces), s.every(text), s.every(nudity)) == (4, 12, 4)
+    assert (s.grow(faces), s.grow(text), s.grow(nudity)) == (1.0, 0.5, 0.25)
+    tracker = RegionTracker(s.every(nudity), s.grow(nudity), s.min_grow_px, s.hold)
+    torso = Region.from_box((100, 100, 300, 260), "nudity")
+    assert torso.size == 200 and tracker.margin(torso.size, 2) == 100.0  # a quarter of its size a frame
+    with pytest.raises(ConfigError, match="body_grow"):
+        DetectionSchedule(body_grow=-1.0)
 
 
 def test_a_region_moving_between_two_runs_is_covered_in_every_frame_between() -> None:

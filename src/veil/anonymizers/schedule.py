@@ -83,6 +83,9 @@ class DetectionSchedule:
         face_grow: margin added per frame of distance from a face detection, in face sizes
             (the enlarged box's longer side): the fastest face motion covered without a match.
         text_grow: the same for text lines, in line heights.
+        body_grow: the same for the nudity guide's boxes, in box sizes: exposed body parts are
+            large, and a quarter of their size a frame is fast motion for them (a face's whole
+            size a frame would blur most of a frame between two runs).
         min_grow_px: the margin grows by at least this many pixels per frame.
         batch_size: frames per network call.
         face_min_side: the face detector sees frames upscaled so that their short side is at
@@ -103,6 +106,7 @@ class DetectionSchedule:
     hold: int = 2
     face_grow: float = 1.0
     text_grow: float = 0.5
+    body_grow: float = 0.25
     min_grow_px: float = 2.0
     batch_size: int = 1
     face_min_side: int = 1152
@@ -124,7 +128,7 @@ class DetectionSchedule:
                 or not 0 <= self.detect_threads <= 256:
             raise ConfigError(f"detection schedule: detect_threads must be an integer in [0, 256], got "
                               f"{self.detect_threads!r}")
-        for key in ("face_grow", "text_grow", "min_grow_px"):
+        for key in ("face_grow", "text_grow", "body_grow", "min_grow_px"):
             v = getattr(self, key)
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= float(v) <= 100:
                 raise ConfigError(f"detection schedule: {key} must be a number in [0, 100], got {v!r}")
@@ -155,7 +159,8 @@ class DetectionSchedule:
                 "textcls": self.text_every}.get(part.name, 1)
 
     def grow(self, part: Guide) -> float:
-        return self.face_grow if part.name in ("faces", "nudity") else self.text_grow
+        """The margin per frame of one guide part's regions, in their sizes."""
+        return {"faces": self.face_grow, "nudity": self.body_grow}.get(part.name, self.text_grow)
 
     @property
     def threads(self) -> int:
