@@ -140,6 +140,7 @@ def test_constraint_measures_its_reference_within_the_budget(street_manifest: Pa
 
 def test_other_networks_drop_the_guided_defaults() -> None:
     assert TrainConfig().network == "guided-policy" and TrainConfig().guide == "faces+textcls+nudity"
+    assert TrainConfig(network="unet", guide="faces+textcls").guide is None  # an older config file's default
     old_default = TrainConfig(network="guided-masked")
     assert old_default.guide == "faces+text" and old_default.network_kwargs["floor_channels"] == [0, 1]
     plain = TrainConfig(network="unet")

@@ -13,6 +13,8 @@ from veil.train.losses import ANSWER_SCORES, UTILITY_MODES
 
 #: The default network and its guide: per-category strengths learned on locally read detections.
 POLICY_NETWORK, POLICY_GUIDE = "guided-policy", "faces+textcls+nudity"
+#: The default guides of guided-policy, now and before nudity (a config file may name either).
+POLICY_GUIDES = (POLICY_GUIDE, "faces+textcls")
 GUIDED_NETWORK, GUIDED_GUIDE = "guided-masked", "faces+text"
 PERTURB_MODES = ("auto", "image", "policy")
 
@@ -133,10 +135,10 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.network == GUIDED_NETWORK and self.guide == POLICY_GUIDE:
+        if self.network == GUIDED_NETWORK and self.guide in POLICY_GUIDES:
             self.guide = GUIDED_GUIDE  # the masked network's own guide and defaults
             self.network_kwargs = self.network_kwargs or _guided_kwargs()
-        elif self.network != POLICY_NETWORK and self.guide == POLICY_GUIDE:
+        elif self.network != POLICY_NETWORK and self.guide in POLICY_GUIDES:
             # a plain network takes no maps; one built with maps gets the three of faces+text
             self.guide = GUIDED_GUIDE if self.network_kwargs.get("extra_channels") else None
         if self.gate_lr is None:
