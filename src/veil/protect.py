@@ -54,7 +54,7 @@ import numpy as np
 
 from veil.anonymizers.base import Anonymizer, create_anonymizer
 from veil.anonymizers.schedule import DEFAULT_SCHEDULE
-from veil.errors import ConfigError, MediaError, VeilError
+from veil.errors import ConfigError, MediaError, ModelError, VeilError
 from veil.fsutil import atomic_write_text
 from veil.media import IMAGE_SUFFIXES, MAX_PIXELS, VIDEO_CONTAINERS, VIDEO_SUFFIXES, transcode_video
 from veil.threads import torch_threads
@@ -927,9 +927,11 @@ def anonymizer_notes(an: Anonymizer | str) -> list[str]:
     model folder's ``config.json`` is read without loading the model): a default-network
     model whose guide predates the nudity detector sends exposed bodies as they are."""
     if isinstance(an, str):
+        from veil.anonymizers.learned import read_model_config
+
         try:
-            spec = json.loads((Path(an.split(":", 1)[0]) / "config.json").read_text()).get("guide") or ""
-        except (OSError, ValueError, AttributeError):
+            spec = str(read_model_config(an).get("guide") or "")
+        except ModelError:
             spec = ""  # not a model folder: a baseline spec or an .onnx file (checked when loaded)
     else:
         spec = str(getattr(getattr(an, "guide", None), "spec", "") or "")

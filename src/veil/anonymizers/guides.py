@@ -516,7 +516,6 @@ class NudityGuide(Guide):
         return render_box_planes(shape, regions)
 
 
-
 @GUIDES.register("text")
 class TextGuide(Guide):
     """PP-OCRv4 text-line detection as two maps: where text is, and how tall its lines are.

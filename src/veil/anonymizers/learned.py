@@ -588,6 +588,18 @@ def read_model_files(path: str | os.PathLike[str]) -> tuple[Path, Path, dict[str
     return folder, weights, cfg, _read_weights(folder, weights)
 
 
+def read_model_config(spec: str | os.PathLike[str]) -> dict[str, Any]:
+    """The parsed ``config.json`` of the saved model a spec names (``folder``, ``folder:dial=v``,
+    its ``model.safetensors`` or ``config.json``), without reading the weights or PyTorch.
+
+    Raises:
+        ModelError: no saved model there (see :func:`model_files`), or an unreadable config.
+    """
+    path = spec if isinstance(spec, os.PathLike) else _split_path_spec(str(spec))[0]
+    folder, _ = model_files(path)
+    return _read_config(folder / CONFIG_FILE)
+
+
 def saved_dials(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The dials a model was saved or exported with, from its config (``privacy`` 0.5 and
     ``temporal_smoothing`` 0 when absent; ``upright`` is never saved): what the dials in its

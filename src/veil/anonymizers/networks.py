@@ -900,7 +900,8 @@ class GuidedPolicyObfuscation(_MaskOwner):
         lv = [_check_float(owner, "levels", v, 0.0) for v in levels]
         if not lv or any(b <= a for a, b in zip(lv, lv[1:], strict=False)):
             raise ConfigError(f"{owner}: levels must be increasing blur strengths, got {list(levels)}")
-        fixed_lv = float(len(lv)) if fixed_level is None else _check_float(owner, "fixed_level", fixed_level, 0.0)
+        fixed_lv = min(float(len(lv)) if fixed_level is None else _check_float(owner, "fixed_level", fixed_level, 0.0),
+                       float(len(lv)))
         self.hparams = dict(
             extra_channels=extra_channels, categories=cats, policy=[c for c in cats + fixed if c in set(policy)],
             levels=lv, init=float(init), floor_categories=[c for c in cats if c in set(floor_categories)],
@@ -909,9 +910,9 @@ class GuidedPolicyObfuscation(_MaskOwner):
             face_ref=_check_float(owner, "face_ref", face_ref, 0.0, exclusive=False),
         )
         if fixed:  # saved only when used: a model without them keeps its config (and export key)
-            self.hparams.update(fixed_categories=fixed, fixed_level=min(fixed_lv, float(len(lv))))
+            self.hparams.update(fixed_categories=fixed, fixed_level=fixed_lv)
         self.extra_channels, self.categories, self.levels = extra_channels, cats, lv
-        self.fixed_categories, self.fixed_level = fixed, min(fixed_lv, float(len(lv)))
+        self.fixed_categories, self.fixed_level = fixed, fixed_lv
         self.face_ref = self.hparams["face_ref"]
         self.policy = self.hparams["policy"]
         self.floor_categories = self.hparams["floor_categories"]
