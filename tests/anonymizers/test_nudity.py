@@ -48,7 +48,7 @@ def test_the_default_guide_ends_with_the_nudity_map() -> None:
 
 
 def test_bad_settings_are_refused() -> None:
-    for kwargs in ({"threshold": 0.0}, {"scale": 0.5}, {"classes": ()}):
+    for kwargs in ({"threshold": 0.0}, {"scale": 0.5}, {"classes": ()}, {"min_tile": 32}, {"tile_overlap": 0.9}):
         with pytest.raises(ConfigError, match="nudity guide"):
             NudityGuide(**kwargs)
 
@@ -72,3 +72,84 @@ def test_a_model_folder_is_flagged_from_its_config_without_loading_it(tmp_path: 
     old = LearnedAnonymizer("guided-policy", guide="faces+textcls").save(tmp_path / "old")
     assert len(anonymizer_notes(str(old))) == 1 and len(anonymizer_notes(f"{old}:upright=true")) == 1
     assert anonymizer_notes(str(tmp_path / "missing")) == [] and anonymizer_notes("blur:sigma=4") == []
+
+
+def test_detection_windows_cover_the_image_level_by_level() -> None:
+    from veil.anonymizers.guides import detection_windows
+
+    assert detection_windows(576, 768, 512) == [(0, 0, 768, 576)]  # vtest's frames: the image only
+    assert detection_windows(3024, 4032, 0) == [(0, 0, 4032, 3024)]
+    assert len(detection_windows(768, 1024, 512)) == 7 and len(detection_windows(3024, 4032, 512)) == 27
+    for h, w in ((768, 1024), (3024, 4032), (1080, 1920), (2000, 700)):
+        wins = detection_windows(h, w, 512, 0.25)
+        assert wins[0] == (0, 0, w, h)
+        for side in sorted({max(x1 - x0, y1 - y0) for x0, y0, x1, y1 in wins[1:]}, reverse=True):
+            level = [b for b in wins[1:] if max(b[2] - b[0], b[3] - b[1]) == side]
+            assert side >= 512 and all(0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h for x0, y0, x1, y1 in level)
+            covered = np.zeros((h, w), bool)
+            for x0, y0, x1, y1 in level:
+                covered[y0:y1, x0:x1] = True
+            assert covered.all()  # every pixel, on every level
+            # a part up to the overlap in size lies wholly inside one window of the level
+            rng = np.random.default_rng(side)
+            part = side // 4
+            for x, y in zip(rng.integers(0, w - part + 1, 50), rng.integers(0, h - part + 1, 50), strict=True):
+                assert any(x0 <= x and y0 <= y and x + part <= x1 and y + part <= y1 for x0, y0, x1, y1 in level)
+
+
+def test_nudenet_post_processing_is_nudenets_own() -> None:
+    """The vectorised post-processing returns exactly what NudeNet's own loop returns, on real
+    outputs and on a dense synthetic one (hundreds of overlapping detections)."""
+    from nudenet import nudenet as nn
+
+    from veil.anonymizers.guides import nudenet_detections
+
+    session, read, labels = NudityGuide()._detector()
+    rng = np.random.default_rng(0)
+    dense = np.zeros((1, 4 + len(labels), 2100), np.float32)
+    dense[0, :2] = rng.uniform(0, 320, (2, 2100))
+    dense[0, 2:4] = rng.uniform(2, 120, (2, 2100))
+    dense[0, 4:] = rng.uniform(0, 1, (len(labels), 2100)) ** 8
+    cases = [(dense, 0, 160, 640, 480), (dense, 200, 0, 300, 500)]
+    for im in (skimage.data.coffee(), skimage.data.astronaut()):
+        blob, _, _, xp, yp, iw, ih = read(np.ascontiguousarray(im[..., ::-1]), 320)
+        cases.append((session.run(None, {session.get_inputs()[0].name: blob})[0], xp, yp, iw, ih))
+    for out, xp, yp, iw, ih in cases:
+        own = nn._postprocess([out], xp, yp, 1, 1, iw, ih, 320, 320)
+        theirs = [(d["class"], d["score"], tuple(d["box"])) for d in own]
+        assert nudenet_detections(out, labels, xp, yp, iw, ih) == theirs
+    assert theirs and theirs[0][0] == "FACE_FEMALE"  # the astronaut's face, last
+    assert sum(len(nudenet_detections(o, labels, *a)) for o, *a in cases[:2]) > 500
+
+
+def test_tiles_find_a_part_too_small_for_the_whole_image() -> None:
+    """The astronaut's face (a class NudeNet finds, standing in for the default classes) pasted
+    at 64 px into a 2048x1536 photo: 10 px at NudeNet's 320, missed on the whole image, found
+    on the 512 px tiles (40 px there) wherever it is (9 of 9 places at 60 and 70 px)."""
+    import cv2
+
+    astronaut = skimage.data.astronaut()
+    whole = NudityGuide(classes=("FACE_FEMALE",), scale=1.0, min_tile=0)
+    tiled = NudityGuide(classes=("FACE_FEMALE",), scale=1.0)
+    (face,) = whole.boxes(astronaut)  # NudeNet's own box of the face, 98 px tall
+    scale = 64.0 / float(face[3] - face[1])
+    side = round(512 * scale)
+    small = cv2.resize(astronaut, (side, side), interpolation=cv2.INTER_AREA)
+    background = cv2.resize(skimage.data.rocket(), (2048, 1536), interpolation=cv2.INTER_CUBIC)
+    for x0, y0 in ((60, 40), (1000, 700), (1900, 1400)):  # in a corner tile, across tile borders, at the edge
+        x0, y0 = min(x0, 2048 - side), min(y0, 1536 - side)
+        image = background.copy()
+        image[y0:y0 + side, x0:x0 + side] = small
+        truth = face * scale + np.array([x0, y0, x0, y0], np.float32)
+        assert whole.boxes(image).shape == (0, 4)
+        found = tiled.boxes(image)
+        assert len(found) >= 1 and float(box_iou(truth, found).max()) > 0.3
+
+
+def test_a_part_found_on_the_image_and_on_a_tile_is_one_box() -> None:
+    from veil.anonymizers.guides import drop_contained
+
+    boxes = np.array([[10, 10, 110, 110], [12, 12, 108, 109], [100, 100, 160, 160], [0, 0, 5, 5]], np.float32)
+    kept = drop_contained(boxes)
+    assert kept.tolist() == [[10, 10, 110, 110], [100, 100, 160, 160], [0, 0, 5, 5]]
+    assert drop_contained(np.zeros((0, 4), np.float32)).shape == (0, 4)
