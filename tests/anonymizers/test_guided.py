@@ -207,6 +207,39 @@ def test_small_turned_faces_are_found_as_if_upright() -> None:
     assert found(strict)[0] <= total // 2
 
 
+def test_a_face_filling_a_phone_portrait_is_covered_whole() -> None:
+    """The astronaut's face cropped to fill the frame and scaled to 2000 px (a face of about
+    1,380 px, as in a phone portrait): at full size CenterFace finds pieces of it (an eye, the
+    mouth), whose boxes cover about half the face; the guide's pass on the image scaled down
+    finds it whole, upright and turned a quarter turn."""
+    import cv2
+    import skimage.data
+
+    from veil.anonymizers.guides import FaceGuide
+
+    crop = skimage.data.astronaut()[20:230, 130:330]
+    f = 2000 / 210
+    image = cv2.resize(crop, (round(200 * f), 2000), interpolation=cv2.INTER_CUBIC)
+    x1, y1, x2, y2 = (round(v * f) for v in (45, 30, 155, 175))  # the face, chin to hairline, by eye
+
+    def covered(boxes: np.ndarray, shape: tuple[int, ...]) -> float:
+        m = np.zeros(shape[:2], bool)
+        for bx1, by1, bx2, by2 in boxes.astype(int):
+            m[max(0, by1):by2, max(0, bx1):bx2] = True
+        return float(m[y1:y2, x1:x2].mean())
+
+    assert covered(FaceGuide(coarse_above=0, turns=()).boxes(image), image.shape) < 0.7
+    assert covered(FaceGuide(turns=()).boxes(image), image.shape) > 0.99
+    turned = np.ascontiguousarray(np.rot90(image))
+    from veil.anonymizers.guides import turned_boxes_upright
+
+    back = turned_boxes_upright(FaceGuide().boxes(turned), 90, *image.shape[:2])
+    assert covered(back, image.shape) > 0.99
+    assert FaceGuide()._views(image[:864])[1:] == []  # a short side of 864 or less: the image alone
+    with pytest.raises(ConfigError, match="coarse"):
+        FaceGuide(coarse_side=1000)
+
+
 @needs_media
 def test_upright_dial_skips_the_turned_search_and_travels_in_the_spec(tmp_path: Path) -> None:
     """``MODEL:upright=true`` (pictures that are never turned): the guide searches upright only,

