@@ -274,6 +274,71 @@ def test_pieces_of_a_number_cut_apart_are_judged_together() -> None:
     assert cats == ["public", "public"]
 
 
+def test_digits_beside_a_number_that_reads_without_them_are_part_of_it() -> None:
+    """Large text on a phone photo: the detector cut "415 555 0134" into "415" and "555 0134",
+    and the shorter run already reads as a phone number, so the shortest-run rule left the
+    area code public (sent in the clear); "415555" + "50134" read as an ID and a public
+    piece. A digit piece beside a number piece of its row takes its category; a label with
+    letters ("Tel") does not, nor digits a few line heights away."""
+    from veil.anonymizers.guides import join_split_formats
+    from veil.privacy.pii import text_category
+
+    def judged(lines: list[tuple[np.ndarray, str, float]]) -> list[str]:
+        cats = [text_category(t, c) for _, t, c in lines]
+        join_split_formats(lines, cats)
+        return cats
+
+    assert judged([(_line(0, 0, 300, 100), "415", 1.0), (_line(320, 0, 1000, 100), "555 0134", 1.0)]) \
+        == ["phone", "phone"]
+    assert judged([(_line(0, 0, 600, 100), "415555", 1.0), (_line(620, 0, 1100, 100), "50134", 1.0)]) \
+        == ["id", "id"]
+    assert judged([(_line(0, 0, 200, 100), "Tel", 1.0), (_line(220, 0, 300, 100), "No 5", 1.0),
+                   (_line(320, 0, 1000, 100), "415 555 0134", 1.0)]) == ["public", "public", "phone"]
+    assert judged([(_line(0, 0, 300, 100), "415", 1.0), (_line(900, 0, 1600, 100), "555 0134", 1.0)])[0] == "public"
+
+
+def test_readings_at_two_scales_keep_every_hidden_line() -> None:
+    """A public piece that overlaps a line the other reading hides is dropped (its clear core
+    would uncover the hidden line); every other line of both readings is kept."""
+    from veil.anonymizers.guides import merge_readings
+
+    full = [(_line(0, 0, 700, 300), "WALS", 1.0, "name"), (_line(650, 0, 1000, 300), "SH", 1.0, "public"),
+            (_line(0, 900, 800, 1000), "BAKERY", 1.0, "public")]
+    coarse = [(_line(10, 10, 990, 290), "WALSH", 1.0, "name"), (_line(5, 905, 790, 995), "BAKERY", 1.0, "public"),
+              (_line(0, 600, 100, 640), "7", 0.3, "unread")]
+    merged = merge_readings(full, coarse)
+    assert [(t, cat) for _, t, _, cat in merged] == [("WALS", "name"), ("BAKERY", "public"), ("WALSH", "name"),
+                                                      ("BAKERY", "public"), ("7", "unread")]
+    assert merge_readings(full) == full and merge_readings([], coarse) == coarse
+
+
+def test_very_large_text_on_a_large_photo_is_read_scaled_down_too() -> None:
+    """A surname with capitals 300 px tall on a 2048x1536 photo: at its own size the detector
+    cuts it into "WALS" (a name) and "SH" (public, sent in the clear); read scaled down to
+    a 736 px short side it is one name, and nothing public is left on it."""
+    import cv2
+    import skimage.data
+
+    from veil.anonymizers.guides import TextCategoryGuide
+    from veil.data.fonts import paint_mask, text_mask
+
+    image = cv2.resize(skimage.data.rocket(), (2048, 1536), interpolation=cv2.INTER_CUBIC)
+    ink = text_mask("WALSH", "DejaVuSans-Bold", 300)
+    cv2.rectangle(image, (0, 156), (ink.shape[1] + 80, 356 + ink.shape[0]), (240, 240, 235), -1)
+    x1, y1, x2, y2 = paint_mask(image, ink, 40, 256, (20, 20, 20))
+
+    def on_the_word(lines: list[tuple[np.ndarray, str, float, str]], category: str) -> list[str]:
+        return [t for p, t, _, cat in lines if cat == category and p[:, 0].max() > x1 and p[:, 0].min() < x2
+                and p[:, 1].max() > y1 and p[:, 1].min() < y2]
+
+    alone = TextCategoryGuide(coarse_above=0).read_lines(image)
+    assert on_the_word(alone, "public")  # a piece of the name in the clear
+    lines = TextCategoryGuide().read_lines(image)
+    assert on_the_word(lines, "public") == [] and "WALSH" in on_the_word(lines, "name")
+    with pytest.raises(ConfigError, match="coarse_above"):
+        TextCategoryGuide(coarse_above=500)
+
+
 def test_a_name_cut_apart_grows_over_its_pieces() -> None:
     """ "Lê Hoàng Yến" read as "Le Hoang" and "Yen": the last piece alone is a dictionary
     word, the row a name. A public sign on the next row, one far along the row, and a sign
