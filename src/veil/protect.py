@@ -932,7 +932,7 @@ def anonymizer_notes(an: Anonymizer | str) -> list[str]:
         try:
             spec = str(read_model_config(an).get("guide") or "")
         except ModelError:
-            spec = ""  # not a model folder: a baseline spec or an .onnx file (checked when loaded)
+            spec = ""  # not a saved model: a baseline spec (a bad model path fails when loaded)
     else:
         spec = str(getattr(getattr(an, "guide", None), "spec", "") or "")
     parts = spec.split("+")

@@ -153,3 +153,18 @@ def test_a_part_found_on_the_image_and_on_a_tile_is_one_box() -> None:
     kept = drop_contained(boxes)
     assert kept.tolist() == [[10, 10, 110, 110], [100, 100, 160, 160], [0, 0, 5, 5]]
     assert drop_contained(np.zeros((0, 4), np.float32)).shape == (0, 4)
+
+
+def test_an_exported_model_is_flagged_from_its_metadata(tmp_path: Path) -> None:
+    """An ``.onnx`` file keeps its guide in its metadata: read there (``veil protect --engine
+    ray`` notes a spec without loading it), with the dials of a spec after the path."""
+    from veil.anonymizers.learned import LearnedAnonymizer
+    from veil.anonymizers.onnx import export_onnx
+    from veil.protect import anonymizer_notes
+
+    export_onnx(LearnedAnonymizer("guided-policy", guide="faces+textcls"), tmp_path / "old.onnx")
+    export_onnx(LearnedAnonymizer("guided-policy", guide="faces+textcls+nudity", fixed_categories=["nudity"]),
+                tmp_path / "new.onnx")
+    assert len(anonymizer_notes(str(tmp_path / "old.onnx"))) == 1
+    assert len(anonymizer_notes(f"{tmp_path / 'old.onnx'}:upright=true")) == 1
+    assert anonymizer_notes(str(tmp_path / "new.onnx")) == []

@@ -590,12 +590,17 @@ def read_model_files(path: str | os.PathLike[str]) -> tuple[Path, Path, dict[str
 
 def read_model_config(spec: str | os.PathLike[str]) -> dict[str, Any]:
     """The parsed ``config.json`` of the saved model a spec names (``folder``, ``folder:dial=v``,
-    its ``model.safetensors`` or ``config.json``), without reading the weights or PyTorch.
+    its ``model.safetensors`` or ``config.json``; an exported ``.onnx`` file: the config in its
+    metadata), without reading the weights, PyTorch or onnxruntime.
 
     Raises:
         ModelError: no saved model there (see :func:`model_files`), or an unreadable config.
     """
     path = spec if isinstance(spec, os.PathLike) else _split_path_spec(str(spec))[0]
+    if str(path).lower().endswith(".onnx"):
+        from veil.anonymizers.onnx import read_onnx_config
+
+        return read_onnx_config(path)
     folder, _ = model_files(path)
     return _read_config(folder / CONFIG_FILE)
 
