@@ -192,7 +192,7 @@ def _cmd_proxy(a: argparse.Namespace) -> int:
         auth_token=a.auth_token or _env_value("--auth-token-env", a.auth_token_env),
         upstream_api_key=_env_value("--upstream-api-key-env", a.upstream_api_key_env),
         upstream_auth_header=a.upstream_auth_header, max_body_bytes=int(a.max_body_mb * 1024 * 1024),
-        max_image_pixels=a.max_image_pixels, max_images=a.max_images, output_format=a.format,
+        max_image_pixels=a.max_image_pixels, max_images=a.max_images, max_side=a.max_side, output_format=a.format,
         png_compression=a.png_compression, jpeg_quality=a.jpeg_quality, allow_remote_images=a.allow_remote_images,
         allowed_hosts=tuple(a.allowed_host or ()), max_remote_bytes=int(a.max_remote_mb * 1024 * 1024),
         fetch_timeout=a.fetch_timeout, connect_timeout=a.connect_timeout, upstream_timeout=a.timeout,
@@ -453,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="testing: append every request as received (headers, raw body with images) to this file")
     srv.set_defaults(func=_cmd_serve_reference)
 
-    from veil.proxy.config import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_PORT
+    from veil.proxy.config import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_SIDE, DEFAULT_PORT
 
     px = sub.add_parser("proxy", help="OpenAI-compatible privacy proxy: anonymizes every image, fails closed",
                         description="Put in front of an OpenAI-compatible service; clients change only their base "
@@ -477,6 +477,9 @@ def build_parser() -> argparse.ArgumentParser:
     px.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS,
                     help=f"largest image, width x height (default: {DEFAULT_MAX_IMAGE_PIXELS})")
     px.add_argument("--max-images", type=int, default=16, help="most images in one request (default: 16)")
+    px.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE, metavar="PX",
+                    help=f"scale images with a longer side above PX down to it before protecting and sending them "
+                         f"(default: {DEFAULT_MAX_SIDE}, where OpenAI's API scales them to; 0: send every size)")
     px.add_argument("--format", default="png", choices=["png", "jpeg"],
                     help="re-encoding sent upstream: png (lossless, default) or jpeg (smaller, lossy)")
     px.add_argument("--png-compression", type=int, default=1, help="PNG zlib level 0-9 (default: 1, fast)")

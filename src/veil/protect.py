@@ -418,6 +418,7 @@ def protect_image_bytes(
     quality: int = 95,
     max_pixels: int = MAX_PIXELS,
     name: str = "<image>",
+    max_side: int = 0,
 ) -> bytes:
     """Anonymize one encoded image and encode the result, without metadata by default.
 
@@ -432,6 +433,8 @@ def protect_image_bytes(
         quality: JPEG and lossy WebP quality (lossless WebP stays lossless).
         max_pixels: refuse larger images (decompression bombs).
         name: how errors name the image.
+        max_side: scale an image whose longer side is above this down to it (by area, aspect
+            kept) before protecting it; 0 keeps every size.
 
     Returns:
         The protected image, encoded.
@@ -448,7 +451,7 @@ def protect_image_bytes(
             orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
             meta = _metadata_kwargs(im, out_fmt) if keep_metadata else {}
             info = dict(im.info)
-            pics = [_prepare_frame(f, im, orientation, keep_metadata) for f in frames]
+            pics = [_prepare_frame(f, im, orientation, keep_metadata, max_side) for f in frames]
         except (OSError, ValueError, SyntaxError) as e:  # truncated or corrupt pixel data
             raise MediaError(f"{name}: not a readable image ({e})") from None
     from veil.anonymizers.convert import merge_pil
@@ -479,9 +482,10 @@ def protect_image_bytes(
 
 
 def _prepare_frame(
-    frame: Any, first: Any, orientation: int, keep_metadata: bool
+    frame: Any, first: Any, orientation: int, keep_metadata: bool, max_side: int = 0
 ) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """RGB pixels (upright, sRGB unless the profile is kept), alpha and output mode of one frame."""
+    """RGB pixels (upright, sRGB unless the profile is kept, within ``max_side``), alpha and
+    output mode of one frame."""
     from PIL import ImageOps
 
     from veil.anonymizers.convert import output_mode, split_pil
@@ -497,6 +501,13 @@ def _prepare_frame(
             frame.info["icc_profile"] = first.info["icc_profile"]
         frame = _to_srgb(frame)
     rgb, alpha, out_mode = split_pil(frame, upright=False)
+    if max_side and max(rgb.shape[:2]) > max_side:
+        import cv2
+
+        f = max_side / max(rgb.shape[:2])
+        size = (max(1, round(rgb.shape[1] * f)), max(1, round(rgb.shape[0] * f)))
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        alpha = None if alpha is None else cv2.resize(alpha, size, interpolation=cv2.INTER_AREA)
     if mode in ("L", "LA", "I;16", "I;16B", "I;16L", "I", "F", "1"):
         out_mode = output_mode(mode, has_alpha)  # grey stays grey after the sRGB conversion
     elif keep_metadata and mode == "CMYK":

@@ -57,6 +57,7 @@ class TestConfig:
         ({"allow_remote_images": True}, "--allowed-host"),
         ({"allowed_hosts": ("example.org",)}, "--allow-remote-images"),
         ({"max_image_pixels": 0}, "max_image_pixels"),
+        ({"max_side": 10}, "max_side"),
         ({"png_compression": 12}, "0..9"),
         ({"auth_token": " "}, "empty"),
         ({"upstream_auth_header": "x-key"}, "authorization"),
@@ -173,6 +174,31 @@ class TestTransform:
             with Image.open(io.BytesIO(data)) as got, Image.open(io.BytesIO(want)) as ref:
                 assert got.mode == ref.mode == mode
                 np.testing.assert_array_equal(np.asarray(got), np.asarray(ref))
+
+    def test_large_images_are_scaled_to_fit_before_protection(self, h: ModuleType) -> None:
+        """A phone-size image is scaled down (by area) to ``max_side`` before it is protected
+        and sent, as ``protect_image_bytes(max_side=...)`` does, alpha included; smaller
+        images keep their size, and ``max_side=0`` keeps every size."""
+        import cv2
+
+        big = cv2.resize(h.photo(), (3000, 2250), interpolation=cv2.INTER_CUBIC)
+        alpha = np.full(big.shape[:2], 200, np.uint8)
+        cfg = ProxyConfig(SPEC, UPSTREAM, max_side=1024)
+        t = PayloadTransform(create_anonymizer(SPEC), cfg)
+        for src in (h.encode(big, "JPEG"), h.encode(np.dstack([big, alpha]), "PNG")):
+            [(_, data)] = forwarded(t(h.chat([h.image_part(src)])).body)
+            with Image.open(io.BytesIO(data)) as got:
+                assert got.size == (1024, 768)
+                np.testing.assert_array_equal(
+                    np.asarray(got), np.asarray(Image.open(io.BytesIO(
+                        protect_image_bytes(src, create_anonymizer(SPEC), fmt="png", max_side=1024)))))
+        small = h.encode(h.photo(), "PNG")
+        [(_, data)] = forwarded(t(h.chat([h.image_part(small)])).body)
+        assert decode_image(data).shape == (240, 320, 3)
+        keep = PayloadTransform(create_anonymizer(SPEC), ProxyConfig(SPEC, UPSTREAM, max_side=0))
+        [(_, data)] = forwarded(keep(h.chat([h.image_part(h.encode(big, "JPEG"))])).body)
+        assert decode_image(data).shape == (2250, 3000, 3)
+        assert ProxyConfig(SPEC, UPSTREAM).max_side == 2048
 
     def test_png_encoding_is_lossless_and_bare(self, h: ModuleType) -> None:
         im = h.photo()

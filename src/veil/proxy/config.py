@@ -12,6 +12,8 @@ OUTPUT_FORMATS: tuple[str, ...] = ("png", "jpeg")
 DEFAULT_PORT = 8787
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 DEFAULT_MAX_IMAGE_PIXELS = 25_000_000
+#: Longest side sent upstream by default (OpenAI's API fits images in 2048x2048 on receipt).
+DEFAULT_MAX_SIDE = 2048
 UPSTREAM_AUTH_HEADERS: tuple[str, ...] = ("authorization", "api-key")
 
 
@@ -50,6 +52,12 @@ class ProxyConfig:
         max_image_pixels: largest image (width x height) decoded; checked from the
             header before any pixel is decompressed (decompression bombs).
         max_images: most images in one request.
+        max_side: an image whose longer side is above this is scaled down to it (by area,
+            aspect kept) before it is protected and sent; 0 sends every image at its size.
+            2048 is where OpenAI's API scales images down to on receipt (and other services
+            fit images smaller still), so a phone photo costs a quarter of the protection
+            time and upload and the service sees what it would have seen; for a local model
+            that reads more pixels, raise it or set 0.
         output_format: ``png`` (default, lossless: the upstream receives exactly the
             anonymizer's pixels) or ``jpeg`` (smaller uploads, lossy re-encoding).
         png_compression: zlib level 0-9 of the PNG re-encoding (1: fast, about 2-3x the
@@ -83,6 +91,7 @@ class ProxyConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     max_images: int = 16
+    max_side: int = DEFAULT_MAX_SIDE
     output_format: str = "png"
     png_compression: int = 1
     jpeg_quality: int = 95
@@ -117,6 +126,8 @@ class ProxyConfig:
         for name in ("max_body_bytes", "max_image_pixels", "max_images", "max_remote_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_side < 0 or 0 < self.max_side < 64:
+            raise ConfigError(f"max_side must be 0 (keep every size) or at least 64 px, got {self.max_side}")
         if not 0 <= self.png_compression <= 9:
             raise ConfigError(f"png compression must be in 0..9, got {self.png_compression}")
         if not self.protected_cache_mb >= 0:

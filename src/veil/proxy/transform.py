@@ -352,7 +352,8 @@ class PayloadTransform:
         try:
             with self._lock:
                 out = protect_image_bytes(data, _Guarded(self.anonymizer, where), fmt=fmt, keep_metadata=False,
-                                          quality=cfg.jpeg_quality, max_pixels=cfg.max_image_pixels, name=where)
+                                          quality=cfg.jpeg_quality, max_pixels=cfg.max_image_pixels, name=where,
+                                          max_side=cfg.max_side)
         except AnonymizerFailure:
             raise
         except MediaError as e:
