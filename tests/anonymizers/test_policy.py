@@ -339,6 +339,25 @@ def test_very_large_text_on_a_large_photo_is_read_scaled_down_too() -> None:
         TextCategoryGuide(coarse_above=500)
 
 
+def test_text_in_a_dark_photo_is_read_brightened_too() -> None:
+    """A phone number on a photo at a tenth of its brightness (a night shot, sensor noise):
+    the detector finds no line on it as it is, and an attacker who stretches the contrast
+    reads it; the guide reads the stretched image too and hides it as a phone number."""
+    import cv2
+    import skimage.data
+
+    from veil.anonymizers.guides import TextCategoryGuide
+    from veil.data.fonts import paint_mask, text_mask
+
+    image = cv2.resize(skimage.data.coffee(), (640, 480))
+    paint_mask(image, text_mask("+44 7911 123456", "DejaVuSans", 10), 60, 60, (250, 250, 250))
+    noise = np.random.default_rng(0).normal(0.0, 1.5, image.shape)
+    dark = np.clip(image.astype(np.float32) * 0.1 + noise, 0, 255).astype(np.uint8)
+    assert TextCategoryGuide(dark_below=0).read_lines(dark) == []
+    assert [cat for _, _, _, cat in TextCategoryGuide().read_lines(dark)] == ["phone"]
+    assert [cat for _, _, _, cat in TextCategoryGuide().read_lines(image)] == ["phone"]  # daylight: read once
+
+
 def test_a_name_cut_apart_grows_over_its_pieces() -> None:
     """ "Lê Hoàng Yến" read as "Le Hoang" and "Yen": the last piece alone is a dictionary
     word, the row a name. A public sign on the next row, one far along the row, and a sign
