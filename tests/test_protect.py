@@ -458,6 +458,36 @@ class TestFolders:
         assert not (tmp_path / "out2").exists()
 
 
+class TestHeic:
+    """iPhone photos (HEIC): protected upright, written back as HEIC without metadata."""
+
+    def _heic(self, path: Path, im: np.ndarray) -> None:
+        from veil.media import strict_decoding
+
+        strict_decoding()  # registers pillow-heif's opener and writer
+        Image.fromarray(im).save(path, format="HEIF", quality=95, exif=exif_with_gps(6).tobytes(), xmp=XMP)
+
+    def test_a_heic_photo_is_protected_upright_without_metadata(self, tmp_path: Path, blur: Anonymizer) -> None:
+        im = pixels(96, 128)
+        src = tmp_path / "in" / "IMG_0001.heic"
+        src.parent.mkdir()
+        self._heic(src, im)
+        report = protect_paths([src.parent], tmp_path / "out", blur, CFG)
+        assert [f.status for f in report.files] == ["protected"]
+        out = tmp_path / "out" / "IMG_0001.heic"
+        with Image.open(out) as got:
+            assert got.format == "HEIF" and got.size == (96, 128)  # turned upright (orientation 6)
+            assert not len(got.getexif()) and not got.info.get("xmp")
+            protected = np.asarray(got.convert("RGB")).astype(int)
+        want = blur.apply(np.ascontiguousarray(np.rot90(im, -1))).astype(int)
+        assert np.abs(protected - want).mean() < 4.0  # lossy HEVC, the same protected picture
+        assert np.abs(protected - np.rot90(im, -1).astype(int)).mean() > 2 * np.abs(protected - want).mean()
+        kept = protect_image_bytes(src.read_bytes(), blur, keep_metadata=True, name="IMG_0001.heic")
+        with Image.open(io.BytesIO(kept)) as got:
+            exif = got.getexif()
+            assert exif.get(0x010F) == "CanonSecretMake" and exif.get(0x0112) in (None, 1)
+
+
 class TestRuntime:
     def test_model_folder_runs_with_onnxruntime_by_default(self, tmp_path: Path) -> None:
         import torch

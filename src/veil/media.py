@@ -10,6 +10,7 @@ are kept, container tags are not.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import queue
@@ -30,7 +31,7 @@ from veil.errors import MediaError
 from veil.fsutil import atomic_write_bytes
 
 MAX_PIXELS = 64_000_000
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 
 
@@ -39,9 +40,24 @@ def strict_decoding() -> None:
 
     ``face_recognition`` turns ``ImageFile.LOAD_TRUNCATED_IMAGES`` on for the whole process
     when it is imported, after which PIL silently decodes a cut-off JPEG or PNG into a
-    partly grey picture. Every decoder in Veil calls this first.
+    partly grey picture. Every decoder in Veil calls this first. It also lets PIL open HEIC
+    and HEIF photos (what iPhones take; ``pillow-heif``), upright (their rotation and mirror
+    applied) and without decoding their embedded previews, which are never written out.
     """
     ImageFile.LOAD_TRUNCATED_IMAGES = False
+    _register_heif()
+
+
+@functools.cache
+def _register_heif() -> bool:
+    """Register pillow-heif's HEIF opener once; False when it is not installed (HEIC files
+    are then refused as unreadable, like any other format PIL cannot open)."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+    return True
 
 
 def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int = MAX_PIXELS) -> np.ndarray:

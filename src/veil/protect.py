@@ -85,14 +85,14 @@ MANIFEST_DIR = ".veil-protect"
 #: Where the per-file work runs (see ProtectConfig.engine).
 ENGINES = ("local", "ray")
 #: PIL formats written (an input in another format is refused); MPO (multi-picture JPEG) is written as JPEG.
-IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP")
+IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "HEIF")
 PROTECT_IMAGE_SUFFIXES = (*IMAGE_SUFFIXES, ".gif")
 PROTECT_VIDEO_SUFFIXES = tuple(s for s in VIDEO_SUFFIXES if s in VIDEO_CONTAINERS)
 #: How PyTorch models run (see ProtectConfig.runtime).
 RUNTIMES = ("auto", "onnxruntime", "torch")
 #: Frames of an animated image, all together, may hold at most this many times ``max_pixels``.
 MAX_ANIMATION_FACTOR = 8
-_FORMAT_ALIASES = {"JPG": "JPEG", "MPO": "JPEG", "TIF": "TIFF"}
+_FORMAT_ALIASES = {"JPG": "JPEG", "MPO": "JPEG", "TIF": "TIFF", "HEIC": "HEIF"}
 _TIFF_COMPRESSIONS = ("raw", "tiff_lzw", "tiff_deflate", "tiff_adobe_deflate", "packbits")
 _EXIF_ORIENTATION, _EXIF_IFD, _MAKER_NOTE = 0x0112, 0x8769, 0x927C
 
@@ -350,13 +350,13 @@ def _metadata_kwargs(im: Any, fmt: str) -> dict[str, Any]:
 
     kw: dict[str, Any] = {}
     exif = _kept_exif(im)
-    if exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
+    if exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF", "HEIF"):
         kw["exif"] = exif
     icc = im.info.get("icc_profile")
-    if icc and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
+    if icc and fmt in ("JPEG", "PNG", "WEBP", "TIFF", "HEIF"):
         kw["icc_profile"] = icc
     xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
-    if xmp and fmt in ("JPEG", "WEBP"):
+    if xmp and fmt in ("JPEG", "WEBP", "HEIF"):
         kw["xmp"] = xmp if isinstance(xmp, bytes) else str(xmp).encode("utf-8")
     if im.info.get("comment") and fmt in ("JPEG", "GIF"):
         kw["comment"] = im.info["comment"]
@@ -462,7 +462,7 @@ def protect_image_bytes(
     kw: dict[str, Any] = dict(meta)
     if info.get("dpi"):
         kw["dpi"] = info["dpi"]
-    if out_fmt in ("JPEG", "WEBP"):
+    if out_fmt in ("JPEG", "WEBP", "HEIF"):
         kw["quality"] = quality
     if out_fmt == "WEBP" and im.format == "WEBP" and b"VP8L" in data[:4096] and b"VP8 " not in data:
         kw["lossless"] = True  # lossless frames only (VP8L chunks, no lossy VP8 ones): stay lossless
