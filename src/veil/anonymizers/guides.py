@@ -566,9 +566,9 @@ class NudityGuide(Guide):
     opencv-doc photos and 100 vtest frames, as they are or upscaled 2x (2,753 windows);
     upscaled 4x (blurry as no photo is) the 640 px tiles find 68 on 34 of the 383, scored
     0.3-0.7. Time on 2 threads (windows in batches): 56 ms for 1024x768 (14 without tiles),
-    62 for 1920x1080, 330 for 4032x3024. The map feeds a ``guided-policy`` network's fixed category
-    ``nudity``: hidden at the strongest blur wherever it fires, unless the policy leaves
-    nudity out.
+    62 for 1920x1080, 330 for 4032x3024. The map feeds a ``guided-policy`` network's fixed
+    category ``nudity``: hidden at the strongest blur wherever it fires, unless the policy
+    leaves nudity out.
 
     Args:
         threshold: detection score threshold (NudeNet's own: 0.2, recall first).
@@ -755,9 +755,9 @@ class TextCategoryGuide(TextGuide):
     category how strongly to hide.
 
     The detector reads large images at their own size, where it cuts very large text into
-    pieces or misses it (a 4032x3024 photo: "WALSH" with capitals 700 px tall read as "WALS"
-    + a public "SH"; a house number "0134" 1,200 px tall found as one unreadable piece, the
-    rest sent as it is). On images whose short side is above ``coarse_above`` it therefore
+    pieces (capitals of 300 px on a 2048x1536 photo, 700 px on a 4032x3024 one: "WALSH" read
+    as "WALS" + a public "SH", sent in the clear). On images whose short side is above
+    ``coarse_above`` it therefore
     also reads the image scaled to a ``min_side`` short side, and adds the lines that
     reading finds at least :data:`LARGE_TEXT_PX` tall (:func:`merge_readings`); smaller
     lines, which it reads worse than the full size does, are left to the full size (with
@@ -918,10 +918,8 @@ LARGE_TEXT_PX = 160
 
 
 def _line_height(poly: np.ndarray) -> float:
-    """A line's height: the shorter of its box's two side lengths (its polygon's edges)."""
-    w = max(float(np.linalg.norm(poly[1] - poly[0])), float(np.linalg.norm(poly[2] - poly[3])))
-    h = max(float(np.linalg.norm(poly[3] - poly[0])), float(np.linalg.norm(poly[2] - poly[1])))
-    return min(w, h)
+    """A line's height: the shorter of its width and height (text on its side included)."""
+    return min(_line_sides(poly))
 
 
 def merge_readings(*readings: Sequence[tuple[np.ndarray, str, float, str]]
@@ -1006,9 +1004,15 @@ def _on_its_side(poly: np.ndarray) -> bool:
     """A line at least 1.5 times taller than wide: text turned by about 90 degrees (a document
     photographed sideways). The recogniser reads one of the two turns upside down and fails;
     dropping such a line, as RapidOCR does by default, sent it out unprotected."""
+    w, h = _line_sides(poly)
+    return h >= 1.5 * max(w, 1.0)
+
+
+def _line_sides(poly: np.ndarray) -> tuple[float, float]:
+    """A line polygon's width and height: the longer of its two top/bottom and two side edges."""
     w = max(float(np.linalg.norm(poly[1] - poly[0])), float(np.linalg.norm(poly[2] - poly[3])))
     h = max(float(np.linalg.norm(poly[3] - poly[0])), float(np.linalg.norm(poly[2] - poly[1])))
-    return h >= 1.5 * max(w, 1.0)
+    return w, h
 
 
 Box4 = tuple[float, float, float, float]
