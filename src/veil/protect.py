@@ -423,14 +423,14 @@ def protect_image_bytes(
     """Anonymize one encoded image and encode the result, without metadata by default.
 
     Args:
-        data: the encoded image (JPEG, PNG, WebP, GIF, TIFF or BMP; animated PNG, WebP,
+        data: the encoded image (JPEG, PNG, WebP, GIF, TIFF, BMP or HEIC; animated PNG, WebP,
             GIF and multi-page TIFF keep every frame and their timing).
         anonymizer: an Anonymizer or a spec (``"blur:sigma=8"``, a model folder, ``x.onnx``).
         fmt: output format (``"jpeg"``, ``"png"``, ``"webp"``...); None: the input's format.
         keep_metadata: keep EXIF (orientation reset, thumbnail and maker notes dropped),
             XMP, ICC profile, comments and PNG text; else all are dropped and colours are
             converted to sRGB first.
-        quality: JPEG and lossy WebP quality (lossless WebP stays lossless).
+        quality: JPEG, lossy WebP and HEIC quality (lossless WebP stays lossless).
         max_pixels: refuse larger images (decompression bombs).
         name: how errors name the image.
         max_side: scale an image whose longer side is above this down to it (by area, aspect
