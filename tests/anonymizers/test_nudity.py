@@ -48,7 +48,8 @@ def test_the_default_guide_ends_with_the_nudity_map() -> None:
 
 
 def test_bad_settings_are_refused() -> None:
-    for kwargs in ({"threshold": 0.0}, {"scale": 0.5}, {"classes": ()}, {"min_tile": 32}, {"tile_overlap": 0.9}):
+    for kwargs in ({"threshold": 0.0}, {"scale": 0.5}, {"classes": ()}, {"min_tile": 32}, {"tile_overlap": 0.9},
+                   {"dark_below": 256}):
         with pytest.raises(ConfigError, match="nudity guide"):
             NudityGuide(**kwargs)
 
@@ -168,3 +169,19 @@ def test_an_exported_model_is_flagged_from_its_metadata(tmp_path: Path) -> None:
     assert len(anonymizer_notes(str(tmp_path / "old.onnx"))) == 1
     assert len(anonymizer_notes(f"{tmp_path / 'old.onnx'}:upright=true")) == 1
     assert anonymizer_notes(str(tmp_path / "new.onnx")) == []
+
+
+def test_a_dark_photo_is_searched_brightened_too() -> None:
+    """The astronaut's face (NudeNet's face class, standing in) pasted at 50 px into a photo
+    at 5 % of its brightness with sensor noise: missed as it is, found on the image
+    contrast-stretched, which the guide also searches when the image is dark."""
+    import cv2
+
+    astronaut = skimage.data.astronaut()
+    side = round(512 * 50 / 98)  # NudeNet's box of her face is 98 px tall at 512
+    image = cv2.resize(skimage.data.rocket(), (1024, 768))
+    image[50:50 + side, 100:100 + side] = cv2.resize(astronaut, (side, side), interpolation=cv2.INTER_AREA)
+    noise = np.random.default_rng(0).normal(0.0, 1.5, image.shape)
+    dark = np.clip(image.astype(np.float32) * 0.05 + noise, 0, 255).astype(np.uint8)
+    assert NudityGuide(classes=("FACE_FEMALE",), scale=1.0, dark_below=0).boxes(dark).shape == (0, 4)
+    assert len(NudityGuide(classes=("FACE_FEMALE",), scale=1.0).boxes(dark)) == 1
