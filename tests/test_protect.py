@@ -488,6 +488,38 @@ class TestHeic:
             assert exif.get(0x010F) == "CanonSecretMake" and exif.get(0x0112) in (None, 1)
 
 
+class TestMaxSide:
+    def test_large_images_are_scaled_to_fit(self, tmp_path: Path) -> None:
+        """``--max-side``: a 3000x2000 photo comes out 1024x683 (the photo scaled by area, then
+        protected), a small one at its size; the setting is part of the resume key, so a run
+        at full size does not take the scaled outputs for its own."""
+        src = tmp_path / "in"
+        src.mkdir()
+        big = np.ascontiguousarray(np.kron(pixels(100, 150), np.ones((20, 20, 1), np.uint8)))
+        Image.fromarray(big).save(src / "big.png")
+        Image.fromarray(pixels()).save(src / "small.png")
+        out = tmp_path / "out"
+        r = subprocess.run([*veil_command(), "protect", "--anonymizer", SPEC, str(src), "-o", str(out), "--quiet",
+                            "--max-side", "1024"], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stdout + r.stderr
+        with Image.open(out / "big.png") as got:
+            assert got.size == (1024, 683)
+            got_px = np.asarray(got.convert("RGB")).astype(int)
+        import cv2
+
+        want = create_anonymizer(SPEC).apply(cv2.resize(big, (1024, 683), interpolation=cv2.INTER_AREA))
+        np.testing.assert_array_equal(got_px, want)
+        with Image.open(out / "small.png") as got:
+            assert got.size == (64, 48)
+        again = protect_paths([src], out, SPEC, ProtectConfig(progress=False))
+        failed = again.by_status("failed")
+        assert again.resumed == 0 and len(failed) == 2 and all("exists" in f.reason for f in failed)
+        report = protect_paths([src], out, SPEC, ProtectConfig(progress=False, overwrite=True))
+        assert len(report.by_status("protected")) == 2 and Image.open(out / "big.png").size == (3000, 2000)
+        with pytest.raises(ConfigError, match="max_side"):
+            ProtectConfig(max_side=10)
+
+
 class TestRuntime:
     def test_model_folder_runs_with_onnxruntime_by_default(self, tmp_path: Path) -> None:
         import torch

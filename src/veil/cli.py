@@ -243,7 +243,7 @@ def _cmd_protect(a: argparse.Namespace) -> int:
                         video_codec=a.video_codec, progress=not a.quiet, runtime=a.runtime, threads=a.threads,
                         resume=not a.no_resume, engine=a.engine, ray_address=a.ray_address, workers=a.workers,
                         detect_every=None if sched is None else (sched.faces_every, sched.text_every),
-                        detect_hold=a.detect_hold, detect_face_side=a.detect_face_side)
+                        detect_hold=a.detect_hold, detect_face_side=a.detect_face_side, max_side=a.max_side)
     report = protect_paths(a.inputs, a.out, a.anonymizer, cfg)
     print(report.format())
     if report.files:
@@ -531,7 +531,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--keep-metadata", action="store_true",
                     help="keep EXIF (GPS included), XMP, ICC, comments, text chunks and video tags (default: strip)")
     pr.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
-    pr.add_argument("--jpeg-quality", type=int, default=95, help="JPEG and lossy WebP quality (default: 95)")
+    pr.add_argument("--jpeg-quality", type=int, default=95, help="JPEG, lossy WebP and HEIC quality (default: 95)")
+    pr.add_argument("--max-side", type=int, default=0, metavar="PX",
+                    help="scale images with a longer side above PX down to it before protecting them (2048: what "
+                         "OpenAI's API scales them to; default: 0, every image at its size; videos keep theirs)")
     pr.add_argument("--video-codec", default=None,
                     help="video encoder (default: the input's codec when possible, else the container's default)")
     pr.add_argument("--runtime", default="auto", choices=["auto", "onnxruntime", "torch"],

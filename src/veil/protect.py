@@ -124,6 +124,10 @@ class ProtectConfig:
             fastest on a 2-core CPU, where a batch of 4 frames of 768x576 took 1.5x longer
             per frame).
         max_pixels: largest image or video frame accepted, in pixels (decompression bombs).
+        max_side: images whose longer side is above this are scaled down to it (by area,
+            aspect kept) before they are protected, for a service that would scale them down
+            anyway (OpenAI's API fits images in 2048x2048); 0 (default) keeps every size.
+            Videos keep their size.
         progress: show progress bars (stderr) with frames per second.
         summary: write :data:`SUMMARY_FILE` into the output folder.
         runtime: how a PyTorch model (a model folder) runs: ``"auto"`` (onnxruntime, on a
@@ -154,6 +158,7 @@ class ProtectConfig:
     detect_face_side: int = DEFAULT_SCHEDULE.face_min_side
     network_batch: int = 1
     max_pixels: int = MAX_PIXELS
+    max_side: int = 0
     progress: bool = True
     summary: bool = True
     runtime: Literal["auto", "onnxruntime", "torch"] = "auto"
@@ -181,6 +186,10 @@ class ProtectConfig:
             v = getattr(self, key)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise ConfigError(f"protect: {key} must be an integer in [{lo}, {hi}], got {v!r}")
+        if isinstance(self.max_side, bool) or not isinstance(self.max_side, int) \
+                or not (self.max_side == 0 or 64 <= self.max_side <= 65536):
+            raise ConfigError(f"protect: max_side must be 0 (keep every size) or an integer in [64, 65536], "
+                              f"got {self.max_side!r}")
         if self.detect_every is not None:
             object.__setattr__(self, "detect_every", tuple(self.detect_every))
         self.schedule()  # refuses bad periods and hold
@@ -594,7 +603,7 @@ def protect_image_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     except OSError as e:
         raise MediaError(f"{src}: cannot read ({e.strerror or e})") from None
     out = protect_image_bytes(data, anonymizer, None, cfg.keep_metadata, quality=cfg.jpeg_quality,
-                              max_pixels=cfg.max_pixels, name=str(src))
+                              max_pixels=cfg.max_pixels, name=str(src), max_side=cfg.max_side)
     with _staged(dst, cfg.overwrite) as tmp:
         tmp.write_bytes(out)
 
@@ -781,6 +790,8 @@ class Manifest:
         sched = [cfg.detect_every, cfg.detect_hold, cfg.detect_face_side]
         if sched != [ProtectConfig.detect_every, ProtectConfig.detect_hold, ProtectConfig.detect_face_side]:
             key.append(sched)  # earlier records (default schedule) stay valid
+        if cfg.max_side:
+            key.append({"max_side": cfg.max_side})  # as are those at full size
         return json.dumps(key)
 
     def _rel(self, dst: Path) -> str:
