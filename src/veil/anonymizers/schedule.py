@@ -96,6 +96,8 @@ class DetectionSchedule:
             the next one (it moved further than the margin covers, or came or went), run the
             text reader on the frame halfway between, and again, until the two ends agree or
             the runs are neighbours: fast private text gets per-frame detection where it is.
+            ``unread`` lines (mostly foliage and railings the detector takes for text, which
+            come and go) do not start extra runs; they are hidden like the others.
         detect_threads: onnxruntime threads of each detector (their own sessions, in their own
             threads beside the network); 0: a quarter of the cores, at least 1 (1 on 2 to 7
             cores: two detectors and the network then share the cores without oversubscribing).
@@ -357,7 +359,7 @@ class _Part:
             r = due[0]
             found = self.futures[r].result()
             p = self.tracker.last_run
-            if self.refine and p is not None and r - p > 1 and self.tracker.disagrees(r, found):
+            if self.refine and p is not None and r - p > 1 and self.tracker.disagrees(r, found, ("public", "unread")):
                 m = (p + r) // 2
                 mid = frame_at(m)
                 if mid is not None:
