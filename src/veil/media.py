@@ -60,6 +60,17 @@ def _register_heif() -> bool:
     return True
 
 
+def fit_long_side(image: np.ndarray, max_side: int | None) -> np.ndarray:
+    """The image (H, W[, C]) scaled down by area so its longer side is at most ``max_side``
+    (never up; None or 0: as it is)."""
+    h, w = image.shape[:2]
+    if not max_side or max(h, w) <= max_side:
+        return image
+    s = max_side / max(h, w)
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
 def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode encoded image bytes to RGB uint8, refusing corrupt data and oversized images.
 

@@ -56,7 +56,14 @@ from veil.anonymizers.base import Anonymizer, create_anonymizer
 from veil.anonymizers.schedule import DEFAULT_SCHEDULE
 from veil.errors import ConfigError, MediaError, ModelError, VeilError
 from veil.fsutil import atomic_write_text
-from veil.media import IMAGE_SUFFIXES, MAX_PIXELS, VIDEO_CONTAINERS, VIDEO_SUFFIXES, transcode_video
+from veil.media import (
+    IMAGE_SUFFIXES,
+    MAX_PIXELS,
+    VIDEO_CONTAINERS,
+    VIDEO_SUFFIXES,
+    fit_long_side,
+    transcode_video,
+)
 from veil.threads import torch_threads
 
 __all__ = [
@@ -510,13 +517,7 @@ def _prepare_frame(
             frame.info["icc_profile"] = first.info["icc_profile"]
         frame = _to_srgb(frame)
     rgb, alpha, out_mode = split_pil(frame, upright=False)
-    if max_side and max(rgb.shape[:2]) > max_side:
-        import cv2
-
-        f = max_side / max(rgb.shape[:2])
-        size = (max(1, round(rgb.shape[1] * f)), max(1, round(rgb.shape[0] * f)))
-        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-        alpha = None if alpha is None else cv2.resize(alpha, size, interpolation=cv2.INTER_AREA)
+    rgb, alpha = fit_long_side(rgb, max_side), None if alpha is None else fit_long_side(alpha, max_side)
     if mode in ("L", "LA", "I;16", "I;16B", "I;16L", "I", "F", "1"):
         out_mode = output_mode(mode, has_alpha)  # grey stays grey after the sRGB conversion
     elif keep_metadata and mode == "CMYK":

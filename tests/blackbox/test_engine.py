@@ -40,7 +40,6 @@ from veil.blackbox.openai_backend import (
     OpenAIBlackBox,
     http_error,
     logprobs_to_choices,
-    resize_for_upload,
 )
 from veil.errors import (
     BackendAuthError,
@@ -58,6 +57,7 @@ from veil.errors import (
     VeilError,
     VisionNotSupportedError,
 )
+from veil.media import fit_long_side
 
 FAST_RETRY = RetryPolicy(max_retries=8, base_delay=0.0, max_delay=0.0)
 SECRET = "sk-veil-test-SECRET-0123456789"
@@ -459,8 +459,8 @@ class TestOpenAIBackend:
 
     def test_resize_and_encoding_policy(self) -> None:
         big = np.zeros((1000, 2000, 3), np.uint8)
-        assert resize_for_upload(big, 1024).shape == (512, 1024, 3)
-        assert resize_for_upload(big[:100, :200], 1024).shape == (100, 200, 3)  # never upscaled
+        assert fit_long_side(big, 1024).shape == (512, 1024, 3)
+        assert fit_long_side(big[:100, :200], 1024).shape == (100, 200, 3)  # never upscaled
         jpeg = OpenAIBlackBox(base_url="http://127.0.0.1:9/v1").encode_images([big])[0]
         assert jpeg[:3] == b"\xff\xd8\xff"
         png = OpenAIBlackBox(base_url="http://127.0.0.1:9/v1", image_format="png", max_side=0)

@@ -45,6 +45,7 @@ import numpy as np
 from veil.anonymizers.base import check_image
 from veil.errors import ConfigError
 from veil.lru import LruCache
+from veil.media import fit_long_side
 from veil.privacy.codes import Code
 from veil.privacy.pii import TEXT_CATEGORIES, is_census_name, is_common_name, name_score, text_category
 from veil.registry import Registry
@@ -391,9 +392,10 @@ class FaceGuide(Guide):
         if hit is not None:
             return hit.copy()
         h, w = image.shape[:2]
-        dets = np.concatenate([self.detector.detect(view) / [f, f, f, f, 1.0] for view, f in self._views(image)])
+        views = self._views(image)
+        dets = np.concatenate([self.detector.detect(view) / [f, f, f, f, 1.0] for view, f in views])
         if turns:
-            dets = np.concatenate([dets, self._turned(image, turns, dets[:, :4])])
+            dets = np.concatenate([dets, self._turned(image, turns, dets[:, :4], views)])
         from veil.anonymizers.faceblur import enlarge_boxes
 
         out = np.clip(enlarge_boxes(dets[:, :4], self.detector.mask_scale), 0, [w, h, w, h]).astype(np.float32)
@@ -408,24 +410,25 @@ class FaceGuide(Guide):
         views = [(image, 1.0)]
         short = min(image.shape[:2])
         if self.coarse_above and short > self.coarse_above:
-            f = self.coarse_side / short
-            size = (max(1, round(image.shape[1] * f)), max(1, round(image.shape[0] * f)))
-            views.append((cv2.resize(image, size, interpolation=cv2.INTER_AREA), f))
+            views.append((shrink_short_side(image, self.coarse_side), self.coarse_side / short))
         if self.dark_below and is_dark(image, self.dark_below):
             views += [(stretch_contrast(view), f) for view, f in views]
         return views
 
-    def _turned(self, image: np.ndarray, turns: Sequence[int], upright: np.ndarray) -> np.ndarray:
+    def _turned(self, image: np.ndarray, turns: Sequence[int], upright: np.ndarray,
+                views: list[tuple[np.ndarray, float]]) -> np.ndarray:
         """Faces found on the image turned by each of ``turns`` (N, 5), in upright pixel
         coordinates: those scoring ``turn_threshold`` or more, best first, that no upright box
-        or better turned box already covers (IoU 0.3 or more)."""
+        or better turned box already covers (IoU 0.3 or more). ``views``: the upright pass's
+        (:meth:`_views`), searched turned too unless the turned passes see the image smaller."""
         from veil.privacy.pretrained import box_iou
 
         h, w = image.shape[:2]
-        size = (max(1, round(w * self.turn_scale)), max(1, round(h * self.turn_scale)))
-        small = image if self.turn_scale >= 1.0 else cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        if self.turn_scale < 1.0:
+            size = (max(1, round(w * self.turn_scale)), max(1, round(h * self.turn_scale)))
+            views = self._views(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
         found = []
-        for view, _ in self._views(small):
+        for view, _ in views:
             fy, fx = view.shape[0] / h, view.shape[1] / w
             for turn in turns:
                 d = self.detector.detect(np.ascontiguousarray(np.rot90(view, turn // 90)))
@@ -446,6 +449,14 @@ class FaceGuide(Guide):
     def render_planes(self, shape: tuple[int, ...], regions: Sequence[Region]) -> np.ndarray:
         """The plane (1, H, W) of face regions (:func:`render_face_planes`)."""
         return render_face_planes(shape, regions)
+
+
+def shrink_short_side(image: np.ndarray, side: int) -> np.ndarray:
+    """The image scaled by area so its shorter side is ``side`` (a large photo searched scaled
+    down, where a detector finds large faces and text whole)."""
+    f = side / min(image.shape[:2])
+    size = (max(1, round(image.shape[1] * f)), max(1, round(image.shape[0] * f)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def is_dark(image: np.ndarray, below: int) -> bool:
@@ -541,8 +552,7 @@ def drop_contained(boxes: np.ndarray, share: float = 0.95) -> np.ndarray:
     kept: list[np.ndarray] = []
     for b in boxes[order]:
         area = max(float((b[2] - b[0]) * (b[3] - b[1])), 1e-6)
-        inside = any(max(0.0, min(b[2], k[2]) - max(b[0], k[0])) * max(0.0, min(b[3], k[3]) - max(b[1], k[1]))
-                     >= share * area for k in kept)
+        inside = any(_box_intersection(b, k) >= share * area for k in kept)
         if not inside:
             kept.append(b)
     return np.asarray(kept, np.float32).reshape(-1, 4)
@@ -653,13 +663,9 @@ class NudityGuide(Guide):
         blobs, metas = [], []
         for view, (x0, y0, x1, y1) in itertools.product(views, detection_windows(h, w, self.min_tile,
                                                                                   self.tile_overlap)):
-            window = view[y0:y1, x0:x1]
             # shrunk to NudeNet's input side here, by area (its own resize of a padded 12 MP
             # photo is bilinear: slow and aliased), then padded and scaled by its own steps
-            f = min(1.0, NUDENET_SIDE / max(window.shape[:2]))
-            if f < 1.0:
-                size = (max(1, round(window.shape[1] * f)), max(1, round(window.shape[0] * f)))
-                window = cv2.resize(window, size, interpolation=cv2.INTER_AREA)
+            window = fit_long_side(view[y0:y1, x0:x1], NUDENET_SIDE)
             blob, _, _, xp, yp, iw, ih = read(np.ascontiguousarray(window), NUDENET_SIDE)
             blobs.append(blob)
             metas.append((x0, y0, x1 - x0, y1 - y0, xp, yp, iw, ih))
@@ -832,12 +838,10 @@ class TextCategoryGuide(TextGuide):
             hit = self._read_lines(image, turned)
             if self.dark_below and is_dark(image, self.dark_below):  # a night photo: read it brightened too
                 hit = merge_readings(hit, self._read_lines(stretch_contrast(image), turned))
-            short = min(image.shape[:2])
-            if self.coarse_above and short > self.coarse_above:  # large text: read scaled down too
-                f = self.min_side / short
-                size = (max(1, round(image.shape[1] * f)), max(1, round(image.shape[0] * f)))
-                coarse = self._read_lines(cv2.resize(image, size, interpolation=cv2.INTER_AREA), turned)
-                back = np.array([image.shape[1] / size[0], image.shape[0] / size[1]], np.float32)
+            if self.coarse_above and min(image.shape[:2]) > self.coarse_above:  # large text: read scaled down too
+                small = shrink_short_side(image, self.min_side)
+                coarse = self._read_lines(small, turned)
+                back = np.array([image.shape[1] / small.shape[1], image.shape[0] / small.shape[0]], np.float32)
                 large = [(p * back, t, c, cat) for p, t, c, cat in coarse if _line_height(p * back) >= LARGE_TEXT_PX]
                 hit = merge_readings(hit, large)
             _DETECTIONS.put(key, hit)
@@ -940,20 +944,27 @@ def merge_readings(*readings: Sequence[tuple[np.ndarray, str, float, str]]
     box or more). A public line's core is kept clear of other lines' margins
     (:func:`keep_public_cores`), so a public piece ("SH" of a "WALSH" read whole scaled
     down) would uncover what the other reading hides."""
-    def box(poly: np.ndarray) -> Box4:
-        return float(poly[:, 0].min()), float(poly[:, 1].min()), float(poly[:, 0].max()), float(poly[:, 1].max())
-
     def overlaps(a: Box4, b: Box4) -> bool:
-        inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
         smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-        return inter >= max(smaller, 1e-6) / 3.0
+        return _box_intersection(a, b) >= max(smaller, 1e-6) / 3.0
 
-    hidden = [[box(p) for p, _, _, cat in r if cat != "public"] for r in readings]
+    hidden = [[_poly_box(p) for p, _, _, cat in r if cat != "public"] for r in readings]
     out = []
     for k, reading in enumerate(readings):
         others = [b for j, boxes in enumerate(hidden) if j != k for b in boxes]
-        out += [line for line in reading if line[3] != "public" or not any(overlaps(box(line[0]), b) for b in others)]
+        out += [line for line in reading
+                if line[3] != "public" or not any(overlaps(_poly_box(line[0]), b) for b in others)]
     return out
+
+
+def _poly_box(poly: np.ndarray) -> Box4:
+    """A polygon's (N, 2) bounding box ``(x1, y1, x2, y2)``."""
+    return float(poly[:, 0].min()), float(poly[:, 1].min()), float(poly[:, 0].max()), float(poly[:, 1].max())
+
+
+def _box_intersection(a: Sequence[float], b: Sequence[float]) -> float:
+    """The area two boxes ``(x1, y1, x2, y2)`` share."""
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
 
 
 def keep_public_cores(layers: np.ndarray, lines: list[tuple[np.ndarray, str]],
@@ -1031,8 +1042,7 @@ Box4 = tuple[float, float, float, float]
 def _linked_groups(polys: list[np.ndarray], linked: Callable[[Box4, Box4], bool]) -> list[list[int]]:
     """Connected groups of lines (indices), two lines joined when ``linked(box_a, box_b)``
     on their bounding boxes ``(x1, y1, x2, y2)`` and their heights are within 1.6 x."""
-    boxes = [(float(p[:, 0].min()), float(p[:, 1].min()), float(p[:, 0].max()), float(p[:, 1].max()))
-             for p in polys]
+    boxes = [_poly_box(p) for p in polys]
     parent = list(range(len(boxes)))
 
     def find(i: int) -> int:

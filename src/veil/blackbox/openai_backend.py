@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import cv2
 import httpx
 import numpy as np
 
@@ -53,7 +52,7 @@ from veil.errors import (
     ModelNotFoundError,
     VisionNotSupportedError,
 )
-from veil.media import encode_image
+from veil.media import encode_image, fit_long_side
 
 IMAGE_FORMATS = ("jpeg", "png")
 _VISION_WORDS = ("image", "vision", "multimodal", "image_url", "multi-modal")
@@ -137,16 +136,6 @@ def is_loopback_url(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def resize_for_upload(image: np.ndarray, max_side: int | None) -> np.ndarray:
-    """Scale the image down so its longest side is at most ``max_side`` (never up)."""
-    h, w = image.shape[:2]
-    if max_side is None or max(h, w) <= max_side:
-        return image
-    s = max_side / max(h, w)
-    size = (max(1, round(w * s)), max(1, round(h * s)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def image_token_estimate(width: int, height: int) -> int:
@@ -281,7 +270,7 @@ class OpenAIBlackBox(BlackBox):
         """The exact bytes sent for each image: resized to ``max_side``, JPEG or PNG."""
         c = self.config
         return [
-            encode_image(resize_for_upload(check_image(im), c.max_side), c.image_format, c.jpeg_quality)
+            encode_image(fit_long_side(check_image(im), c.max_side), c.image_format, c.jpeg_quality)
             for im in images
         ]
 
@@ -295,7 +284,7 @@ class OpenAIBlackBox(BlackBox):
         payloads = self.encode_images(imgs)
         tokens = len(prompt) / 4 + self.config.max_tokens
         for im in imgs:
-            r = resize_for_upload(im, self.config.max_side) if self.config.max_side else im
+            r = fit_long_side(im, self.config.max_side) if self.config.max_side else im
             tokens += image_token_estimate(r.shape[1], r.shape[0])
         return Prepared(payloads, prompt, list(choices) if choices else None, imgs, token_estimate=tokens)
 
