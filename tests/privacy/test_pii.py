@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from veil.privacy.pii import TEXT_CATEGORIES, is_known_word, is_misread_word, mixes_scripts, pii_scores, text_category
+from veil.privacy.pii import (
+    TEXT_CATEGORIES,
+    is_known_word,
+    is_misread_word,
+    is_world_given_name,
+    mixes_scripts,
+    pii_scores,
+    text_category,
+)
 
 
 @pytest.mark.parametrize("text", ["+1 (415) 555-0134", "TEL 020 7946 0018", "Mobile: 0612345678", "555-0199 ext 7 ",
@@ -125,3 +133,32 @@ def test_digits_in_any_script_are_still_judged() -> None:
 def test_names_with_diacritics(text: str) -> None:
     """The word lists are plain ASCII: "Hélène" is judged as "Helene", a census given name."""
     assert text_category(text) == "name"
+
+
+@pytest.mark.parametrize("text", ["Matthias Strand", "MATTHIAS STRAND", "Declan Moore", "Ingrid Berg", "Matthias"])
+def test_a_given_name_of_any_country_is_not_explained_away_as_words(text: str) -> None:
+    """"MATTHIAS" segments into "MATT" + "HIAS" and "Strand" is a dictionary word; a given name
+    of some country (Faker's locales) that is no dictionary word itself still marks a name."""
+    assert is_world_given_name(text.split()[0])
+    assert text_category(text) == "name"
+
+
+@pytest.mark.parametrize("word", ["LONDON", "HILTON", "BRADFORD", "VALVES", "TIES", "Florin", "Rose"])
+def test_a_given_name_that_is_a_word_or_a_common_surname_is_no_cue(word: str) -> None:
+    """Given names that are dictionary words or their plurals ("VALVES", "TIES", "Florin" are
+    names in some locale) or among the most common US surnames (places, hotels, firms) add
+    no cue: "LONDON BRIDGE" stays a sign."""
+    assert not is_world_given_name(word)
+
+
+@pytest.mark.parametrize("text", ["LONDON BRIDGE", "HUDSON YARDS", "SPARE VALVES", "MANSFIELD PARK"])
+def test_place_names_among_given_names_stay_public(text: str) -> None:
+    assert text_category(text) == "public"
+
+
+def test_a_given_name_before_a_surname_made_of_words_is_a_name() -> None:
+    """"Cormac" is in one dictionary and "Whitfield" segments into "Whit" + "field"; together,
+    a given name of some country and a census surname that is no word itself, they are a name."""
+    assert text_category("Cormac Whitfield") == "name"
+    assert text_category("CORMAC WHITFIELD") == "name"
+    assert text_category("Chief Baker") == "public" and text_category("NORTH WHITFIELD") == "public"

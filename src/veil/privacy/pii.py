@@ -21,6 +21,9 @@ formats and word lists, not the strings of any data set:
   of words OCR ran together; a short list of signage words that dictionaries miss (CAFE,
   TAXI, WC, ...) counts as known, and so does a word one OCR slip away from a dictionary
   word (6+ letters, not a census name: "GALLERLES" is a misread sign word, not a name);
+  a given name of some country (Faker's locales, :func:`is_world_given_name`) is never
+  explained away as words run together or misread ("MATTHIAS" is not "MATT" + "HIAS"), and
+  such a name before a census surname made of words is a name ("Cormac Whitfield");
   also an initial and a census surname ("J. SMITH"); diacritics are dropped first
   ("Hélène" is "Helene"), and a lone digit OCR read for a letter inside a word counts as
   that letter ("W6jcik");
@@ -83,12 +86,18 @@ def _vocabulary() -> frozenset[str]:
     "murphy" in web2), so a word only one dictionary knows counts only when no census list
     has it as a name ("stationery" stays a word, "walsh" becomes a name).
     """
-    from english_words import get_english_words_set
-
-    web2 = get_english_words_set(["web2"], lower=True, alpha=True)
-    gcide = get_english_words_set(["gcide"], lower=True, alpha=True)
+    web2, gcide = _dictionaries()
     names = {n.lower() for n in _census_names()}
     return frozenset((web2 & gcide) | ((web2 | gcide) - names))
+
+
+@functools.lru_cache(maxsize=1)
+def _dictionaries() -> tuple[frozenset[str], frozenset[str]]:
+    """The lower-case alphabetic words of Webster's 2nd (web2) and of GCIDE."""
+    from english_words import get_english_words_set
+
+    return (frozenset(get_english_words_set(["web2"], lower=True, alpha=True)),
+            frozenset(get_english_words_set(["gcide"], lower=True, alpha=True)))
 
 
 @functools.cache
@@ -263,6 +272,81 @@ def is_common_name(word: str) -> bool:
     return fold_latin(word.strip(" .,'’-")).upper() in _common_names()
 
 
+#: A given name that is also one of this many most common US census surnames names places,
+#: hotels and firms too (LONDON is the 1,820th, HILTON the 1,160th, BRADFORD the 535th): no cue.
+_PLACE_LIKE_SURNAMES = 3000
+
+
+@functools.lru_cache(maxsize=1)
+def _world_given_names() -> frozenset[str]:
+    """Given names of the locales of Faker's person providers (``faker`` package, about 80
+    countries), in Latin script, accents folded, upper case, each part of a compound name
+    ("Anna-Lena") on its own: about 19,000 names, where the census lists know US names only
+    ("MATTHIAS", "INGRID", "DECLAN" are not among their common ones)."""
+    import importlib
+    import pkgutil
+
+    import faker.providers.person as person
+
+    out: set[str] = set()
+    for module in pkgutil.iter_modules(person.__path__):
+        provider = getattr(importlib.import_module(f"{person.__name__}.{module.name}"), "Provider", None)
+        for attr in ("first_names", "first_names_male", "first_names_female", "first_names_nonbinary"):
+            listed = vars(provider).get(attr) if provider is not None else None
+            if not isinstance(listed, (list, tuple, dict)):
+                continue  # a locale that builds its names in code
+            for name in listed:
+                for part in re.split(r"[\s\-]+", fold_latin(str(name)).upper()):
+                    if len(part) >= 3 and part.isascii() and part.isalpha():
+                        out.add(part)
+    return frozenset(out)
+
+
+def is_world_given_name(word: str) -> bool:
+    """True when ``word`` (any case, accents folded) is a given name of some country that no
+    dictionary explains as it is: not a dictionary or signage word nor the plural of one, and
+    not a common US surname (those name places and firms too: :data:`_PLACE_LIKE_SURNAMES`).
+
+    Such a word counts as a name even when OCR-style segmentation or a one-letter slip would
+    explain it as words ("MATTHIAS" is "MATT" + "HIAS", "DECLAN" a slip from "DECLAW"): a
+    chat title "Matthias Strand" is a person, though "Strand" is a dictionary word.
+    """
+    up = fold_latin(word.strip(" .,'’-")).upper()
+    return (len(up) >= 3 and up in _world_given_names() and up not in _SIGNAGE and not _single_known(up)
+            and up not in _place_like_surnames())
+
+
+@functools.lru_cache(maxsize=1)
+def _place_like_surnames() -> frozenset[str]:
+    return frozenset(_census_list("dist.all.last")[:_PLACE_LIKE_SURNAMES])
+
+
+def _rare_word_given_name(word: str) -> bool:
+    """A given name of some country that at most one of the two dictionaries knows ("CORMAC";
+    not "NORTH", which a locale's list also holds)."""
+    up = fold_latin(word).upper()
+    return up in _world_given_names() and up.lower() not in _common_vocabulary()
+
+
+@functools.lru_cache(maxsize=1)
+def _common_vocabulary() -> frozenset[str]:
+    """Lower-case words both web2 and GCIDE hold."""
+    web2, gcide = _dictionaries()
+    return web2 & gcide
+
+
+def _compound_surname(word: str) -> bool:
+    """A US census surname that is no dictionary word itself, only words run together
+    ("WHITFIELD" is "WHIT" + "FIELD", "BERGSTROM" "BERG" + "STROM")."""
+    up = word.upper()
+    return up in _surnames() and not _single_known(up)
+
+
+@functools.lru_cache(maxsize=1)
+def _surnames() -> frozenset[str]:
+    return frozenset(_census_list("dist.all.last"))
+
+
 def _given_prefix(word: str) -> bool:
     """A given name run together with a surname ("JAMESSMITH"): not one dictionary word, and
     the rest is a census name ("SALESMANAGER" starts with "SAL", but "ESMANAGER" is no name)."""
@@ -355,7 +439,8 @@ def name_score(text: str) -> float:
         return 0.0
     given = _given_names()
     first_given = words[0].upper() in given
-    unknown = [w for w in words if len(w) >= 3 and not is_known_word(w) and not is_misread_word(w)]
+    unknown = [w for w in words
+               if len(w) >= 3 and (is_world_given_name(w) or (not is_known_word(w) and not is_misread_word(w)))]
     if len(words) >= 2 and (first_given or unknown):
         return 1.0
     if len(words) == 1 and first_given:
@@ -368,6 +453,8 @@ def name_score(text: str) -> float:
         return 1.0
     if len(words) == 2 and len(words[0]) == 1 and words[1].upper() in _census_names() and stripped[1:2] == ".":
         return 1.0  # an initial and a surname: "J. SMITH"
+    if len(words) == 2 and _rare_word_given_name(words[0]) and _compound_surname(words[1]):
+        return 1.0  # a given name and a surname words make up: "Cormac Whitfield"
     return 0.0
 
 

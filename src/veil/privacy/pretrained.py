@@ -4,7 +4,8 @@ Three attacks, each built once and reused:
 
 - **face detection recall**: do off-the-shelf face detectors still find the annotated
   faces? Detectors are registered by name in :data:`FACE_DETECTORS` (``dlib-hog``,
-  ``centerface``, ``haar``); each maps an RGB image to (K, 4) ``[x1, y1, x2, y2]`` boxes.
+  ``dlib-cnn``, ``centerface``, ``haar``, ``nudenet``); each maps an RGB image to (K, 4)
+  ``[x1, y1, x2, y2]`` boxes.
 - **re-identification**: is the 128-d dlib embedding of the protected face within 0.6 of
   the original face's embedding (the ``face_recognition`` same-person threshold)?
 - **private-text recovery**: does OCR read the private strings (names, phone numbers,
@@ -219,8 +220,54 @@ class HaarDetector(FaceDetector):
         return np.column_stack([found[:, :2], found[:, :2] + found[:, 2:]])
 
 
+@FACE_DETECTORS.register("dlib-cnn")
+class DlibCnnDetector(FaceDetector):
+    """dlib's CNN face detector (max-margin object detection, ``mmod_human_face_detector``,
+    shipped in ``face_recognition_models``): another family than the CenterFace guide's, and
+    robust to pose; slow on a CPU (about 2 s for a 640x480 image, upsampled once as
+    ``dlib-hog`` is), so not the default."""
+
+    name = "dlib-cnn"
+
+    def __init__(self, upsample: int = 1) -> None:
+        self.upsample = upsample
+
+    def _detect(self, image: np.ndarray) -> np.ndarray:
+        import face_recognition
+
+        from veil.media import strict_decoding
+
+        strict_decoding()  # its import turns on PIL's truncated-image loading process-wide
+
+        locs = face_recognition.face_locations(image, number_of_times_to_upsample=self.upsample, model="cnn")
+        return np.array([[left, top, right, bottom] for top, right, bottom, left in locs], np.float64)
+
+
+@FACE_DETECTORS.register("nudenet")
+class NudeNetFaceDetector(FaceDetector):
+    """NudeNet's detector (YOLOv8, ``nudenet`` package) read as a face detector: its
+    ``FACE_FEMALE`` and ``FACE_MALE`` classes at ``threshold``. A third family of detector,
+    trained on other photos than CenterFace and dlib."""
+
+    name = "nudenet"
+
+    def __init__(self, threshold: float = 0.3) -> None:
+        self.threshold = threshold
+        self._detector: Any = None
+
+    def _detect(self, image: np.ndarray) -> np.ndarray:
+        if self._detector is None:
+            from nudenet import NudeDetector
+
+            self._detector = NudeDetector()
+        found = self._detector.detect(np.ascontiguousarray(image[..., ::-1]))  # NudeNet reads BGR
+        return np.array([[x, y, x + w, y + h] for d in found if d["class"].startswith("FACE_")
+                         and d["score"] >= self.threshold for x, y, w, h in [d["box"]]], np.float64)
+
+
 def create_face_detector(name: str, **kwargs: Any) -> FaceDetector:
-    """A new face detector by registered name (``dlib-hog``, ``centerface``, ``haar``)."""
+    """A new face detector by registered name (``dlib-hog``, ``dlib-cnn``, ``centerface``,
+    ``haar``, ``nudenet``)."""
     return FACE_DETECTORS.get(name)(**kwargs)
 
 
