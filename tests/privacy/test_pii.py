@@ -162,3 +162,9 @@ def test_a_given_name_before_a_surname_made_of_words_is_a_name() -> None:
     assert text_category("Cormac Whitfield") == "name"
     assert text_category("CORMAC WHITFIELD") == "name"
     assert text_category("Chief Baker") == "public" and text_category("NORTH WHITFIELD") == "public"
+
+
+def test_a_foreign_given_name_run_together_with_a_surname() -> None:
+    """OCR on a photographed chat read "Matthias Strand" as "MatthiasStrand"."""
+    assert text_category("MatthiasStrand") == "name" and text_category("MATTHIASSTRAND") == "name"
+    assert text_category("SalesManager") == "public" and text_category("CARPARK") == "public"

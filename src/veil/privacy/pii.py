@@ -348,13 +348,15 @@ def _surnames() -> frozenset[str]:
 
 
 def _given_prefix(word: str) -> bool:
-    """A given name run together with a surname ("JAMESSMITH"): not one dictionary word, and
-    the rest is a census name ("SALESMANAGER" starts with "SAL", but "ESMANAGER" is no name)."""
+    """A given name run together with a surname ("JAMESSMITH", "MatthiasStrand"): not one
+    dictionary word, a common census given name or a given name of some country
+    (:func:`is_world_given_name`) first, and the rest a census name ("SALESMANAGER" starts
+    with "SAL", but "ESMANAGER" is no name)."""
     up = word.upper()
     if len(up) < 7 or _single_known(up):
         return False
     given, census = _given_names(), _census_names()
-    return any(up[:i] in given and up[i:] in census for i in range(3, len(up) - 2))
+    return any((up[:i] in given or is_world_given_name(up[:i])) and up[i:] in census for i in range(3, len(up) - 2))
 
 
 # Letters a text recogniser confuses with each other (shapes alike in common fonts).
