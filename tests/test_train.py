@@ -94,6 +94,15 @@ def test_utility_loss_modes() -> None:
         utility_loss("yes", None, {"yes"}, "score")
 
 
+def test_privacy_margin_defaults_by_network_and_is_refused_where_there_are_no_levels() -> None:
+    assert TrainConfig().privacy_margin == 1.0
+    assert TrainConfig(network="unet").privacy_margin == 0.0
+    with pytest.raises(ConfigError, match="privacy_margin needs"):
+        TrainConfig(network="unet", privacy_margin=1.0)
+    with pytest.raises(ConfigError, match=r"privacy_margin must be in \[0, 6\]"):
+        TrainConfig(privacy_margin=-1.0)
+
+
 def test_documented_config_file_matches_defaults() -> None:
     repo = Path(__file__).resolve().parents[1]
     assert TrainConfig.from_yaml(repo / "configs" / "train-default.yaml") == TrainConfig()

@@ -61,6 +61,28 @@ def test_floor_keeps_policy_detections_blurred() -> None:
     assert float(t[..., 10, 10]) == pytest.approx(2.0) and float(t[..., 45, 50]) < 1e-6
 
 
+def test_privacy_view_weakens_private_text_only_and_keeps_a_gradient() -> None:
+    """The render the privacy adversaries attack in training: private text one level weaker
+    (half the blur), faces and public text as they are; the margin ends with the block, and
+    a level below the margin still has a gradient (the smooth shift)."""
+    net = create_network("guided-policy")
+    m = _maps()
+    m[:, POLICY_CATEGORIES.index("phone"), 5:25, 40:75] = 1.0
+    plain = net.level_map(m).detach()
+    with net.privacy_view(1.0):
+        weak = net.level_map(m)
+    assert float(plain[..., 10, 50] - weak[..., 10, 50]) == pytest.approx(1.0, abs=0.01)  # phone
+    assert torch.equal(weak[..., 10, 10].detach(), plain[..., 10, 10])  # face
+    assert torch.equal(weak[..., 45, 50].detach(), plain[..., 45, 50])  # public
+    assert net.privacy_margin == 0.0 and torch.equal(net.level_map(m).detach(), plain)
+    with torch.no_grad():
+        net.strength[POLICY_CATEGORIES.index("phone")] = -2.0  # level 0.7, under the margin
+    with net.privacy_view(1.0):
+        low = net.level_map(m)[..., 10, 50].sum()
+    low.backward()
+    assert float(low) < 0.7 and float(net.strength.grad[POLICY_CATEGORIES.index("phone")]) > 0
+
+
 def test_bad_configuration_is_refused() -> None:
     with pytest.raises(ConfigError, match="unknown or unprotected"):
         create_network("guided-policy", policy=["faces"])

@@ -168,3 +168,23 @@ def test_a_foreign_given_name_run_together_with_a_surname() -> None:
     """OCR on a photographed chat read "Matthias Strand" as "MatthiasStrand"."""
     assert text_category("MatthiasStrand") == "name" and text_category("MATTHIASSTRAND") == "name"
     assert text_category("SalesManager") == "public" and text_category("CARPARK") == "public"
+
+
+def test_a_common_given_name_that_is_a_word_before_a_surname_made_of_words() -> None:
+    """"Florin" is a coin to both dictionaries, but four locales list it as a given name;
+    before "Castellano", a census surname no dictionary holds, it is a name, run together or
+    not (the real-photo check's seed 2 read "FlorinCastellano" off a staff card). A word only
+    one locale lists ("North") does not count."""
+    assert text_category("Florin Castellano") == "name" and text_category("FlorinCastellano") == "name"
+    assert text_category("NORTH WHITFIELD") == "public" and text_category("ROSEWOOD") == "public"
+
+
+def test_a_given_name_one_dictionary_lists_before_any_census_surname() -> None:
+    """Webster's 2nd lists "piotr", "krzysztof", "aoife" as words; GCIDE does not. Such a
+    given name before a census surname that is a word too ("Smith", "Stone") is a name, run
+    together or not, where both words once counted as vocabulary. Signs made of words both
+    dictionaries hold stay public."""
+    for line in ("Piotr Smith", "PIOTR STONE", "Krzysztof Baker", "Aoife Walsh", "PiotrSmith", "LarsStone"):
+        assert text_category(line) == "name", line
+    for line in ("BAKER STREET", "PARK LANE", "NORTH STAR", "CITY HALL"):
+        assert text_category(line) == "public", line

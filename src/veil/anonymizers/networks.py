@@ -33,10 +33,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -925,6 +926,31 @@ class GuidedPolicyObfuscation(_MaskOwner):
         self.register_buffer("_route", torch.tensor([i if c in self.policy or c == "public" else pub
                                                      for i, c in enumerate(cats)]), persistent=False)
         self.last_mask: torch.Tensor | None = None
+        #: Training only (:meth:`privacy_view`): levels taken off the private text categories
+        #: in the render the privacy adversaries see.
+        self.privacy_margin = 0.0
+
+    @contextlib.contextmanager
+    def privacy_view(self, margin: float) -> Iterator[None]:
+        """Render with the private text categories ``margin`` levels weaker (each level halves
+        the blur) while the block runs: the image the privacy adversaries attack in training.
+
+        A level learned at the edge of what the training-resolution attackers can read is
+        read by stronger ones: text larger in the frame than in training (a business card
+        filling a photo), sharper originals, other OCR engines, upscaled crops. Training
+        against a render ``margin`` levels weaker leaves that margin above the edge. Faces
+        (``face_ref`` scales their blur with their size), public text and the fixed
+        categories are rendered as they are. The smooth shift ``softplus(4 (t - m)) / 4``
+        keeps a gradient below the margin."""
+        previous, self.privacy_margin = self.privacy_margin, float(margin)
+        try:
+            yield
+        finally:
+            self.privacy_margin = previous
+
+    def _margin_mask(self) -> np.ndarray:
+        """1 for the policy's text categories (what :meth:`privacy_view` weakens), else 0."""
+        return np.array([1.0 if c in self.policy and c not in ("face", "public") else 0.0 for c in self.categories])
 
     def gate_parameters(self) -> list[nn.Parameter]:
         """Every parameter: the whole network is the per-category policy."""
@@ -975,7 +1001,12 @@ class GuidedPolicyObfuscation(_MaskOwner):
         cat_maps, height = maps[:, :c], maps[:, c:c + 1]
         sized = torch.from_numpy(self._sized()).to(maps.dtype).to(maps.device)
         logits = self.strength[self._route].view(1, -1, 1, 1) + self.height_weight * height * sized.view(1, -1, 1, 1)
-        t = (cat_maps * len(self.levels) * torch.sigmoid(logits)).amax(dim=1, keepdim=True)
+        level = len(self.levels) * torch.sigmoid(logits)
+        if self.privacy_margin > 0:
+            weak = F.softplus(4.0 * (level - self.privacy_margin)) / 4.0
+            mask = torch.from_numpy(self._margin_mask()).to(maps.dtype).to(maps.device).view(1, -1, 1, 1)
+            level = mask * weak + (1.0 - mask) * level
+        t = (cat_maps * level).amax(dim=1, keepdim=True)
         if self.floor_categories:
             idx = [self.categories.index(c) for c in self.floor_categories]
             floor = (cat_maps[:, idx] > self.floor_threshold).any(dim=1, keepdim=True)

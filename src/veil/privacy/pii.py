@@ -23,7 +23,10 @@ formats and word lists, not the strings of any data set:
   word (6+ letters, not a census name: "GALLERLES" is a misread sign word, not a name);
   a given name of some country (Faker's locales, :func:`is_world_given_name`) is never
   explained away as words run together or misread ("MATTHIAS" is not "MATT" + "HIAS"), and
-  such a name before a census surname made of words is a name ("Cormac Whitfield");
+  such a name, or one two locales list even if it is a word ("Florin"), before a census
+  surname made of words is a name ("Cormac Whitfield", "FlorinCastellano"); a given name
+  only one dictionary holds (Webster's 2nd lists "piotr", "aoife") that is no common US
+  surname, before any census surname, is a name too ("Piotr Smith", "PIOTRSMITH");
   also an initial and a census surname ("J. SMITH"); diacritics are dropped first
   ("Hélène" is "Helene"), and a lone digit OCR read for a letter inside a word counts as
   that letter ("W6jcik");
@@ -278,17 +281,18 @@ _PLACE_LIKE_SURNAMES = 3000
 
 
 @functools.lru_cache(maxsize=1)
-def _world_given_names() -> frozenset[str]:
+def _world_given_locales() -> dict[str, int]:
     """Given names of the locales of Faker's person providers (``faker`` package, about 80
     countries), in Latin script, accents folded, upper case, each part of a compound name
-    ("Anna-Lena") on its own: about 19,000 names, where the census lists know US names only
-    ("MATTHIAS", "INGRID", "DECLAN" are not among their common ones)."""
+    ("Anna-Lena") on its own, with the number of locales that list each: about 19,000
+    names, where the census lists know US names only ("MATTHIAS", "INGRID", "DECLAN" are
+    not among their common ones)."""
     import importlib
     import pkgutil
 
     import faker.providers.person as person
 
-    out: set[str] = set()
+    out: dict[str, set[str]] = {}
     for module in pkgutil.iter_modules(person.__path__):
         provider = getattr(importlib.import_module(f"{person.__name__}.{module.name}"), "Provider", None)
         for attr in ("first_names", "first_names_male", "first_names_female", "first_names_nonbinary"):
@@ -298,8 +302,20 @@ def _world_given_names() -> frozenset[str]:
             for name in listed:
                 for part in re.split(r"[\s\-]+", fold_latin(str(name)).upper()):
                     if len(part) >= 3 and part.isascii() and part.isalpha():
-                        out.add(part)
-    return frozenset(out)
+                        out.setdefault(part, set()).add(module.name)
+    return {name: len(locales) for name, locales in out.items()}
+
+
+@functools.lru_cache(maxsize=1)
+def _world_given_names() -> frozenset[str]:
+    """Every given name of :func:`_world_given_locales`."""
+    return frozenset(_world_given_locales())
+
+
+def _widely_given(word: str) -> bool:
+    """A given name at least two of Faker's locales list ("FLORIN", "ROSE"; not "NORTH" or
+    "SISTER", which one locale's list holds): a name even when it is a dictionary word."""
+    return _world_given_locales().get(fold_latin(word).upper(), 0) >= 2
 
 
 def is_world_given_name(word: str) -> bool:
@@ -328,6 +344,14 @@ def _rare_word_given_name(word: str) -> bool:
     return up in _world_given_names() and up.lower() not in _common_vocabulary()
 
 
+def _personal_given_name(word: str) -> bool:
+    """A given name of some country that at most one dictionary holds and that names no place
+    or firm: not signage, not one of the most common US surnames ("PIOTR", "AOIFE", "LARS";
+    not "LONDON" or "MANSFIELD", which Webster's 2nd and a locale's list hold too)."""
+    up = fold_latin(word).upper()
+    return _rare_word_given_name(up) and up not in _SIGNAGE and up not in _place_like_surnames()
+
+
 @functools.lru_cache(maxsize=1)
 def _common_vocabulary() -> frozenset[str]:
     """Lower-case words both web2 and GCIDE hold."""
@@ -348,15 +372,18 @@ def _surnames() -> frozenset[str]:
 
 
 def _given_prefix(word: str) -> bool:
-    """A given name run together with a surname ("JAMESSMITH", "MatthiasStrand"): not one
-    dictionary word, a common census given name or a given name of some country
-    (:func:`is_world_given_name`) first, and the rest a census name ("SALESMANAGER" starts
-    with "SAL", but "ESMANAGER" is no name)."""
+    """A given name run together with a surname ("JAMESSMITH", "MatthiasStrand",
+    "FlorinCastellano"): not one dictionary word, a common census given name or a given name
+    of some country (:func:`is_world_given_name`) first and the rest a census name, or a
+    given name two locales list and a census surname made of words (:func:`_compound_surname`)
+    ("SALESMANAGER" starts with "SAL", but "ESMANAGER" is no name)."""
     up = word.upper()
     if len(up) < 7 or _single_known(up):
         return False
     given, census = _given_names(), _census_names()
-    return any((up[:i] in given or is_world_given_name(up[:i])) and up[i:] in census for i in range(3, len(up) - 2))
+    return any(((up[:i] in given or is_world_given_name(up[:i])) and up[i:] in census)
+               or (_personal_given_name(up[:i]) and up[i:] in _surnames())
+               or (_widely_given(up[:i]) and _compound_surname(up[i:])) for i in range(3, len(up) - 2))
 
 
 # Letters a text recogniser confuses with each other (shapes alike in common fonts).
@@ -455,8 +482,11 @@ def name_score(text: str) -> float:
         return 1.0
     if len(words) == 2 and len(words[0]) == 1 and words[1].upper() in _census_names() and stripped[1:2] == ".":
         return 1.0  # an initial and a surname: "J. SMITH"
-    if len(words) == 2 and _rare_word_given_name(words[0]) and _compound_surname(words[1]):
-        return 1.0  # a given name and a surname words make up: "Cormac Whitfield"
+    if len(words) == 2 and (_rare_word_given_name(words[0]) or _widely_given(words[0])) \
+            and _compound_surname(words[1]):
+        return 1.0  # a given name and a surname words make up: "Cormac Whitfield", "Florin Castellano"
+    if len(words) == 2 and _personal_given_name(words[0]) and words[1].upper() in _surnames():
+        return 1.0  # a given name one dictionary lists as a word, and any census surname: "Piotr Smith"
     return 0.0
 
 

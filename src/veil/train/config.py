@@ -63,6 +63,11 @@ class TrainConfig:
             ``ppocr-det`` on its private-text boxes of policy kinds, ``ppocr-rec`` reading
             each of those private strings from its box's crop); [] for none.
         adversary_weight: weight of their mean response in the privacy loss.
+        privacy_margin: levels the privacy objective takes off the private text categories
+            in the render it attacks (``guided-policy``'s :meth:`privacy_view`: each level
+            halves the blur), so the learned levels keep that margin above what the
+            training-resolution attackers can read; None: 1.0 for ``guided-policy``, 0 (off)
+            for the other networks, which have no levels.
         naturalness: weight of the L1 tie between x̃ and x, added to the utility side
             (keeps images natural so the zeroth-order signal stays meaningful, METHOD §4).
         mask_area: weight of the mask-area penalty (``masked`` network only).
@@ -107,6 +112,7 @@ class TrainConfig:
     privacy_attributes: list[str] | None = None
     adversaries: list[str] = field(default_factory=lambda: ["centerface", "ppocr-det", "ppocr-rec"])
     adversary_weight: float = 1.0
+    privacy_margin: float | None = None
     naturalness: float = 1.0
     mask_area: float = 0.05
     subspace: str = "grid:r=4"
@@ -143,6 +149,13 @@ class TrainConfig:
             self.guide = GUIDED_GUIDE if self.network_kwargs.get("extra_channels") else None
         if self.gate_lr is None:
             self.gate_lr = 0.15 if self.network == POLICY_NETWORK else 0.02
+        if self.privacy_margin is None:
+            self.privacy_margin = 1.0 if self.network == POLICY_NETWORK else 0.0
+        if not 0.0 <= float(self.privacy_margin) <= 6.0:
+            raise ConfigError(f"privacy_margin must be in [0, 6] levels, got {self.privacy_margin!r}")
+        if self.privacy_margin and self.network != POLICY_NETWORK:
+            raise ConfigError(f"privacy_margin needs a network with per-category levels ({POLICY_NETWORK}), "
+                              f"not {self.network!r}; leave it unset or 0")
         if self.perturb not in PERTURB_MODES:
             raise ConfigError(f"perturb must be one of {', '.join(PERTURB_MODES)}, got {self.perturb!r}")
         if self.perturb == "policy" and self.network not in (POLICY_NETWORK, GUIDED_NETWORK):

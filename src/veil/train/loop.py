@@ -13,6 +13,7 @@ paid answers live in the persistent cache, so a resumed run pays nothing twice.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -435,7 +436,13 @@ class Trainer:
             p_idx, xt_priv = idx, xt
         else:
             p_idx = [int(i) for i in self.rng.choice(len(self.priv_items), size=cfg.batch_size, replace=False)]
-            xt_priv = self.net(self.x_priv[p_idx].float().div(255.0), self._extra(self.maps_priv, p_idx))
+            xt_priv = None
+        if cfg.privacy_margin or xt_priv is None:  # the privacy adversaries' own render (config.py)
+            keep = getattr(self.net, "last_mask", None)  # the mask-area penalty is the training render's
+            with self.net.privacy_view(cfg.privacy_margin) if cfg.privacy_margin else contextlib.nullcontext():
+                xt_priv = self.net(self.x_priv[p_idx].float().div(255.0), self._extra(self.maps_priv, p_idx))
+            if hasattr(self.net, "last_mask"):
+                self.net.last_mask = keep
 
         # privacy: exact gradient from the evaluator ensemble and the detector adversaries
         self.opt.zero_grad(set_to_none=True)
