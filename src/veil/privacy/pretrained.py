@@ -154,6 +154,8 @@ class DlibHogDetector(FaceDetector):
     """dlib's HOG + linear SVM frontal face detector (via ``face_recognition``)."""
 
     name = "dlib-hog"
+    #: ``face_recognition.face_locations``'s model.
+    model = "hog"
 
     def __init__(self, upsample: int = 1) -> None:
         self.upsample = upsample
@@ -165,7 +167,7 @@ class DlibHogDetector(FaceDetector):
 
         strict_decoding()  # its import turns on PIL's truncated-image loading process-wide
 
-        locs = face_recognition.face_locations(image, number_of_times_to_upsample=self.upsample, model="hog")
+        locs = face_recognition.face_locations(image, number_of_times_to_upsample=self.upsample, model=self.model)
         return np.array([[left, top, right, bottom] for top, right, bottom, left in locs], np.float64)
 
 
@@ -221,26 +223,14 @@ class HaarDetector(FaceDetector):
 
 
 @FACE_DETECTORS.register("dlib-cnn")
-class DlibCnnDetector(FaceDetector):
+class DlibCnnDetector(DlibHogDetector):
     """dlib's CNN face detector (max-margin object detection, ``mmod_human_face_detector``,
     shipped in ``face_recognition_models``): another family than the CenterFace guide's, and
     robust to pose; slow on a CPU (about 2 s for a 640x480 image, upsampled once as
     ``dlib-hog`` is), so not the default."""
 
     name = "dlib-cnn"
-
-    def __init__(self, upsample: int = 1) -> None:
-        self.upsample = upsample
-
-    def _detect(self, image: np.ndarray) -> np.ndarray:
-        import face_recognition
-
-        from veil.media import strict_decoding
-
-        strict_decoding()  # its import turns on PIL's truncated-image loading process-wide
-
-        locs = face_recognition.face_locations(image, number_of_times_to_upsample=self.upsample, model="cnn")
-        return np.array([[left, top, right, bottom] for top, right, bottom, left in locs], np.float64)
+    model = "cnn"
 
 
 @FACE_DETECTORS.register("nudenet")
