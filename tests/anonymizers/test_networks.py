@@ -17,6 +17,7 @@ from veil.anonymizers.networks import (
     blur_tensor,
     create_network,
     identity_pretrain,
+    keeping_last_mask,
     mask_area_penalty,
     num_parameters,
     pixelate_tensor,
@@ -210,6 +211,20 @@ class TestMasked:
         assert pen.requires_grad and abs(float(pen.detach()) - float(m.mean())) < 1e-6
         (y.sum() + pen).backward()
         assert net.body.head.bias.grad is not None
+
+    def test_extra_forward_passes_keep_the_training_mask(self) -> None:
+        net = small("masked")
+        net(rand(1, 8, 8))
+        mask = net.last_mask
+        with pytest.raises(RuntimeError), keeping_last_mask(net):
+            net(rand(2, 16, 16))
+            assert net.last_mask is not mask  # the pass inside did replace it ...
+            raise RuntimeError("a failed render")
+        assert net.last_mask is mask  # ... and it is back, even on an error
+        unet = small("unet")
+        with keeping_last_mask(unet):  # a network without a mask: nothing to keep
+            unet(rand(1, 8, 8))
+        assert not hasattr(unet, "last_mask")
 
     def test_full_mask_gives_obfuscation(self) -> None:
         for obf in ("blur", "pixelate"):

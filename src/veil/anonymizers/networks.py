@@ -526,6 +526,22 @@ def mask_area_penalty(mask: torch.Tensor, free_area: float = 0.0) -> torch.Tenso
 OBFUSCATIONS = ("blur", "pixelate")
 
 
+@contextlib.contextmanager
+def keeping_last_mask(net: nn.Module) -> Iterator[None]:
+    """Forward calls inside leave ``net.last_mask`` as it was (no-op for a network without
+    one): extra renders during a training step (the privacy objective's view, the perturbed
+    or jvp passes of the utility estimate) must not replace the training forward's mask,
+    which :meth:`_MaskOwner.area_penalty` reads."""
+    if not hasattr(net, "last_mask"):
+        yield
+        return
+    keep = net.last_mask
+    try:
+        yield
+    finally:
+        net.last_mask = keep
+
+
 class _MaskOwner(AnonymizerNetwork):
     """Networks that keep the mask of their last call in ``last_mask`` (B, 1, H, W)."""
 

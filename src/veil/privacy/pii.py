@@ -306,12 +306,6 @@ def _world_given_locales() -> dict[str, int]:
     return {name: len(locales) for name, locales in out.items()}
 
 
-@functools.lru_cache(maxsize=1)
-def _world_given_names() -> frozenset[str]:
-    """Every given name of :func:`_world_given_locales`."""
-    return frozenset(_world_given_locales())
-
-
 def _widely_given(word: str) -> bool:
     """A given name at least two of Faker's locales list ("FLORIN", "ROSE"; not "NORTH" or
     "SISTER", which one locale's list holds): a name even when it is a dictionary word."""
@@ -328,7 +322,7 @@ def is_world_given_name(word: str) -> bool:
     chat title "Matthias Strand" is a person, though "Strand" is a dictionary word.
     """
     up = fold_latin(word.strip(" .,'’-")).upper()
-    return (len(up) >= 3 and up in _world_given_names() and up not in _SIGNAGE and not _single_known(up)
+    return (len(up) >= 3 and up in _world_given_locales() and up not in _SIGNAGE and not _single_known(up)
             and up not in _place_like_surnames())
 
 
@@ -341,7 +335,7 @@ def _rare_word_given_name(word: str) -> bool:
     """A given name of some country that at most one of the two dictionaries knows ("CORMAC";
     not "NORTH", which a locale's list also holds)."""
     up = fold_latin(word).upper()
-    return up in _world_given_names() and up.lower() not in _common_vocabulary()
+    return up in _world_given_locales() and up.lower() not in _common_vocabulary()
 
 
 def _personal_given_name(word: str) -> bool:
@@ -371,19 +365,27 @@ def _surnames() -> frozenset[str]:
     return frozenset(_census_list("dist.all.last"))
 
 
+def _given_then_surname(given: str, surname: str) -> bool:
+    """``given`` is a given name and ``surname`` a surname, as two words or run together:
+    a common census given name or a given name of some country (:func:`is_world_given_name`)
+    and any census name ("JAMES SMITH", "MatthiasStrand"); a given name at most one dictionary
+    holds or two locales list, and a census surname made of words (:func:`_compound_surname`:
+    "Cormac Whitfield", "FlorinCastellano"); or a given name that names no place
+    (:func:`_personal_given_name`) and any census surname ("Piotr Smith", "LARSSTONE")."""
+    g, s = fold_latin(given).upper(), fold_latin(surname).upper()
+    return (((g in _given_names() or is_world_given_name(g)) and s in _census_names())
+            or ((_rare_word_given_name(g) or _widely_given(g)) and _compound_surname(s))
+            or (_personal_given_name(g) and s in _surnames()))
+
+
 def _given_prefix(word: str) -> bool:
-    """A given name run together with a surname ("JAMESSMITH", "MatthiasStrand",
-    "FlorinCastellano"): not one dictionary word, a common census given name or a given name
-    of some country (:func:`is_world_given_name`) first and the rest a census name, or a
-    given name two locales list and a census surname made of words (:func:`_compound_surname`)
-    ("SALESMANAGER" starts with "SAL", but "ESMANAGER" is no name)."""
+    """A given name run together with a surname (:func:`_given_then_surname` at some split)
+    that is not one dictionary word ("SALESMANAGER" starts with "SAL", but "ESMANAGER" is no
+    name)."""
     up = word.upper()
     if len(up) < 7 or _single_known(up):
         return False
-    given, census = _given_names(), _census_names()
-    return any(((up[:i] in given or is_world_given_name(up[:i])) and up[i:] in census)
-               or (_personal_given_name(up[:i]) and up[i:] in _surnames())
-               or (_widely_given(up[:i]) and _compound_surname(up[i:])) for i in range(3, len(up) - 2))
+    return any(_given_then_surname(up[:i], up[i:]) for i in range(3, len(up) - 2))
 
 
 # Letters a text recogniser confuses with each other (shapes alike in common fonts).
@@ -482,11 +484,8 @@ def name_score(text: str) -> float:
         return 1.0
     if len(words) == 2 and len(words[0]) == 1 and words[1].upper() in _census_names() and stripped[1:2] == ".":
         return 1.0  # an initial and a surname: "J. SMITH"
-    if len(words) == 2 and (_rare_word_given_name(words[0]) or _widely_given(words[0])) \
-            and _compound_surname(words[1]):
-        return 1.0  # a given name and a surname words make up: "Cormac Whitfield", "Florin Castellano"
-    if len(words) == 2 and _personal_given_name(words[0]) and words[1].upper() in _surnames():
-        return 1.0  # a given name one dictionary lists as a word, and any census surname: "Piotr Smith"
+    if len(words) == 2 and _given_then_surname(words[0], words[1]):
+        return 1.0  # "Cormac Whitfield", "Florin Castellano", "Piotr Smith": surnames that are words
     return 0.0
 
 

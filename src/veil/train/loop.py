@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from veil.anonymizers.networks import keeping_last_mask
 from veil.data.manifest import Item, attribute_names, load_manifest
 from veil.data.questions import format_prompt
 from veil.errors import BudgetExceededError, ConfigError, ManifestError
@@ -438,11 +439,9 @@ class Trainer:
             p_idx = [int(i) for i in self.rng.choice(len(self.priv_items), size=cfg.batch_size, replace=False)]
             xt_priv = None
         if cfg.privacy_margin or xt_priv is None:  # the privacy adversaries' own render (config.py)
-            keep = getattr(self.net, "last_mask", None)  # the mask-area penalty is the training render's
-            with self.net.privacy_view(cfg.privacy_margin) if cfg.privacy_margin else contextlib.nullcontext():
+            view = self.net.privacy_view(cfg.privacy_margin) if cfg.privacy_margin else contextlib.nullcontext()
+            with view, keeping_last_mask(self.net):  # the mask-area penalty is the training render's
                 xt_priv = self.net(self.x_priv[p_idx].float().div(255.0), self._extra(self.maps_priv, p_idx))
-            if hasattr(self.net, "last_mask"):
-                self.net.last_mask = keep
 
         # privacy: exact gradient from the evaluator ensemble and the detector adversaries
         self.opt.zero_grad(set_to_none=True)

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from veil.anonymizers.networks import keeping_last_mask
 from veil.data.questions import normalize_answer
 from veil.train.losses import utility_loss
 
@@ -83,15 +84,12 @@ def parameter_directions(
     def run(*params: torch.Tensor) -> torch.Tensor:
         return functional_call(net, dict(zip(names, params, strict=True)), (x,), {"extra": extra})
 
-    keep = getattr(net, "last_mask", None)
     out = []
-    with torch.no_grad():
+    with torch.no_grad(), keeping_last_mask(net):
         for j in range(basis.shape[1]):
             chunks = torch.from_numpy(basis[:, j]).split(sizes)
             tangents = tuple(c.reshape(v.shape).to(v.dtype) for c, v in zip(chunks, values, strict=True))
             out.append(jvp(run, values, tangents)[1])
-    if hasattr(net, "last_mask"):
-        net.last_mask = keep  # the jvp passes must not replace the training forward's mask
     return torch.stack(out)
 
 
@@ -194,10 +192,9 @@ class PolicySpaceUtility:
     def render(self, x: torch.Tensor, extra: torch.Tensor | None, thetas: Sequence[np.ndarray]) -> list[np.ndarray]:
         """The batch anonymized with each parameter vector in ``thetas``: a list of (B, H, W, 3) uint8."""
         net, base = self.t.net, self._get()
-        keep = getattr(net, "last_mask", None)
         out = []
         try:
-            with torch.no_grad():
+            with torch.no_grad(), keeping_last_mask(net):
                 stack = net.blur_stack(x, net.reference_length(extra)) if hasattr(net, "blur_stack") else None
                 for th in thetas:
                     self._set(th)
@@ -205,8 +202,6 @@ class PolicySpaceUtility:
                     out.append(to_u8(y.permute(0, 2, 3, 1).double().numpy()))
         finally:
             self._set(base)
-            if hasattr(net, "last_mask"):
-                net.last_mask = keep
         return out
 
     def estimate(self, idx: list[int], q_idx: list[int], x: torch.Tensor, extra: torch.Tensor | None,
