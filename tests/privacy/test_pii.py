@@ -6,6 +6,7 @@ import pytest
 
 from veil.privacy.pii import (
     TEXT_CATEGORIES,
+    garbled_word,
     is_known_word,
     is_misread_word,
     is_world_given_name,
@@ -122,6 +123,16 @@ def test_a_word_mixing_scripts_is_never_public() -> None:
     assert mixes_scripts("ИBaH") and not mixes_scripts("Café Crème Straße Łukasz")
     assert text_category("Dmitri ИBaHOB") != "public"
     assert text_category("Café Crème") == "public"
+
+
+@pytest.mark.parametrize("reading", ["RA3HGOB", "KY3HEH0B", "Ky3HeLOB"])
+def test_another_script_read_with_digits_inside_words_is_never_public(reading: str) -> None:
+    """A Latin recogniser reads the surname "Кузнецов" as "RA3HGOB" (З as 3): no list can
+    judge that, so it is not public text, while words and codes with digits stay as they are."""
+    assert garbled_word(reading) and text_category(reading) != "public"
+    for sign in ("H2O", "MP3", "COVID19", "Level3", "B2B", "ROOM 101", "4x4", "Room4B"):
+        assert not garbled_word(sign) and text_category(sign) == "public", sign
+    assert text_category("Matgorzata W6jcik") == "name"  # one slipped digit is a letter first
 
 
 def test_digits_in_any_script_are_still_judged() -> None:

@@ -513,9 +513,23 @@ def text_category(text: str, confidence: float = 1.0, min_confidence: float = 0.
         named = set(re.findall(r"[A-Z]+", fold_latin(label).upper())) & _NAME_LABELS  # "Prénom:" too
         if best == "public" and named and any(c.isalpha() for c in value):
             best = "name"  # "Surname: STRAND": the label says whose
-    if best == "public" and (foreign_script_share(text) >= FOREIGN_SCRIPT_SHARE or mixes_scripts(text)):
-        return "unread"  # "王小明", "Ελένη Παπαδοπούλου", "ИBaH": no cue can tell a name from a sign here
+    if best == "public" and (foreign_script_share(text) >= FOREIGN_SCRIPT_SHARE or mixes_scripts(text)
+                             or any(garbled_word(w) for w in _unslip(text).split())):
+        return "unread"  # "王小明", "Ελένη Παπαδοπούλου", "ИBaH", "RA3HGOB": no cue can tell a name from a sign
     return best
+
+
+_DIGIT_IN_WORD = re.compile(r"[^\W\d_]{2}\d+[^\W\d_]{2}")
+
+
+def garbled_word(word: str) -> bool:
+    """True when ``word`` has digits between two letters on each side: what a
+    recogniser trained on Latin text makes of another script ("Кузнецов" read "RA3HGOB": З as
+    3, О as 0) or of a word it cannot read. No word list can judge such a reading, and real
+    words and codes rarely look so ("H2O", "MP3", "COVID19", "A320", "Room4B" do not). Call it on a
+    word whose lone slipped digit is already a letter (:func:`_unslip`: "W6jcik")."""
+    w = word.strip(".,:;!?()[]\"'’")
+    return _DIGIT_IN_WORD.search(w) is not None
 
 
 def _best_category(text: str) -> str:
