@@ -36,8 +36,9 @@ formats and word lists, not the strings of any data set:
 
 :func:`text_category` returns the strongest private category, ``public`` for readable text
 without a cue, or ``unread`` when the recognition is too weak to decide, or when the line is
-mostly in a script other than Latin, whose names the word lists cannot tell from signs
-(hidden by default: privacy first).
+mostly in a script other than Latin, whose names the word lists cannot tell from signs, or
+when a Latin recogniser read such a script as Latin letters and digits ("RA3HGOB",
+:func:`garbled_word`) (hidden by default: privacy first).
 """
 
 from __future__ import annotations
