@@ -7,14 +7,15 @@ formats and word lists, not the strings of any data set:
 
 * **phone**: at least 7 digits, with a phone keyword (CALL, TEL, PHONE, MOBILE, FAX), a
   leading ``+``, or the digits written in groups (``0161 496 0734``, ``555-0134``);
-* **email**: ``local@domain.tld``, or any ``@`` between word characters;
+* **email**: ``local@domain.tld``, or any ``@`` between word characters, or an address
+  written out against scrapers (``jane.doe [at] example.com``, ``jane (at) example dot org``);
 * **plate**: one short code of 6 to 10 letters and digits with at least two of each
   (``AB12 CDE``, ``AB-123-CD``, ``7ABC123``), in at most four groups; a dictionary word of
   4+ letters with a short number after it is a sign (``PLATFORM 10``, ``ROOM 101``);
 * **id**: a long number (6+ digits) or a long mixed code (8+ characters), digits after
   an ID keyword (ID, NO, CARD, ACCOUNT, IBAN, PASSPORT, LICENCE, SORT), a card or account
-  number in groups (12 to 19 digits, no letters), or a dashed code with 5+ digits that is
-  not plate-like;
+  number in groups (12 to 19 digits, no letters), an IBAN grouped or not (``DE89 3704 0044
+  0532 0130 00``), or a dashed code with 5+ digits that is not plate-like;
 * **name**: one to four alphabetic words that start with a common given name (US census
   lists, ``names`` package), or that hold a word two English dictionaries do not both know
   (web2 and GCIDE: most family names of the world), after a light stemming and splitting
@@ -27,7 +28,9 @@ formats and word lists, not the strings of any data set:
   surname made of words is a name ("Cormac Whitfield", "FlorinCastellano"); a given name
   only one dictionary holds (Webster's 2nd lists "piotr", "aoife") that is no common US
   surname, before any census surname, is a name too ("Piotr Smith", "PIOTRSMITH");
-  also an initial and a census surname ("J. SMITH"); diacritics are dropped first
+  also an initial and a census surname ("J. SMITH"), a form of address before capitalised
+  words ("Dr. Anna Müller", "MR SMITH"), and a surname, a comma and a given name ("Smith,
+  John"); diacritics are dropped first
   ("Hélène" is "Helene"), and a lone digit OCR read for a letter inside a word counts as
   that letter ("W6jcik");
 * **label: value**: a line that reads public as a whole is judged by the value after its
@@ -69,6 +72,14 @@ _SIGNAGE = {"CAFE", "TAXI", "WC", "ATM", "EXIT", "HOTEL", "BAR", "PUB", "PIZZA",
             "LTD", "INC", "CO", "THE", "AND", "OF", "WI-FI", "TEL", "FAX"}
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+_SPELLED_EMAIL = re.compile(r"[\w.+-]+\s*[\[({<]\s*at\s*[\])}>]\s*[\w-]+"
+                            r"(?:\s*(?:\.|[\[({<]?\s*dot\s*[\])}>]?)\s*[\w-]+)+", re.IGNORECASE)
+#: An IBAN, grouped or not: a country code, two check digits and 11-30 letters and digits
+#: (:func:`id_score` asks for 12 digits or more in it).
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
+#: Forms of address before a name ("Dr. Anna Müller", "Mr Smith"); the dot is optional.
+_HONORIFICS = {"MR", "MRS", "MS", "MISS", "MX", "DR", "PROF", "SIR", "DAME", "REV", "HERR", "FRAU", "MME", "MLLE",
+               "MONSIEUR", "MADAME", "SR", "SRA", "SRTA", "DOTT", "DOTTSSA", "ING", "CAPT", "SGT", "HON", "SEN"}
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 #: Digits OCR reads for a letter inside a word ("W6jcik" for "Wójcik", "B0NNER"), and the letter.
 _DIGIT_SLIPS = str.maketrans("01568", "OISGB")
@@ -201,8 +212,9 @@ def phone_score(text: str) -> float:
 
 
 def email_score(text: str) -> float:
-    """1 for an e-mail address (or a lone ``@`` between word characters), else 0."""
-    if _EMAIL.search(text.replace(" ", "")):
+    """1 for an e-mail address (or a lone ``@`` between word characters, or an address written
+    out against scrapers: "jane.doe [at] example.com", "jane (at) example dot org"), else 0."""
+    if _EMAIL.search(text.replace(" ", "")) or _SPELLED_EMAIL.search(text):
         return 1.0
     return 1.0 if re.search(r"\w@\w", text.replace(" ", "")) else 0.0
 
@@ -245,6 +257,8 @@ def id_score(text: str) -> float:
         return 1.0
     if words & _ID_WORDS and sum(c.isdigit() for c in up) >= 4:
         return 1.0
+    if any(sum(c.isdigit() for c in m.group()) >= 12 for m in _IBAN.finditer(up)):
+        return 1.0  # "DE89 3704 0044 0532 0130 00" (IBANs are mostly digits; "RT66 HISTORIC ROUTE" is no IBAN)
     groups = re.findall(r"\d+", up)
     if len(groups) >= 2 and 12 <= sum(len(g) for g in groups) <= 19 and not words:
         return 1.0  # a payment card or account number written in groups ("4111 1111 1111 1111")
@@ -469,7 +483,13 @@ def name_score(text: str) -> float:
     words = _WORD.findall(stripped)
     if not 1 <= len(words) <= 4 or len("".join(words)) < 0.8 * len(_alnum(stripped)):
         return 0.0
+    if len(words) >= 2 and words[0].upper() in _HONORIFICS and all(w[0].isupper() for w in words[1:]):
+        return 1.0  # a form of address and a name: "Dr. Anna Müller", "MR SMITH"
     given = _given_names()
+    if len(words) == 2 and re.fullmatch(r"[^,]+,\s*[^,]+", stripped) and (
+            words[1].upper() in _given_names(top=None) or _widely_given(words[1])) and (
+            is_common_name(words[0]) or not is_known_word(words[0])):
+        return 1.0  # a surname, a comma and a given name: "Smith, John"
     first_given = words[0].upper() in given
     unknown = [w for w in words
                if len(w) >= 3 and (is_world_given_name(w) or (not is_known_word(w) and not is_misread_word(w)))]
