@@ -79,7 +79,8 @@ _SPELLED_EMAIL = re.compile(r"[\w.+-]+\s*[\[({<]\s*at\s*[\])}>]\s*[\w-]+"
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
 #: Forms of address before a name ("Dr. Anna Müller", "Mr Smith"); the dot is optional.
 _HONORIFICS = {"MR", "MRS", "MS", "MISS", "MX", "DR", "PROF", "SIR", "DAME", "REV", "HERR", "FRAU", "MME", "MLLE",
-               "MONSIEUR", "MADAME", "SR", "SRA", "SRTA", "DOTT", "DOTTSSA", "ING", "CAPT", "SGT", "HON", "SEN"}
+               "MONSIEUR", "MADAME", "SR", "SRA", "SRTA", "DOTT", "DOTTSSA", "ING", "CAPT", "SGT", "HON", "SEN",
+               "MISTER", "MADAM", "DOCTOR", "OFFICER", "CAPTAIN", "SERGEANT", "DETECTIVE", "INSPECTOR", "JUDGE"}
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 #: Digits OCR reads for a letter inside a word ("W6jcik" for "Wójcik", "B0NNER"), and the letter.
 _DIGIT_SLIPS = str.maketrans("01568", "OISGB")
