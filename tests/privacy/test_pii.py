@@ -204,7 +204,7 @@ def test_a_given_name_one_dictionary_lists_before_any_census_surname() -> None:
 @pytest.mark.parametrize("text, category", [
     ("Dr. Anna Müller", "name"), ("Mr. John Smith", "name"), ("MR SMITH", "name"), ("Ms. Lee", "name"),
     ("Prof. Dr. Klaus Schmidt", "name"),  # a form of address before words the dictionaries know
-    ("Smith, John", "name"), ("WALSH, GRACE", "name"),  # surname first, as lists and forms write it
+    ("Smith, John", "name"), ("WALSH, GRACE", "name"), ("Wood, Radek", "name"),  # surname first, as lists and forms write it
     ("jane.doe [at] example.com", "email"), ("jane (at) example dot org", "email"),  # written out for scrapers
     ("DE89 3704 0044 0532 0130 00", "id"), ("GB29NWBK60161331926819", "id"),  # IBANs, grouped or not
     ("Open, Daily", "public"), ("London, Ontario", "public"), ("RT66 HISTORIC ROUTE", "public"), ("Dr. who", "public"),
@@ -212,4 +212,11 @@ def test_a_given_name_one_dictionary_lists_before_any_census_surname() -> None:
 def test_forms_of_address_reversed_names_spelled_emails_and_ibans(text: str, category: str) -> None:
     """Private text written the way letters, forms and web pages write it: honorifics, "Surname,
     Given", e-mail addresses spelled out, IBANs with their country letters. Signs stay public."""
+    assert text_category(text) == category
+
+
+@pytest.mark.parametrize("text, category", [("rose.hill (at） posteo dot net", "email"),
+                                            ("Tel：０１６１ ４９６ ０７３４", "phone"), ("Card holder： J. SMITH", "name")])
+def test_full_width_punctuation_and_digits_are_read_as_their_ascii_forms(text: str, category: str) -> None:
+    """RapidOCR's recogniser, trained on Chinese text too, reads "(at)" as "(at）" on a photo."""
     assert text_category(text) == category
