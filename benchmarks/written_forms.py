@@ -1,7 +1,8 @@
 """Private text written as letters, forms and web pages write it, on real photos.
 
-A name is not always "Given Surname": envelopes and door plates say "Dr. Ingeborg Wood" or
-"Mrs. Hill", forms and lists "Bergstrom, Radek", web pages spell e-mail addresses out
+A name is not always "Given Surname" on a line of its own: envelopes and door plates say
+"Dr. Ingeborg Wood" or "Mrs. Hill", forms and lists "Bergstrom, Radek", notes and parcels
+"Signed by Radek Hill", web pages spell e-mail addresses out
 against scrapers ("radek.hill [at] posteo.de") and invoices carry IBANs in groups of four
 ("DE44 5001 0517 5407 3249 31"). Each string is drawn on a paper label on the real photos of
 the real-photo check (OpenCV's scene-text photos, messi5, basketball) in a font of the
@@ -10,7 +11,8 @@ RapidOCR and Tesseract (when installed) on the whole image and on a crop around 
 upscaled 2x, unprotected and protected. The names mix given names of many countries with
 surnames that are English words ("Wood", "Hill", "Baker"), the hardest case for word lists;
 forms of address include some the classifier has no rule for ("Pastor", "Coach"): a check
-of what it does not know, not only of what it does.
+of what it does not know, not only of what it does. Names also come inside sentences,
+dedications and address lines ("Signed by Radek Hill", "Parcel for Mei Fox, 14 Elm Road").
 
     .venv/bin/python benchmarks/written_forms.py --anonymizer runs/demo/train/model
 
@@ -35,7 +37,9 @@ ADDRESS = ("Dr.", "Mr.", "Mrs.", "Ms.", "Prof.", "Herr", "Mme", "Dr", "MR", "Pas
 PUBLIC = ("CITY LIBRARY", "FRESH BREAD DAILY", "NO PARKING", "PLATFORM 2", "MUSEUM SHOP", "OPEN SUNDAYS")
 PHOTOS = ("text/scenetext01.jpg", "text/scenetext02.jpg", "text/scenetext03.jpg", "text/scenetext04.jpg",
           "text/scenetext05.jpg", "text/scenetext06.jpg", "data/messi5.jpg", "data/basketball1.png")
-KINDS = ("address", "reversed", "spelled_email", "iban")
+KINDS = ("address", "reversed", "in_sentence", "spelled_email", "iban")
+SENTENCES = ("Property of {}", "Signed by {}", "In loving memory of {}", "Parcel for {}, 14 Elm Road",
+             "Meeting with {} at 3pm", "Congratulations {} on your retirement")
 PER_KIND = 16
 
 
@@ -45,23 +49,29 @@ def fold(text: str) -> str:
     return re.sub(r"[^A-Z0-9]", "", plain.upper())
 
 
-def make_string(kind: str, rng) -> str:  # noqa: ANN001
-    """One private string of ``kind``."""
+def make_string(kind: str, rng) -> tuple[str, str]:  # noqa: ANN001
+    """One line of ``kind`` and the private string in it (the name in a sentence, else the line)."""
     given, surname = GIVEN[int(rng.integers(len(GIVEN)))], SURNAMES[int(rng.integers(len(SURNAMES)))]
     if kind == "address":
         title = ADDRESS[int(rng.integers(len(ADDRESS)))]
-        return f"{title} {given} {surname}" if rng.random() < 0.6 else f"{title} {surname}"
+        line = f"{title} {given} {surname}" if rng.random() < 0.6 else f"{title} {surname}"
+        return line, line
     if kind == "reversed":
-        return f"{surname}, {given}" if rng.random() < 0.5 else f"{surname.upper()}, {given.upper()}"
+        line = f"{surname}, {given}" if rng.random() < 0.5 else f"{surname.upper()}, {given.upper()}"
+        return line, line
+    if kind == "in_sentence":
+        return SENTENCES[int(rng.integers(len(SENTENCES)))].format(f"{given} {surname}"), f"{given} {surname}"
     if kind == "spelled_email":
         local = f"{given.lower()}.{surname.lower()}"
         host = ("posteo", "gmx", "fastmail", "proton")[int(rng.integers(4))]
         tld = ("de", "net", "org", "me")[int(rng.integers(4))]
-        return f"{local} [at] {host}.{tld}" if rng.random() < 0.5 else f"{local} (at) {host} dot {tld}"
+        line = f"{local} [at] {host}.{tld}" if rng.random() < 0.5 else f"{local} (at) {host} dot {tld}"
+        return line, line
     digits = "".join(str(int(d)) for d in rng.integers(0, 10, size=20))
     country = ("DE", "FR", "NL", "ES", "IT", "AT")[int(rng.integers(6))]
     code = f"{country}{digits[:2]}{digits[2:]}"
-    return " ".join(code[i:i + 4] for i in range(0, len(code), 4)) if rng.random() < 0.7 else code
+    line = " ".join(code[i:i + 4] for i in range(0, len(code), 4)) if rng.random() < 0.7 else code
+    return line, line
 
 
 def build(seed: int, media: Path) -> list[dict[str, object]]:
@@ -78,7 +88,7 @@ def build(seed: int, media: Path) -> list[dict[str, object]]:
         for i in range(PER_KIND):
             photo = Image.open(media / PHOTOS[(i + KINDS.index(kind)) % len(PHOTOS)]).convert("RGB")
             photo.thumbnail((1024, 1024))
-            text, public = make_string(kind, rng), PUBLIC[int(rng.integers(len(PUBLIC)))]
+            (text, secret), public = make_string(kind, rng), PUBLIC[int(rng.integers(len(PUBLIC)))]
             size = max(16, photo.height // int(rng.integers(18, 30)))
             font = _pil_font(str(fonts[int(rng.integers(len(fonts)))]), size)
             draw = ImageDraw.Draw(photo)
@@ -92,7 +102,8 @@ def build(seed: int, media: Path) -> list[dict[str, object]]:
             pbox = draw.textbbox((x, box[3] + gap), public, font=font)
             draw.rectangle([pbox[0] - 10, pbox[1] - 8, pbox[2] + 10, pbox[3] + 8], fill=(30, 60, 120))
             draw.text((x, box[3] + gap), public, font=font, fill=(250, 250, 250))
-            out.append({"kind": kind, "text": text, "public": public.split(), "box": box, "image": np.asarray(photo)})
+            out.append({"kind": kind, "text": text, "secret": secret, "public": public.split(), "box": box,
+                        "image": np.asarray(photo)})
     return out
 
 
@@ -136,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         for item in items:
             protected = anon(item["image"])
             text = read_back(protected, item["box"], engines)
-            hit = fold(str(item["text"])) in fold(text)
+            hit = fold(str(item["secret"])) in fold(text)
             read[str(item["kind"])] += hit
             if hit and spec != "identity":
                 leaks.append({"anonymizer": spec, "kind": item["kind"], "text": item["text"]})

@@ -204,7 +204,7 @@ def test_a_given_name_one_dictionary_lists_before_any_census_surname() -> None:
 @pytest.mark.parametrize("text, category", [
     ("Dr. Anna Müller", "name"), ("Mr. John Smith", "name"), ("MR SMITH", "name"), ("Ms. Lee", "name"),
     ("Prof. Dr. Klaus Schmidt", "name"),  # a form of address before words the dictionaries know
-    ("Smith, John", "name"), ("WALSH, GRACE", "name"), ("Wood, Radek", "name"),  # surname first, as lists and forms write it
+    ("Smith, John", "name"), ("WALSH, GRACE", "name"), ("Wood, Radek", "name"),  # surname first, as forms write it
     ("jane.doe [at] example.com", "email"), ("jane (at) example dot org", "email"),  # written out for scrapers
     ("DE89 3704 0044 0532 0130 00", "id"), ("GB29NWBK60161331926819", "id"),  # IBANs, grouped or not
     ("Open, Daily", "public"), ("London, Ontario", "public"), ("RT66 HISTORIC ROUTE", "public"), ("Dr. who", "public"),
@@ -216,7 +216,21 @@ def test_forms_of_address_reversed_names_spelled_emails_and_ibans(text: str, cat
 
 
 @pytest.mark.parametrize("text, category", [("rose.hill (at） posteo dot net", "email"),
-                                            ("Tel：０１６１ ４９６ ０７３４", "phone"), ("Card holder： J. SMITH", "name")])
+                                            ("Tel：０１６１ ４９６ ０７３４", "phone"),
+                                            ("Card holder： J. SMITH", "name")])
 def test_full_width_punctuation_and_digits_are_read_as_their_ascii_forms(text: str, category: str) -> None:
     """RapidOCR's recogniser, trained on Chinese text too, reads "(at)" as "(at）" on a photo."""
+    assert text_category(text) == category
+
+
+@pytest.mark.parametrize("text, category", [
+    ("Property of John Smith", "name"), ("Signed by Radek Hill", "name"),
+    ("In loving memory of Margaret Whitfield", "name"), ("Meeting with Piotr Nowak at 3pm", "name"),
+    ("Delivered to: Keziah Moreau, 14 Elm Road", "name"), ("Dear Mrs. Lindgren, thank you for your order", "name"),
+    ("We are open every day from 9 to 5", "public"), ("Serve it as an OpenAI-compatible API", "public"),
+    ("Are we still on for lunch tomorrow?", "public"), ("CITY LIBRARY OPEN SUNDAYS", "public"),
+])
+def test_a_name_inside_a_longer_line(text: str, category: str) -> None:
+    """Capitalised words that start with a given name or a form of address and read as a name
+    by themselves make a sentence, a dedication or an address line a name; brands do not."""
     assert text_category(text) == category

@@ -486,11 +486,9 @@ def name_score(text: str) -> float:
         return 0.0
     if len(words) >= 2 and words[0].upper() in _HONORIFICS and all(w[0].isupper() for w in words[1:]):
         return 1.0  # a form of address and a name: "Dr. Anna Müller", "MR SMITH"
+    if len(words) == 2 and re.fullmatch(r"[^,]+,\s*[^,]+", stripped) and name_score(f"{words[1]} {words[0]}") == 1.0:
+        return 1.0  # a surname, a comma and a given name: "Smith, John" as "John Smith", "Wood, Radek"
     given = _given_names()
-    if len(words) == 2 and re.fullmatch(r"[^,]+,\s*[^,]+", stripped) and (
-            words[1].upper() in _given_names(top=None) or _widely_given(words[1])) and (
-            is_common_name(words[0]) or not is_known_word(words[0])):
-        return 1.0  # a surname, a comma and a given name: "Smith, John"
     first_given = words[0].upper() in given
     unknown = [w for w in words
                if len(w) >= 3 and (is_world_given_name(w) or (not is_known_word(w) and not is_misread_word(w)))]
@@ -512,7 +510,10 @@ def name_score(text: str) -> float:
 
 
 def pii_scores(text: str) -> dict[str, float]:
-    """The score in [0, 1] of each private category (:data:`PRIVATE_TEXT_CATEGORIES`) for one line."""
+    """The score in [0, 1] of each private category (:data:`PRIVATE_TEXT_CATEGORIES`) for one line.
+    Compatibility forms are folded first: recognisers trained on Chinese text read
+    punctuation and digits full width ("(at）", "０１６１")."""
+    text = unicodedata.normalize("NFKC", text)
     return {"name": name_score(text), "phone": phone_score(text), "plate": plate_score(text),
             "email": email_score(text), "id": id_score(text)}
 
@@ -528,6 +529,7 @@ def text_category(text: str, confidence: float = 1.0, min_confidence: float = 0.
     """
     if confidence < min_confidence or len(_alnum(text)) < 2:
         return "unread"
+    text = unicodedata.normalize("NFKC", text)  # full-width punctuation: "Tel：", "(at）"
     best = _best_category(text)
     if best == "public" and ":" in text:  # "Card holder: J. SMITH": the value after a label
         label, value = text.rsplit(":", 1)
@@ -535,10 +537,43 @@ def text_category(text: str, confidence: float = 1.0, min_confidence: float = 0.
         named = set(re.findall(r"[A-Z]+", fold_latin(label).upper())) & _NAME_LABELS  # "Prénom:" too
         if best == "public" and named and any(c.isalpha() for c in value):
             best = "name"  # "Surname: STRAND": the label says whose
+    if best == "public" and _name_inside(text):
+        best = "name"  # "Property of John Smith", "Delivered to: Keziah Moreau, 14 Elm Road"
     if best == "public" and (foreign_script_share(text) >= FOREIGN_SCRIPT_SHARE or mixes_scripts(text)
                              or any(garbled_word(w) for w in _unslip(text).split())):
         return "unread"  # "王小明", "Ελένη Παπαδοπούλου", "ИBaH", "RA3HGOB": no cue can tell a name from a sign
     return best
+
+
+def _name_inside(text: str) -> bool:
+    """True when a run of 2 to 4 capitalised words inside a longer line, starting with a given
+    name of some country or a form of address, is a name by itself (:func:`name_score` 1): a
+    name in a sentence, a dedication or an address line ("Signed by Radek Hill", "In loving
+    memory of Margaret Whitfield"), which the whole line's rules, made for lines of up to four
+    words without digits, do not see; a brand or acronym in a sentence ("the OpenAI API") is
+    no name. Runs end at punctuation other than the dot of an initial or a form of address."""
+    tokens = re.findall(r"[^\s,;:!?()\[\]\"/|]+|[,;:!?()\[\]\"/|]", fold_latin(text))
+    if len(tokens) <= 2:
+        return False
+    runs: list[list[str]] = [[]]
+    for tok in tokens:
+        word = tok.rstrip(".")
+        if word[:1].isupper() and word.replace("-", "").replace("'", "").isalpha():
+            runs[-1].append(tok)
+            if tok.endswith(".") and len(word) > 1 and word.upper() not in _HONORIFICS:
+                runs.append([])  # a full stop ends the run ("... Hill. Open daily")
+        else:
+            runs.append([])
+    whole = [w for w in tokens if w[:1].isalnum()]
+    for run in runs:
+        for size in range(2, min(4, len(run)) + 1):
+            for i in range(len(run) - size + 1):
+                window = run[i:i + size]
+                first = window[0].rstrip(".").upper()
+                given = first in _HONORIFICS or first in _given_names(top=None) or first in _world_given_locales()
+                if given and len(window) < len(whole) and name_score(" ".join(window)) == 1.0:
+                    return True
+    return False
 
 
 _DIGIT_IN_WORD = re.compile(r"[^\W\d_]{2}\d+[^\W\d_]{2}")
