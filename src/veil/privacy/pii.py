@@ -547,7 +547,8 @@ def text_category(text: str, confidence: float = 1.0, min_confidence: float = 0.
 
 def _name_inside(text: str) -> bool:
     """True when a run of 2 to 4 capitalised words inside a longer line, starting with a given
-    name of some country or a form of address, is a name by itself (:func:`name_score` 1): a
+    name of some country or a form of address, or written Title Case and ending with a census
+    name ("Olusegun Lindgren"), is a name by itself (:func:`name_score` 1): a
     name in a sentence, a dedication or an address line ("Signed by Radek Hill", "In loving
     memory of Margaret Whitfield"), which the whole line's rules, made for lines of up to four
     words without digits, do not see; a brand or acronym in a sentence ("the OpenAI API") is
@@ -571,7 +572,9 @@ def _name_inside(text: str) -> bool:
                 window = run[i:i + size]
                 first = window[0].rstrip(".").upper()
                 given = first in _HONORIFICS or first in _given_names(top=None) or first in _world_given_locales()
-                if given and len(window) < len(whole) and name_score(" ".join(window)) == 1.0:
+                titled = all(len(w) >= 3 and w[0].isupper() and w[1:].islower() for w in window) \
+                    and window[-1].upper() in _census_names()  # "Olusegun Lindgren"; not "OpenAI API"
+                if (given or titled) and len(window) < len(whole) and name_score(" ".join(window)) == 1.0:
                     return True
     return False
 
