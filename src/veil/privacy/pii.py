@@ -29,8 +29,9 @@ formats and word lists, not the strings of any data set:
   only one dictionary holds (Webster's 2nd lists "piotr", "aoife") that is no common US
   surname, before any census surname, is a name too ("Piotr Smith", "PIOTRSMITH");
   also an initial and a census surname ("J. SMITH"), a form of address before capitalised
-  words ("Dr. Anna Müller", "MR SMITH"), and a surname, a comma and a given name ("Smith,
-  John"); diacritics are dropped first
+  words ("Dr. Anna Müller", "MR SMITH"), a surname, a comma and a given name ("Smith,
+  John"), and, in a longer line, a run of capitalised words that is a name by itself
+  ("Signed by Radek Hill", :func:`_name_inside`); diacritics are dropped first
   ("Hélène" is "Helene"), and a lone digit OCR read for a letter inside a word counts as
   that letter ("W6jcik");
 * **label: value**: a line that reads public as a whole is judged by the value after its
