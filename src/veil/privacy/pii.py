@@ -30,7 +30,8 @@ formats and word lists, not the strings of any data set:
   surname, before any census surname, is a name too ("Piotr Smith", "PIOTRSMITH");
   also an initial and a census surname ("J. SMITH"), a form of address before capitalised
   words ("Dr. Anna Müller", "MR SMITH"), a surname, a comma and a given name ("Smith,
-  John"), and, in a longer line, a run of capitalised words that is a name by itself
+  John"), a romanized Chinese or Japanese surname and given name ("Wang Fang", "Li Na"),
+  and, in a longer line, a run of capitalised words that is a name by itself
   ("Signed by Radek Hill", :func:`_name_inside`); diacritics are dropped first
   ("Hélène" is "Helene"), and a lone digit OCR read for a letter inside a word counts as
   that letter ("W6jcik");
@@ -344,6 +345,40 @@ def is_world_given_name(word: str) -> bool:
 
 
 @functools.lru_cache(maxsize=1)
+def _romanized_names() -> tuple[tuple[frozenset[str], frozenset[str]], ...]:
+    """(surnames, given names) of each Faker locale that lists its names romanized (Chinese,
+    Taiwanese and Japanese: "WANG" and "FANG", "SATO" and "AKIRA"), upper case, each part of
+    a hyphenated name on its own."""
+    import importlib
+    import pkgutil
+
+    import faker.providers.person as person
+
+    out = []
+    for module in pkgutil.iter_modules(person.__path__):
+        provider = getattr(importlib.import_module(f"{person.__name__}.{module.name}"), "Provider", None)
+        listed = vars(provider) if provider is not None else {}
+        if not isinstance(listed.get("last_romanized_names"), (list, tuple, dict)):
+            continue
+
+        def parts(names: object) -> set[str]:
+            return {part for name in names for part in re.split(r"[\s\-]+", str(name).upper()) if part.isalpha()}
+
+        given = set().union(*(parts(listed[a]) for a in ("first_romanized_names", "first_romanized_names_male",
+                                                         "first_romanized_names_female")
+                              if isinstance(listed.get(a), (list, tuple, dict))))
+        out.append((frozenset(parts(listed["last_romanized_names"])), frozenset(given)))
+    return tuple(out)
+
+
+def _romanized_name(first: str, second: str) -> bool:
+    """A romanized surname and given name of one locale, in either order ("Wang Fang", "Li
+    Na", "Akira Sato"): many are dictionary words, or too short for the other cues."""
+    a, b = first.upper(), second.upper()
+    return any((a in last and b in given) or (a in given and b in last) for last, given in _romanized_names())
+
+
+@functools.lru_cache(maxsize=1)
 def _place_like_surnames() -> frozenset[str]:
     return frozenset(_census_list("dist.all.last")[:_PLACE_LIKE_SURNAMES])
 
@@ -505,6 +540,8 @@ def name_score(text: str) -> float:
         return 1.0
     if len(words) == 2 and len(words[0]) == 1 and words[1].upper() in _census_names() and stripped[1:2] == ".":
         return 1.0  # an initial and a surname: "J. SMITH"
+    if len(words) == 2 and _romanized_name(words[0], words[1]):
+        return 1.0  # "Wang Fang", "Li Na"
     if len(words) == 2 and _given_then_surname(words[0], words[1]):
         return 1.0  # "Cormac Whitfield", "Florin Castellano", "Piotr Smith": surnames that are words
     return 0.0
