@@ -235,3 +235,15 @@ def test_a_name_inside_a_longer_line(text: str, category: str) -> None:
     """Capitalised words that start with a given name or a form of address and read as a name
     by themselves make a sentence, a dedication or an address line a name; brands do not."""
     assert text_category(text) == category
+
+
+@pytest.mark.parametrize("text, category", [
+    ("password: hunter2", "id"), ("PASSWORD sunflower7", "id"), ("Wi-Fi password: sunflower", "id"),
+    ("Born 12 March 1985", "id"),
+    ("Forgot password?", "public"), ("Password protected area", "public"), ("Born to run", "public"),
+    ("LOGIN HERE", "public"),
+])
+def test_a_secret_or_a_birth_date_after_its_label(text: str, category: str) -> None:
+    """A sticky note's password and a birth date are private whatever they read; the label
+    alone, or with words after it that make a sentence, is a sign."""
+    assert text_category(text) == category

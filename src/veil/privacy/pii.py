@@ -15,7 +15,8 @@ formats and word lists, not the strings of any data set:
 * **id**: a long number (6+ digits) or a long mixed code (8+ characters), digits after
   an ID keyword (ID, NO, CARD, ACCOUNT, IBAN, PASSPORT, LICENCE, SORT), a card or account
   number in groups (12 to 19 digits, no letters), an IBAN grouped or not (``DE89 3704 0044
-  0532 0130 00``), or a dashed code with 5+ digits that is not plate-like;
+  0532 0130 00``), a dashed code with 5+ digits that is not plate-like, or a value after a
+  credential or birth-date label (``password: sunflower``, ``Born 12 March 1985``);
 * **name**: one to four alphabetic words that start with a common given name (US census
   lists, ``names`` package), or that hold a word two English dictionaries do not both know
   (web2 and GCIDE: most family names of the world), after a light stemming and splitting
@@ -66,6 +67,9 @@ _ID_WORDS = {"ID", "NO", "NR", "NUM", "NUMBER", "CARD", "ACCOUNT", "ACC", "IBAN"
 _NAME_LABELS = {"NAME", "NAMES", "SURNAME", "SURNAMES", "GIVEN", "FORENAME", "FORENAMES", "HOLDER", "CARDHOLDER",
                 "NOM", "PRENOM", "PRENOMS", "NOMBRE", "APELLIDO", "APELLIDOS", "VORNAME", "NACHNAME", "COGNOME",
                 "NAAM", "ACHTERNAAM", "VOORNAAM"}
+# Labels of credentials and birth dates: what follows them is private whatever it reads.
+_SECRET_LABELS = {"PASSWORD", "PASSWD", "PWD", "PASSCODE", "PASSPHRASE", "PASSWORT", "USERNAME", "LOGIN", "DOB",
+                  "BORN", "BIRTH", "GEBURTSDATUM", "NAISSANCE", "NACIMIENTO"}
 # Words of public signage that general dictionaries lack (loan words, abbreviations).
 _SIGNAGE = {"CAFE", "TAXI", "WC", "ATM", "EXIT", "HOTEL", "BAR", "PUB", "PIZZA", "SUSHI", "DELI", "SPA",
             "GYM", "BISTRO", "KEBAB", "METRO", "TRAM", "BUS", "PARKING", "TOILETS", "INFO", "STREET", "ST",
@@ -575,12 +579,31 @@ def text_category(text: str, confidence: float = 1.0, min_confidence: float = 0.
         named = set(re.findall(r"[A-Z]+", fold_latin(label).upper())) & _NAME_LABELS  # "Prénom:" too
         if best == "public" and named and any(c.isalpha() for c in value):
             best = "name"  # "Surname: STRAND": the label says whose
+    if best == "public" and _secret_after_label(text):
+        best = "id"  # "password: hunter2", "Born 12 March 1985": a secret or a birth date after its label
     if best == "public" and _name_inside(text):
         best = "name"  # "Property of John Smith", "Delivered to: Keziah Moreau, 14 Elm Road"
     if best == "public" and (foreign_script_share(text) >= FOREIGN_SCRIPT_SHARE or mixes_scripts(text)
                              or any(garbled_word(w) for w in _unslip(text).split())):
         return "unread"  # "王小明", "Ελένη Παπαδοπούλου", "ИBaH", "RA3HGOB": no cue can tell a name from a sign
     return best
+
+
+def _secret_after_label(text: str) -> bool:
+    """True when one of the first three words is a credential or birth-date label
+    (:data:`_SECRET_LABELS`) and a value follows it: after a colon, or holding a number or a
+    word no dictionary knows ("password: sunflower", "PASSWORD hunter2", "Born 12 March
+    1985"); "Forgot password?", "Born to run" are not."""
+    words = list(re.finditer(r"[A-Za-z]+", fold_latin(text)))
+    for m in words[:3]:
+        if m.group().upper() not in _SECRET_LABELS:
+            continue
+        after = text[m.end():]
+        tokens = re.findall(r"[\w@.+-]*\w", after)
+        if tokens and (after.lstrip().startswith((":", "：")) or
+                       any(not t.isalpha() or not is_known_word(t) for t in tokens)):
+            return True
+    return False
 
 
 def _name_inside(text: str) -> bool:
