@@ -2,7 +2,8 @@
 
 A name is not always "Given Surname" on a line of its own: envelopes and door plates say
 "Dr. Ingeborg Wood" or "Mrs. Hill", forms and lists "Bergstrom, Radek", notes and parcels
-"Signed by Radek Hill", web pages spell e-mail addresses out
+"Signed by Radek Hill", Chinese and Japanese names come romanized ("Wang Fang", "LI NA"),
+sticky notes carry passwords ("Wi-Fi password: maple42"), web pages spell e-mail addresses out
 against scrapers ("radek.hill [at] posteo.de") and invoices carry IBANs in groups of four
 ("DE44 5001 0517 5407 3249 31"). Each string is drawn on a paper label on the real photos of
 the real-photo check (OpenCV's scene-text photos, messi5, basketball) in a font of the
@@ -37,10 +38,14 @@ ADDRESS = ("Dr.", "Mr.", "Mrs.", "Ms.", "Prof.", "Herr", "Mme", "Dr", "MR", "Pas
 PUBLIC = ("CITY LIBRARY", "FRESH BREAD DAILY", "NO PARKING", "PLATFORM 2", "MUSEUM SHOP", "OPEN SUNDAYS")
 PHOTOS = ("text/scenetext01.jpg", "text/scenetext02.jpg", "text/scenetext03.jpg", "text/scenetext04.jpg",
           "text/scenetext05.jpg", "text/scenetext06.jpg", "data/messi5.jpg", "data/basketball1.png")
-KINDS = ("address", "reversed", "in_sentence", "spelled_email", "iban")
+KINDS = ("address", "reversed", "in_sentence", "romanized", "secret", "spelled_email", "iban")
+ROMANIZED = (("Wang", "Fang"), ("Li", "Na"), ("Zhang", "Wei"), ("Chen", "Jing"), ("Liu", "Yang"), ("Sato", "Yuki"),
+             ("Tanaka", "Akira"), ("Lin", "Mei-Ling"))
+SECRET_WORDS = ("sunflower", "bluefox", "harbour", "violet", "tango", "maple")
+MONTHS = ("January", "March", "May", "July", "September", "November")
 SENTENCES = ("Property of {}", "Signed by {}", "In loving memory of {}", "Parcel for {}, 14 Elm Road",
              "Meeting with {} at 3pm", "Congratulations {} on your retirement")
-PER_KIND = 16
+PER_KIND = 12
 
 
 def fold(text: str) -> str:
@@ -61,6 +66,16 @@ def make_string(kind: str, rng) -> tuple[str, str]:  # noqa: ANN001
         return line, line
     if kind == "in_sentence":
         return SENTENCES[int(rng.integers(len(SENTENCES)))].format(f"{given} {surname}"), f"{given} {surname}"
+    if kind == "romanized":
+        surname, given = ROMANIZED[int(rng.integers(len(ROMANIZED)))]
+        line = f"{surname} {given}" if rng.random() < 0.5 else f"{surname.upper()} {given.upper()}"
+        return line, line
+    if kind == "secret":
+        word = SECRET_WORDS[int(rng.integers(len(SECRET_WORDS)))] + str(int(rng.integers(10, 99)))
+        day, year = int(rng.integers(1, 29)), int(rng.integers(1950, 2005))
+        month = MONTHS[int(rng.integers(len(MONTHS)))]
+        return [(f"Password: {word}", word), (f"Wi-Fi password: {word}", word), (f"PASSWORD {word}", word),
+                (f"Born {day} {month} {year}", f"{day} {month} {year}")][int(rng.integers(4))]
     if kind == "spelled_email":
         local = f"{given.lower()}.{surname.lower()}"
         host = ("posteo", "gmx", "fastmail", "proton")[int(rng.integers(4))]
