@@ -70,6 +70,8 @@ _NAME_LABELS = {"NAME", "NAMES", "SURNAME", "SURNAMES", "GIVEN", "FORENAME", "FO
 # Labels of credentials and birth dates: what follows them is private whatever it reads.
 _SECRET_LABELS = {"PASSWORD", "PASSWD", "PWD", "PASSCODE", "PASSPHRASE", "PASSWORT", "USERNAME", "LOGIN", "DOB",
                   "BORN", "BIRTH", "GEBURTSDATUM", "NAISSANCE", "NACIMIENTO"}
+#: The long credential labels, found even run together with the words around them.
+_RUN_TOGETHER_LABEL = re.compile(r"PASSWORD|PASSWD|PASSCODE|PASSPHRASE|PASSWORT|USERNAME", re.IGNORECASE)
 # Words of public signage that general dictionaries lack (loan words, abbreviations).
 _SIGNAGE = {"CAFE", "TAXI", "WC", "ATM", "EXIT", "HOTEL", "BAR", "PUB", "PIZZA", "SUSHI", "DELI", "SPA",
             "GYM", "BISTRO", "KEBAB", "METRO", "TRAM", "BUS", "PARKING", "TOILETS", "INFO", "STREET", "ST",
@@ -441,7 +443,7 @@ def _given_prefix(word: str) -> bool:
     up = word.upper()
     if len(up) < 7 or _single_known(up):
         return False
-    return any(_given_then_surname(up[:i], up[i:]) for i in range(3, len(up) - 2))
+    return any(_given_then_surname(up[:i], up[i:]) or _romanized_name(up[:i], up[i:]) for i in range(3, len(up) - 2))
 
 
 # Letters a text recogniser confuses with each other (shapes alike in common fonts).
@@ -594,11 +596,11 @@ def _secret_after_label(text: str) -> bool:
     (:data:`_SECRET_LABELS`) and a value follows it: after a colon, or holding a number or a
     word no dictionary knows ("password: sunflower", "PASSWORD hunter2", "Born 12 March
     1985"); "Forgot password?", "Born to run" are not."""
-    words = list(re.finditer(r"[A-Za-z]+", fold_latin(text)))
-    for m in words[:3]:
-        if m.group().upper() not in _SECRET_LABELS:
-            continue
-        after = text[m.end():]
+    folded = fold_latin(text)
+    labels = [m for m in list(re.finditer(r"[A-Za-z]+", folded))[:3] if m.group().upper() in _SECRET_LABELS]
+    labels += list(_RUN_TOGETHER_LABEL.finditer(folded[:40]))  # "Wi-Fipassword:violet51", as OCR reads it
+    for m in labels:
+        after = folded[m.end():]
         tokens = re.findall(r"[\w@.+-]*\w", after)
         if tokens and (after.lstrip().startswith((":", "：")) or
                        any(not t.isalpha() or not is_known_word(t) for t in tokens)):
