@@ -227,6 +227,7 @@ def test_full_width_punctuation_and_digits_are_read_as_their_ascii_forms(text: s
     ("Property of John Smith", "name"), ("Signed by Radek Hill", "name"),
     ("In loving memory of Margaret Whitfield", "name"), ("Meeting with Piotr Nowak at 3pm", "name"),
     ("Delivered to: Keziah Moreau, 14 Elm Road", "name"), ("Dear Mrs. Lindgren, thank you for your order", "name"),
+    ("Meeting withYevgenia Iwasaki at 3pm", "name"),  # a word OCR ran into the name
     ("From: Li Na", "name"), ("Wang Fang", "name"), ("WangFang", "name"),  # romanized, surname first
     ("We are open every day from 9 to 5", "public"), ("Serve it as an OpenAI-compatible API", "public"),
     ("Are we still on for lunch tomorrow?", "public"), ("CITY LIBRARY OPEN SUNDAYS", "public"),

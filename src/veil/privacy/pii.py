@@ -616,7 +616,9 @@ def _name_inside(text: str) -> bool:
     memory of Margaret Whitfield"), which the whole line's rules, made for lines of up to four
     words without digits, do not see; a brand or acronym in a sentence ("the OpenAI API") is
     no name. Runs end at punctuation other than the dot of an initial or a form of address."""
-    tokens = re.findall(r"[^\s,;:!?()\[\]\"/|]+|[,;:!?()\[\]\"/|]", fold_latin(text))
+    # a lower-case word OCR ran into the name after it: "Meeting withYevgenia Iwasaki"
+    spaced = re.sub(r"\b([a-z]{2,})(?=[A-Z][a-z]{2})", r"\1 ", fold_latin(text))
+    tokens = re.findall(r"[^\s,;:!?()\[\]\"/|]+|[,;:!?()\[\]\"/|]", spaced)
     if len(tokens) <= 2:
         return False
     runs: list[list[str]] = [[]]
