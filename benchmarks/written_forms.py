@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
-import unicodedata
 from pathlib import Path
 
 GIVEN = ("Ingeborg", "Radek", "Ximena", "Thandiwe", "Grace", "Rose", "Keziah", "Anselm", "Yevgenia", "Tomasz",
@@ -46,12 +44,6 @@ MONTHS = ("January", "March", "May", "July", "September", "November")
 SENTENCES = ("Property of {}", "Signed by {}", "In loving memory of {}", "Parcel for {}, 14 Elm Road",
              "Meeting with {} at 3pm", "Congratulations {} on your retirement")
 PER_KIND = 12
-
-
-def fold(text: str) -> str:
-    """Upper-case letters and digits only, accents dropped: what counts as read."""
-    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^A-Z0-9]", "", plain.upper())
 
 
 def make_string(kind: str, rng) -> tuple[str, str]:  # noqa: ANN001
@@ -144,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from documents import attack_engines  # the same OCR attackers as the documents check
+    from international_names import fold  # what counts as read, as the badge check folds it
     from veil.anonymizers.base import create_anonymizer
     from veil.fsutil import atomic_write_text
     from veil.protect import with_runtime

@@ -53,6 +53,8 @@ import functools
 import os
 import re
 import unicodedata
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 #: Private text categories, in the order guides and networks use them.
 PRIVATE_TEXT_CATEGORIES: tuple[str, ...] = ("name", "phone", "plate", "email", "id")
@@ -304,6 +306,32 @@ def is_common_name(word: str) -> bool:
 _PLACE_LIKE_SURNAMES = 3000
 
 
+def _person_providers() -> Iterator[tuple[str, dict[str, Any]]]:
+    """(locale, class attributes) of each person provider of the ``faker`` package."""
+    import importlib
+    import pkgutil
+
+    import faker.providers.person as person
+
+    for module in pkgutil.iter_modules(person.__path__):
+        provider = getattr(importlib.import_module(f"{person.__name__}.{module.name}"), "Provider", None)
+        if provider is not None:
+            yield module.name, vars(provider)
+
+
+def _name_parts(listed: dict[str, Any], attrs: Sequence[str], min_len: int) -> set[str]:
+    """The names of the lists ``attrs`` of a provider, in Latin script, accents folded, upper
+    case, each part of a compound name ("Anna-Lena") on its own, at least ``min_len`` letters;
+    lists a locale builds in code are skipped."""
+    out: set[str] = set()
+    for attr in attrs:
+        names = listed.get(attr)
+        if isinstance(names, (list, tuple, dict)):
+            out.update(part for name in names for part in re.split(r"[\s\-]+", fold_latin(str(name)).upper())
+                       if len(part) >= min_len and part.isascii() and part.isalpha())
+    return out
+
+
 @functools.lru_cache(maxsize=1)
 def _world_given_locales() -> dict[str, int]:
     """Given names of the locales of Faker's person providers (``faker`` package, about 80
@@ -311,22 +339,11 @@ def _world_given_locales() -> dict[str, int]:
     ("Anna-Lena") on its own, with the number of locales that list each: about 19,000
     names, where the census lists know US names only ("MATTHIAS", "INGRID", "DECLAN" are
     not among their common ones)."""
-    import importlib
-    import pkgutil
-
-    import faker.providers.person as person
-
     out: dict[str, set[str]] = {}
-    for module in pkgutil.iter_modules(person.__path__):
-        provider = getattr(importlib.import_module(f"{person.__name__}.{module.name}"), "Provider", None)
-        for attr in ("first_names", "first_names_male", "first_names_female", "first_names_nonbinary"):
-            listed = vars(provider).get(attr) if provider is not None else None
-            if not isinstance(listed, (list, tuple, dict)):
-                continue  # a locale that builds its names in code
-            for name in listed:
-                for part in re.split(r"[\s\-]+", fold_latin(str(name)).upper()):
-                    if len(part) >= 3 and part.isascii() and part.isalpha():
-                        out.setdefault(part, set()).add(module.name)
+    for locale, listed in _person_providers():
+        for name in _name_parts(listed, ("first_names", "first_names_male", "first_names_female",
+                                         "first_names_nonbinary"), 3):
+            out.setdefault(name, set()).add(locale)
     return {name: len(locales) for name, locales in out.items()}
 
 
@@ -355,25 +372,12 @@ def _romanized_names() -> tuple[tuple[frozenset[str], frozenset[str]], ...]:
     """(surnames, given names) of each Faker locale that lists its names romanized (Chinese,
     Taiwanese and Japanese: "WANG" and "FANG", "SATO" and "AKIRA"), upper case, each part of
     a hyphenated name on its own."""
-    import importlib
-    import pkgutil
-
-    import faker.providers.person as person
-
+    given = ("first_romanized_names", "first_romanized_names_male", "first_romanized_names_female")
     out = []
-    for module in pkgutil.iter_modules(person.__path__):
-        provider = getattr(importlib.import_module(f"{person.__name__}.{module.name}"), "Provider", None)
-        listed = vars(provider) if provider is not None else {}
-        if not isinstance(listed.get("last_romanized_names"), (list, tuple, dict)):
-            continue
-
-        def parts(names: object) -> set[str]:
-            return {part for name in names for part in re.split(r"[\s\-]+", str(name).upper()) if part.isalpha()}
-
-        given = set().union(*(parts(listed[a]) for a in ("first_romanized_names", "first_romanized_names_male",
-                                                         "first_romanized_names_female")
-                              if isinstance(listed.get(a), (list, tuple, dict))))
-        out.append((frozenset(parts(listed["last_romanized_names"])), frozenset(given)))
+    for _, listed in _person_providers():
+        surnames = _name_parts(listed, ("last_romanized_names",), 1)
+        if surnames:
+            out.append((frozenset(surnames), frozenset(_name_parts(listed, given, 1))))
     return tuple(out)
 
 
@@ -602,7 +606,7 @@ def _secret_after_label(text: str) -> bool:
     for m in labels:
         after = folded[m.end():]
         tokens = re.findall(r"[\w@.+-]*\w", after)
-        if tokens and (after.lstrip().startswith((":", "：")) or
+        if tokens and (after.lstrip().startswith(":") or  # fold_latin made a full-width colon ":"
                        any(not t.isalpha() or not is_known_word(t) for t in tokens)):
             return True
     return False
