@@ -249,3 +249,27 @@ def test_a_secret_or_a_birth_date_after_its_label(text: str, category: str) -> N
     """A sticky note's password and a birth date are private whatever they read; the label
     alone, or with words after it that make a sentence, is a sign."""
     assert text_category(text) == category
+
+
+@pytest.mark.parametrize("text", [
+    "George Street", "MADISON AVENUE", "Victoria Station", "Platform 2 Victoria Line", "Kennedy Airport",
+    "Lincoln Center", "Camden Town", "Fulton St", "Rue Victor Hugo", "Via Giuseppe Verdi", "St Mary's Church",
+    "Santa Maria Novella", "Friedrichstrasse", "Kalverstraat", "Lucy's Cafe", "Sophie's Bakery", "Central Park",
+    "City Hall", "Next stop: Oxford Circus",
+])
+def test_a_place_or_business_named_after_someone_is_public(text: str) -> None:
+    """Street signs, stations and shop fronts are named after people: the place word after the
+    name (or the street word before it) says the line names a place; a public sign a user asks
+    about ("What street is this?") stays readable."""
+    assert text_category(text) == "public"
+
+
+@pytest.mark.parametrize("text", [
+    "Grace Park", "Lois Lane", "Anna Hall", "Shirley Temple",  # place words that are surnames too
+    "PRIYA BENALI STATION", "PRIYABENALI STATION", "TARIQIVANOVA CAFE",  # a badge read with the sign beside it
+    "SEUN SMITH copy centre", "Dr. Rose Street", "Parcel for Mei Fox, 14 Elm Road",
+])
+def test_a_name_beside_a_place_word_stays_a_name(text: str) -> None:
+    """A surname that is also a place word, a whole name before a sign word (OCR reads a name
+    badge and the sign beside it as one line) and a form of address keep a line a name."""
+    assert text_category(text) == "name"

@@ -36,6 +36,11 @@ formats and word lists, not the strings of any data set:
   ("Signed by Radek Hill", :func:`_name_inside`); diacritics are dropped first
   ("Hélène" is "Helene"), and a lone digit OCR read for a letter inside a word counts as
   that letter ("W6jcik");
+* **place or business**: a place or business word after the name ("George Street", "Victoria
+  Station", "Lucy's Cafe") or a street word before it ("Rue Victor Hugo") makes a line a
+  place's name, not a person's (:func:`place_name`), unless a whole name comes before the
+  place word ("PRIYA BENALI STATION": a badge read with the sign beside it), a form of address
+  starts the line, or the place word is a common surname ("Grace Park");
 * **label: value**: a line that reads public as a whole is judged by the value after its
   last colon ("Card holder: J. SMITH"), and a value after a name label ("Surname:",
   "Given names:", "Nom:") is a name.
@@ -80,6 +85,49 @@ _SIGNAGE = {"CAFE", "TAXI", "WC", "ATM", "EXIT", "HOTEL", "BAR", "PUB", "PIZZA",
             "RD", "AVE", "NO", "OPEN", "CLOSED", "SALE", "FREE", "WIFI", "POLICE", "CENTRE", "THEATRE",
             "CINEMA", "OK", "STOP", "TICKETS", "ENTRANCE", "PHARMACY", "MUSEUM", "GALLERY", "BAKERY",
             "LTD", "INC", "CO", "THE", "AND", "OF", "WI-FI", "TEL", "FAX"}
+
+#: Words that end the name of a street, a station, a building or a business ("George Street",
+#: "Victoria Station", "Taj Mahal Restaurant", "Karl Marx Allee"): the name before them names the
+#: place, not a person standing there. Common surnames (US census rank under 1,500: "Hall",
+#: "Castle"; a locale's of Faker: "Plaza", "Bridge") are in :data:`_SURNAME_PLACE_ENDS`
+#: instead, the commonest of all ("HILL", "WOOD", "GREEN", "FIELD") in neither; rarer ones
+#: ("Street", "Way") stay here.
+_PLACE_ENDS = {
+    "STREET", "ST", "ROAD", "RD", "AVENUE", "AVE", "BOULEVARD", "BLVD", "ALLEY", "CIRCLE", "TRAIL", "EXPRESSWAY",
+    "FREEWAY", "TURNPIKE", "BYPASS", "CAUSEWAY", "PARADE", "ARCADE", "CONCOURSE", "LN", "DRIVE", "WAY", "PLACE",
+    "PL", "SQUARE", "SQ", "COURT", "CT", "TERRACE", "CRESCENT", "GARDENS", "PARKWAY", "PKWY", "HIGHWAY", "HWY",
+    "STATION", "LINE", "TERMINAL", "AIRPORT", "HARBOUR", "HARBOR", "DOCK", "DOCKS", "PIER", "WHARF", "QUAY",
+    "CENTER", "CENTRE", "STADIUM", "ARENA", "THEATRE", "THEATER", "MUSEUM", "GALLERY", "LIBRARY", "HOSPITAL",
+    "CLINIC", "SCHOOL", "ACADEMY", "COLLEGE", "UNIVERSITY", "CATHEDRAL", "CHAPEL", "MOSQUE", "SYNAGOGUE", "ABBEY",
+    "TOWER", "PALACE", "MARKET", "HOTEL", "INN", "MOTEL", "HOSTEL", "TOWN", "CITY", "VILLAGE", "HEIGHTS", "ZOO",
+    "ISLAND", "RIVER", "MEMORIAL", "MONUMENT", "BUILDING", "TUNNEL", "HUIS", "HAUS", "CROSSING", "JUNCTION", "MEWS",
+    "EMBANKMENT", "PROMENADE", "ESPLANADE", "CIRCUS", "STRASSE", "STR", "PLATZ", "ALLEE", "WEG", "GASSE", "STRAAT",
+    "PLEIN", "GRACHT", "GATAN", "VEJ", "CAFE", "BAKERY", "PIZZERIA", "DINER", "RESTAURANT", "SHOP", "STORE", "SALON",
+    "DELI", "BOUTIQUE", "TAVERN", "BREWERY", "GARAGE", "FLORIST", "BISTRO", "BRASSERIE", "TRATTORIA", "OSTERIA",
+    "PATISSERIE", "BOULANGERIE", "PUB", "KEBAB", "PIZZA", "SUSHI", "TACOS", "BURGERS", "COFFEE", "PHARMACY",
+    "APOTHEKE", "EMPORIUM", "OUTLET", "MOTORS", "LTD", "INC", "LLC", "GMBH", "PLC"}
+#: Place words that are common US surnames too ("Grace Park", "Lois Lane", "Anna Hall" are
+#: people): a place only beside a word no person's name holds ("Central Park", "Royal Albert
+#: Hall", "City Hall") or after a possessive ("Lucy's Kitchen").
+_SURNAME_PLACE_ENDS = {
+    "HALL", "PARK", "LANE", "CHURCH", "BEACH", "BARBER", "TEMPLE", "KITCHEN", "LAKE", "BRIDGE", "CASTLE", "PLAZA",
+    "GRILL", "MALL", "BAR", "GADE"}
+#: Words that start a place's name ("Rue Victor Hugo", "Via Giuseppe Verdi", "St George's
+#: Hospital", "Mount Kenya", "Bahnhof Zoo").
+_PLACE_STARTS = {
+    "RUE", "VIA", "VIALE", "PIAZZA", "PIAZZALE", "CORSO", "LARGO", "CALLE", "AVENIDA", "PASEO", "PRACA", "CAMINO",
+    "RAMBLA", "GLORIETA", "ALAMEDA", "CALZADA", "JALAN", "JL", "LORONG", "ALEJA", "PLAC", "ULICA", "UL", "STRADA",
+    "ALEEA", "BULEVARDUL", "TRAVESSA", "RODOVIA", "CHEMIN", "AVENUE", "BOULEVARD", "QUAI", "BAHNHOF", "ST", "SAINT",
+    "SANKT", "SANTA", "SANTO", "SAO", "STE", "MOUNT", "MT", "FORT", "LAKE", "CAPE", "PORT"}
+#: A street's name written as one word, as Germanic and Nordic languages do ("Friedrichstrasse",
+#: "Kalverstraat", "Drottninggatan") and OCR runs an English one together ("GEORGESTREET"), at
+#: least four letters before the ending.
+_PLACE_COMPOUND = re.compile(r"[A-Z'-]{4,}(STREET|ROAD|AVENUE|STATION|SQUARE|STRASSE|STRAAT|GATAN|GASSE|VEJ|"
+                             r"VAGEN|VEIEN|LAAN|PLATZ|PLEIN|ALLEE|GRACHT|STEIG|KATU|UTCA)")
+#: Words before a place word that no person's name holds, though the census lists some as rare names.
+_PLACE_QUALIFIERS = {
+    "ROYAL", "NEW", "OLD", "NORTH", "SOUTH", "EAST", "WEST", "HIGH", "MAIN", "LITTLE", "GREAT", "GRAND", "UPPER",
+    "LOWER", "CENTRAL", "CITY", "TOWN", "MEMORIAL", "NATIONAL", "ST", "SAINT"}
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 _SPELLED_EMAIL = re.compile(r"[\w.+-]+\s*[\[({<]\s*at\s*[\])}>]\s*[\w-]+"
@@ -532,6 +580,8 @@ def name_score(text: str) -> float:
         return 0.0
     if len(words) >= 2 and words[0].upper() in _HONORIFICS and all(w[0].isupper() for w in words[1:]):
         return 1.0  # a form of address and a name: "Dr. Anna Müller", "MR SMITH"
+    if place_name(words):
+        return 0.0  # "George Street", "Rue Victor Hugo", "Lucy's Cafe": a place or a business named after someone
     if len(words) == 2 and re.fullmatch(r"[^,]+,\s*[^,]+", stripped) and name_score(f"{words[1]} {words[0]}") == 1.0:
         return 1.0  # a surname, a comma and a given name: "Smith, John" as "John Smith", "Wood, Radek"
     given = _given_names()
@@ -555,6 +605,46 @@ def name_score(text: str) -> float:
     if len(words) == 2 and _given_then_surname(words[0], words[1]):
         return 1.0  # "Cormac Whitfield", "Florin Castellano", "Piotr Smith": surnames that are words
     return 0.0
+
+
+def _run_together_name(word: str) -> bool:
+    """A given name run together with a surname, as OCR reads a badge ("PRIYABENALI",
+    "TARIQIVANOVA"): no word or name by itself, a given name of some country or a census one
+    and at least three more letters (:func:`_given_prefix` also asks for a census surname)."""
+    up = fold_latin(word).upper()
+    if len(up) < 7 or up.endswith("'S") or is_known_word(up) or is_census_name(up) or up in _world_given_locales():
+        return False
+    given, world = _given_names(top=None), _world_given_locales()
+    return any(up[:i] in given or up[:i] in world for i in range(3, len(up) - 2))
+
+
+def place_name(words: Sequence[str]) -> bool:
+    """True when the words name a place or a business, not a person: one word that is a
+    street's name ("Friedrichstrasse", :data:`_PLACE_COMPOUND`); or, of two or more, the last is a
+    place or business word (:data:`_PLACE_ENDS`: "Madison Avenue", "Victoria Station",
+    "Ali Baba Kebab"), or the first starts a place's name (:data:`_PLACE_STARTS`: "Rue Victor
+    Hugo", "St George's Hospital"); a place word that is a common surname too
+    (:data:`_SURNAME_PLACE_ENDS`: "Hall", "Park") counts after a possessive ("Lucy's
+    Kitchen") or beside a word that is no name ("Central Park", "City Hall"), so "Grace Park"
+    and "Lois Lane" stay names. A place word after a whole name ("Louis Armstrong Stadium") is
+    no cue: a name badge and the sign beside it read as one line say the same
+    ("PRIYA BENALI STATION")."""
+    up = [fold_latin(w).upper().replace("’", "'") for w in words]
+    if not up:
+        return False
+    if len(up) == 1:
+        return _PLACE_COMPOUND.fullmatch(up[0].rstrip(".")) is not None
+    last = up[-1].rstrip(".")
+    if up[0].rstrip(".") in _PLACE_STARTS:
+        return True
+    if name_score(" ".join(words[:-1])) == 1.0 or (len(up) == 2 and _run_together_name(up[0])):
+        return False  # "PRIYA BENALI STATION": a name badge OCR read as one line with the sign beside it
+    if last in _PLACE_ENDS:
+        return True
+    if last in _SURNAME_PLACE_ENDS:
+        return any(w.endswith("'S") or w in _PLACE_QUALIFIERS or (is_known_word(w) and not is_common_name(w))
+                   for w in up[:-1])
+    return False
 
 
 def pii_scores(text: str) -> dict[str, float]:
@@ -636,6 +726,8 @@ def _name_inside(text: str) -> bool:
             runs.append([])
     whole = [w for w in tokens if w[:1].isalnum()]
     for run in runs:
+        if place_name([w.rstrip(".") for w in run]):
+            continue  # "Services at St Mary Magdalene Church", "Platform 2 Victoria Line": a place's name
         for size in range(2, min(4, len(run)) + 1):
             for i in range(len(run) - size + 1):
                 window = run[i:i + size]
