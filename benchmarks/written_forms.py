@@ -16,6 +16,11 @@ of what it does not know, not only of what it does. Names also come inside sente
 dedications and address lines ("Signed by Radek Hill", "Parcel for Mei Fox, 14 Elm Road").
 
     .venv/bin/python benchmarks/written_forms.py --anonymizer runs/demo/train/model
+    .venv/bin/python benchmarks/written_forms.py --anonymizer runs/demo/train/model --public places
+
+With ``--public places`` the public line beside each private one names a place after a given
+name of the same list ("Keziah Street", "RADEK STATION", "Aoife Cafe"): the names a badge must
+hide, on signs that must stay readable.
 
 Prints, per anonymizer, the share of private strings read per kind and of public words
 read; writes ``--out`` (default ``runs/bench/written_forms.json``) atomically.
@@ -34,6 +39,9 @@ SURNAMES = ("Wood", "Hill", "Baker", "Fox", "Bell", "Marsh", "Frost", "Lindgren"
             "Kaczmarek", "Castellano", "Iwasaki")
 ADDRESS = ("Dr.", "Mr.", "Mrs.", "Ms.", "Prof.", "Herr", "Mme", "Dr", "MR", "Pastor", "Coach")
 PUBLIC = ("CITY LIBRARY", "FRESH BREAD DAILY", "NO PARKING", "PLATFORM 2", "MUSEUM SHOP", "OPEN SUNDAYS")
+#: With ``--public places``: the public line names a street, a station or a shop after one of
+#: the given names above ("Keziah Street", "RADEK STATION"), as real signs do.
+PLACES = ("Street", "Road", "Avenue", "Station", "Square", "Cafe", "Bakery", "Hospital")
 PHOTOS = ("text/scenetext01.jpg", "text/scenetext02.jpg", "text/scenetext03.jpg", "text/scenetext04.jpg",
           "text/scenetext05.jpg", "text/scenetext06.jpg", "data/messi5.jpg", "data/basketball1.png")
 KINDS = ("address", "reversed", "in_sentence", "romanized", "secret", "spelled_email", "iban")
@@ -81,7 +89,17 @@ def make_string(kind: str, rng) -> tuple[str, str]:  # noqa: ANN001
     return line, line
 
 
-def build(seed: int, media: Path) -> list[dict[str, object]]:
+def public_line(kind: str, text: str, rng) -> str:  # noqa: ANN001
+    """The public line: a sign of :data:`PUBLIC`, or (``kind`` "places") a place named after a
+    given name that the private line beside it does not hold."""
+    if kind != "places":
+        return PUBLIC[int(rng.integers(len(PUBLIC)))]
+    given = [g for g in GIVEN if g.lower() not in text.lower()]
+    line = f"{given[int(rng.integers(len(given)))]} {PLACES[int(rng.integers(len(PLACES)))]}"
+    return line.upper() if rng.random() < 0.5 else line
+
+
+def build(seed: int, media: Path, public_kind: str = "signs") -> list[dict[str, object]]:
     """The test images: one private string and one public line on a real photo each."""
     import numpy as np
     from PIL import Image, ImageDraw
@@ -95,7 +113,8 @@ def build(seed: int, media: Path) -> list[dict[str, object]]:
         for i in range(PER_KIND):
             photo = Image.open(media / PHOTOS[(i + KINDS.index(kind)) % len(PHOTOS)]).convert("RGB")
             photo.thumbnail((1024, 1024))
-            (text, secret), public = make_string(kind, rng), PUBLIC[int(rng.integers(len(PUBLIC)))]
+            text, secret = make_string(kind, rng)
+            public = public_line(public_kind, text, rng)
             size = max(16, photo.height // int(rng.integers(18, 30)))
             font = _pil_font(str(fonts[int(rng.integers(len(fonts)))]), size)
             draw = ImageDraw.Draw(photo)
@@ -131,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--media", default=".media/opencv")
     ap.add_argument("--out", default="runs/bench/written_forms.json")
+    ap.add_argument("--public", choices=("signs", "places"), default="signs",
+                    help="public line beside each private one: signs (CITY LIBRARY, ...) or places named after "
+                         "given names (Keziah Street, ...)")
     args = ap.parse_args(argv)
     specs = ["identity", *(args.anonymizer or ["faceblur"])]
 
@@ -144,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
 
     limit_threads(2)
     engines = attack_engines()
-    items = build(args.seed, Path(args.media))
+    items = build(args.seed, Path(args.media), args.public)
     print(f"{len(items)} photos, {PER_KIND} per kind; engines: {', '.join(engines)}")
     print(f"\n{'anonymizer':28s} " + " ".join(f"{k:>13s}" for k in KINDS) + f" {'private':>8s} {'public':>7s}")
     rows, leaks = [], []
@@ -170,8 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"read after protection ({leak['anonymizer']}, {leak['kind']}): {leak['text']}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, json.dumps({"seed": args.seed, "engines": list(engines), "rows": rows, "leaks": leaks},
-                                      indent=2))
+    atomic_write_text(out, json.dumps({"seed": args.seed, "public": args.public, "engines": list(engines),
+                                       "rows": rows, "leaks": leaks}, indent=2))
     print(f"wrote {out}")
     return 0
 

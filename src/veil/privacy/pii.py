@@ -119,11 +119,14 @@ _PLACE_STARTS = {
     "RAMBLA", "GLORIETA", "ALAMEDA", "CALZADA", "JALAN", "JL", "LORONG", "ALEJA", "PLAC", "ULICA", "UL", "STRADA",
     "ALEEA", "BULEVARDUL", "TRAVESSA", "RODOVIA", "CHEMIN", "AVENUE", "BOULEVARD", "QUAI", "BAHNHOF", "ST", "SAINT",
     "SANKT", "SANTA", "SANTO", "SAO", "STE", "MOUNT", "MT", "FORT", "LAKE", "CAPE", "PORT"}
-#: A street's name written as one word, as Germanic and Nordic languages do ("Friedrichstrasse",
-#: "Kalverstraat", "Drottninggatan") and OCR runs an English one together ("GEORGESTREET"), at
-#: least four letters before the ending.
-_PLACE_COMPOUND = re.compile(r"[A-Z'-]{4,}(STREET|ROAD|AVENUE|STATION|SQUARE|STRASSE|STRAAT|GATAN|GASSE|VEJ|"
-                             r"VAGEN|VEIEN|LAAN|PLATZ|PLEIN|ALLEE|GRACHT|STEIG|KATU|UTCA)")
+#: A place's name written as one word, as Germanic and Nordic languages write streets
+#: ("Friedrichstrasse", "Kalverstraat", "Drottninggatan") and OCR runs a sign together
+#: ("GEORGESTREET", "KEZIAHCAFE"): at least four letters, then one of these endings. Not the
+#: endings of names: "LINE" (Caroline), "HAUS" (Backhaus), "LAAN" (Van der Laan).
+_PLACE_COMPOUND = re.compile(r"([A-Z'-]{4,})(STREET|ROAD|AVENUE|BOULEVARD|STATION|SQUARE|AIRPORT|HOSPITAL|MUSEUM|"
+                             r"LIBRARY|GALLERY|THEATRE|THEATER|STADIUM|SCHOOL|COLLEGE|ACADEMY|CAFE|BAKERY|PIZZERIA|"
+                             r"RESTAURANT|PHARMACY|HOTEL|STRASSE|STRAAT|GATAN|GASSE|VAGEN|VEIEN|PLATZ|PLEIN|ALLEE|"
+                             r"GRACHT|STEIG|KATU|UTCA)")
 #: Words before a place word that no person's name holds, though the census lists some as rare names.
 _PLACE_QUALIFIERS = {
     "ROYAL", "NEW", "OLD", "NORTH", "SOUTH", "EAST", "WEST", "HIGH", "MAIN", "LITTLE", "GREAT", "GRAND", "UPPER",
@@ -618,6 +621,13 @@ def _run_together_name(word: str) -> bool:
     return any(up[:i] in given or up[:i] in world for i in range(3, len(up) - 2))
 
 
+def _named_after_whole_name(before: str) -> bool:
+    """The words before a place word are a whole name (given name and surname, run together
+    or not): "PRIYA BENALI" of "PRIYA BENALI STATION", a badge read as one line with the sign
+    beside it, not a place named after someone ("George Street")."""
+    return name_score(before) == 1.0 or (" " not in before.strip() and _run_together_name(before))
+
+
 def place_name(words: Sequence[str]) -> bool:
     """True when the words name a place or a business, not a person: one word that is a
     street's name ("Friedrichstrasse", :data:`_PLACE_COMPOUND`); or, of two or more, the last is a
@@ -633,11 +643,12 @@ def place_name(words: Sequence[str]) -> bool:
     if not up:
         return False
     if len(up) == 1:
-        return _PLACE_COMPOUND.fullmatch(up[0].rstrip(".")) is not None
+        compound = _PLACE_COMPOUND.fullmatch(up[0].rstrip("."))
+        return compound is not None and not _named_after_whole_name(compound.group(1))
     last = up[-1].rstrip(".")
     if up[0].rstrip(".") in _PLACE_STARTS:
         return True
-    if name_score(" ".join(words[:-1])) == 1.0 or (len(up) == 2 and _run_together_name(up[0])):
+    if _named_after_whole_name(" ".join(words[:-1])):
         return False  # "PRIYA BENALI STATION": a name badge OCR read as one line with the sign beside it
     if last in _PLACE_ENDS:
         return True
