@@ -254,7 +254,8 @@ def test_a_secret_or_a_birth_date_after_its_label(text: str, category: str) -> N
 @pytest.mark.parametrize("text", [
     "George Street", "MADISON AVENUE", "Victoria Station", "Platform 2 Victoria Line", "Kennedy Airport",
     "Lincoln Center", "Camden Town", "Fulton St", "Rue Victor Hugo", "Via Giuseppe Verdi", "St Mary's Church",
-    "Santa Maria Novella", "Friedrichstrasse", "Kalverstraat", "GEORGESTREET", "KEZIAHCAFE", "Lucy's Cafe", "Sophie's Bakery", "Central Park",
+    "Santa Maria Novella", "Friedrichstrasse", "Kalverstraat", "GEORGESTREET", "KEZIAHCAFE",
+    "Lucy's Cafe", "Sophie's Bakery", "Central Park",
     "City Hall", "Next stop: Oxford Circus",
 ])
 def test_a_place_or_business_named_after_someone_is_public(text: str) -> None:
