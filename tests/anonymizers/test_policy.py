@@ -408,6 +408,22 @@ def test_a_name_cut_apart_grows_over_its_pieces() -> None:
     assert cats == ["name", "name"]
 
 
+def test_a_name_cut_into_two_public_words_is_joined() -> None:
+    """ "Wang Fang" cut at its space into "wang" and "Fang", two dictionary words each public
+    alone (found on a real photo by benchmarks/written_forms.py): joined they are a name. Two
+    sign words side by side ("CAR" "PARK", "BUS" "STOP") stay public."""
+    from veil.anonymizers.guides import join_split_formats
+    from veil.privacy.pii import text_category
+
+    for pair, expected in ((("wang", "Fang"), ["name", "name"]), (("CAR", "PARK"), ["public", "public"]),
+                           (("BUS", "STOP"), ["public", "public"])):
+        lines = [(_line(40, 100, 105, 128), pair[0], 0.9), (_line(111, 100, 175, 128), pair[1], 1.0)]
+        cats = [text_category(t, c) for _, t, c in lines]
+        assert cats == ["public", "public"]
+        join_split_formats(lines, cats)
+        assert cats == expected, pair
+
+
 def test_a_name_written_one_word_a_line_is_joined_but_a_sign_board_is_not() -> None:
     """ "SIOBHAN" over "STONE" is one name ("STONE" alone is a dictionary word). On a sign
     board, a lone unknown word ("Wiveniioe-ark", a misread place) takes no neighbour with it,

@@ -1136,7 +1136,8 @@ def join_split_formats(lines: Sequence[tuple[np.ndarray, str, float]], cats: lis
     out: the shortest such run) gives its category to each of its pieces that read as
     ``public`` or ``unread`` alone. "+61", ". 450 492" and "742" are each public; joined they
     are a phone number, which the detector had cut at its spaces on a business card. A name
-    cut apart grows over its public neighbours the same way (:func:`_extend_names`)."""
+    cut apart grows over its public neighbours the same way (:func:`_extend_names`), and a
+    name cut into two words each public alone is joined (:func:`_join_name_pieces`)."""
     for group in _rows([poly for poly, _, _ in lines]):
         if len(group) < 2:
             continue
@@ -1153,6 +1154,7 @@ def join_split_formats(lines: Sequence[tuple[np.ndarray, str, float]], cats: lis
                     if cats[i] in ("public", "unread"):
                         cats[i] = cat
         _extend_numbers(lines, cats, order)
+        _join_name_pieces(lines, cats, order, min_confidence)
         _extend_names(lines, cats, order, min_confidence)
 
 
@@ -1198,6 +1200,20 @@ def _extend_names(lines: Sequence[tuple[np.ndarray, str, float]], cats: list[str
             or is_common_name(lines[other][1])
 
     _grow_names(lines, cats, order, ("public",), joins, min_confidence)
+
+
+def _join_name_pieces(lines: Sequence[tuple[np.ndarray, str, float]], cats: list[str], order: list[int],
+                      min_confidence: float) -> None:
+    """A name the detector cut at its space into two words that are each public alone: two
+    one-word ``public`` pieces side by side (in reading ``order`` of one row) that read as a
+    name when joined become names ("wang" + "Fang": two dictionary words, a romanized name
+    together; "Grace" + "Wood"). Only a sure name counts (:func:`name_score` 1), as it would
+    have, read as one line; :func:`_extend_names` then grows it over further pieces."""
+    for a, b in zip(order, order[1:], strict=False):
+        if cats[a] == cats[b] == "public" and all(len(lines[i][1].split()) == 1 for i in (a, b)) \
+                and _run_category(lines, [a, b], min_confidence) == "name" \
+                and name_score(f"{lines[a][1]} {lines[b][1]}") >= 1.0:
+            cats[a] = cats[b] = "name"
 
 
 def _run_category(lines: Sequence[tuple[np.ndarray, str, float]], run: Sequence[int], min_confidence: float) -> str:
