@@ -371,14 +371,18 @@ def _person_providers() -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def _name_parts(listed: dict[str, Any], attrs: Sequence[str], min_len: int) -> set[str]:
-    """The names of the lists ``attrs`` of a provider, in Latin script, accents folded, upper
-    case, each part of a compound name ("Anna-Lena") on its own, at least ``min_len`` letters;
-    lists a locale builds in code are skipped."""
+    """The names of the lists ``attrs`` of a provider, in Latin script (names in a script of
+    India spelled in Latin letters: "राजेश" is "RAJESH", :func:`~veil.privacy.romanize.romanize_indic`),
+    accents folded, upper case, each part of a compound name ("Anna-Lena") on its own, at
+    least ``min_len`` letters; lists a locale builds in code are skipped."""
+    from veil.privacy.romanize import romanize_indic
+
     out: set[str] = set()
     for attr in attrs:
         names = listed.get(attr)
         if isinstance(names, (list, tuple, dict)):
-            out.update(part for name in names for part in re.split(r"[\s\-]+", fold_latin(str(name)).upper())
+            out.update(part for name in names
+                       for part in re.split(r"[\s\-]+", fold_latin(romanize_indic(str(name))).upper())
                        if len(part) >= min_len and part.isascii() and part.isalpha())
     return out
 
