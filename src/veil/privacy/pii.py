@@ -23,7 +23,9 @@ formats and word lists, not the strings of any data set:
   of words OCR ran together; a short list of signage words that dictionaries miss (CAFE,
   TAXI, WC, ...) counts as known, and so does a word one OCR slip away from a dictionary
   word (6+ letters, not a census name: "GALLERLES" is a misread sign word, not a name);
-  a given name of some country (Faker's locales, :func:`is_world_given_name`) is never
+  a given name of some country (Faker's locales, those written in a script of India spelled
+  in Latin letters by :func:`~veil.privacy.romanize.romanize_indic`: "राजेश" is "RAJESH";
+  :func:`is_world_given_name`) is never
   explained away as words run together or misread ("MATTHIAS" is not "MATT" + "HIAS"), and
   such a name, or one two locales list even if it is a word ("Florin"), before a census
   surname made of words is a name ("Cormac Whitfield", "FlorinCastellano"); a given name
