@@ -89,10 +89,10 @@ def make_string(kind: str, rng) -> tuple[str, str]:  # noqa: ANN001
     return line, line
 
 
-def public_line(kind: str, text: str, rng) -> str:  # noqa: ANN001
-    """The public line: a sign of :data:`PUBLIC`, or (``kind`` "places") a place named after a
-    given name that the private line beside it does not hold."""
-    if kind != "places":
+def public_line(public_kind: str, text: str, rng) -> str:  # noqa: ANN001
+    """The public line: a sign of :data:`PUBLIC`, or (``public_kind`` "places") a place named
+    after a given name that the private line ``text`` beside it does not hold."""
+    if public_kind != "places":
         return PUBLIC[int(rng.integers(len(PUBLIC)))]
     given = [g for g in GIVEN if g.lower() not in text.lower()]
     line = f"{given[int(rng.integers(len(given)))]} {PLACES[int(rng.integers(len(PLACES)))]}"

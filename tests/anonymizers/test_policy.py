@@ -415,7 +415,8 @@ def test_a_name_cut_into_two_public_words_is_joined() -> None:
     from veil.anonymizers.guides import join_split_formats
     from veil.privacy.pii import text_category
 
-    for pair, expected in ((("wang", "Fang"), ["name", "name"]), (("CAR", "PARK"), ["public", "public"]),
+    for pair, expected in ((("wang", "Fang"), ["name", "name"]), (("Li", "Na"), ["name", "name"]),
+                           (("CAR", "PARK"), ["public", "public"]),
                            (("BUS", "STOP"), ["public", "public"])):
         lines = [(_line(40, 100, 105, 128), pair[0], 0.9), (_line(111, 100, 175, 128), pair[1], 1.0)]
         cats = [text_category(t, c) for _, t, c in lines]

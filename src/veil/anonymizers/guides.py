@@ -1207,7 +1207,7 @@ def _join_name_pieces(lines: Sequence[tuple[np.ndarray, str, float]], cats: list
     """A name the detector cut at its space into two words that are each public alone: two
     one-word ``public`` pieces side by side (in reading ``order`` of one row) that read as a
     name when joined become names ("wang" + "Fang": two dictionary words, a romanized name
-    together; "Grace" + "Wood"). Only a sure name counts (:func:`name_score` 1), as it would
+    together; "Li" + "Na"). Only a sure name counts (:func:`name_score` 1), as it would
     have, read as one line; :func:`_extend_names` then grows it over further pieces."""
     for a, b in zip(order, order[1:], strict=False):
         if cats[a] == cats[b] == "public" and all(len(lines[i][1].split()) == 1 for i in (a, b)) \
