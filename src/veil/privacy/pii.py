@@ -63,6 +63,8 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from veil.privacy.romanize import romanize_indic
+
 #: Private text categories, in the order guides and networks use them.
 PRIVATE_TEXT_CATEGORIES: tuple[str, ...] = ("name", "phone", "plate", "email", "id")
 #: Every text category :func:`text_category` can return.
@@ -377,8 +379,6 @@ def _name_parts(listed: dict[str, Any], attrs: Sequence[str], min_len: int) -> s
     India spelled in Latin letters: "राजेश" is "RAJESH", :func:`~veil.privacy.romanize.romanize_indic`),
     accents folded, upper case, each part of a compound name ("Anna-Lena") on its own, at
     least ``min_len`` letters; lists a locale builds in code are skipped."""
-    from veil.privacy.romanize import romanize_indic
-
     out: set[str] = set()
     for attr in attrs:
         names = listed.get(attr)
@@ -651,17 +651,17 @@ def place_name(words: Sequence[str]) -> bool:
     if len(up) == 1:
         compound = _PLACE_COMPOUND.fullmatch(up[0].rstrip("."))
         return compound is not None and not _named_after_whole_name(compound.group(1))
-    last = up[-1].rstrip(".")
     if up[0].rstrip(".") in _PLACE_STARTS:
         return True
+    last = up[-1].rstrip(".")
+    if last not in _PLACE_ENDS and last not in _SURNAME_PLACE_ENDS:
+        return False
     if _named_after_whole_name(" ".join(words[:-1])):
         return False  # "PRIYA BENALI STATION": a name badge OCR read as one line with the sign beside it
     if last in _PLACE_ENDS:
         return True
-    if last in _SURNAME_PLACE_ENDS:
-        return any(w.endswith("'S") or w in _PLACE_QUALIFIERS or (is_known_word(w) and not is_common_name(w))
-                   for w in up[:-1])
-    return False
+    return any(w.endswith("'S") or w in _PLACE_QUALIFIERS or (is_known_word(w) and not is_common_name(w))
+               for w in up[:-1])
 
 
 def pii_scores(text: str) -> dict[str, float]:
