@@ -11,8 +11,9 @@ real-photo check's pool (none used in training), beside a public sign line, then
 RapidOCR and Tesseract (when installed) on the whole image and on a crop around it
 upscaled 2x, unprotected and protected. The names mix given names of many countries with
 surnames that are English words ("Wood", "Hill", "Baker"), the hardest case for word lists;
-forms of address include some the classifier has no rule for ("Pastor", "Coach"): a check
-of what it does not know, not only of what it does. Names also come inside sentences,
+forms of address include two the classifier had no rule for when this check was written
+("Pastor", "Coach"; they leaked until a role before a surname became a name cue, a rule
+written from a wider list of roles, kinship words and public phrases than these two). Names also come inside sentences,
 dedications and address lines ("Signed by Radek Hill", "Parcel for Mei Fox, 14 Elm Road").
 
     .venv/bin/python benchmarks/written_forms.py --anonymizer runs/demo/train/model

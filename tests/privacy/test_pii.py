@@ -167,6 +167,40 @@ def test_place_names_among_given_names_stay_public(text: str) -> None:
     assert text_category(text) == "public"
 
 
+@pytest.mark.parametrize("text", ["Coach Frost", "PASTOR BAKER", "Fr. Brown", "Rabbi Stone", "Aunt Rose",
+                                  "Sgt. Baker", "Col. White", "Deputy Page", "Nurse Ward", "Chief Brody"])
+def test_a_role_before_a_surname_that_is_a_word_is_a_name(text: str) -> None:
+    """People are called by their role and surname; the surname alone is a dictionary word."""
+    assert text_category(text) == "name"
+
+
+@pytest.mark.parametrize("text", ["Coach Parking", "Coach House", "Coach Station", "Nurse Call", "Deputy Head",
+                                  "Chief Baker", "Coach Driver", "Father Christmas", "Lady Chapel", "General Store",
+                                  "Private Road", "Chief Executive", "CHEF DE PROJET TECHNIQUE"])
+def test_a_role_before_a_thing_or_a_trade_stays_public(text: str) -> None:
+    assert text_category(text) == "public"
+
+
+def test_a_role_and_a_surname_inside_a_sentence_is_a_name() -> None:
+    assert text_category("Thanks to Lt. Frost for the lift") == "name"
+    assert text_category("Open daily. Coach parking at rear") == "public"
+
+
+@pytest.mark.parametrize("text", ["Müller GmbH", "SCHMIDT GMBH & CO. KG", "Schiavone S.p.A.", "Baker & Sons",
+                                  "Kowalski Sp. z o.o.", "Carpentier S.A.", "RHODES GROUP", "Volvo AB", "Acme Inc.",
+                                  "Tozzi e Figli", "Garcia Hermanos"])
+def test_a_firm_named_after_someone_is_public(text: str) -> None:
+    """A legal form or family-firm ending after a surname names a business (a van, a plaque)."""
+    assert text_category(text) == "public"
+
+
+@pytest.mark.parametrize("text", ["John Smith Ltd", "Leroy Didier et Fils", "Kim Son", "KIM SON", "Dr. Smith GmbH",
+                                  "Grace Co"])
+def test_a_whole_name_or_a_name_like_a_firm_stays_a_name(text: str) -> None:
+    """A sole trader's full name names a person too; "Son" alone is a name, not "& Sons"."""
+    assert text_category(text) == "name"
+
+
 def test_a_given_name_before_a_surname_made_of_words_is_a_name() -> None:
     """"Cormac" is in one dictionary and "Whitfield" segments into "Whit" + "field"; together,
     a given name of some country and a census surname that is no word itself, they are a name."""

@@ -135,6 +135,23 @@ _PLACE_COMPOUND = re.compile(r"([A-Z'-]{4,})(STREET|ROAD|AVENUE|BOULEVARD|STATIO
 _PLACE_QUALIFIERS = {
     "ROYAL", "NEW", "OLD", "NORTH", "SOUTH", "EAST", "WEST", "HIGH", "MAIN", "LITTLE", "GREAT", "GRAND", "UPPER",
     "LOWER", "CENTRAL", "CITY", "TOWN", "MEMORIAL", "NATIONAL", "ST", "SAINT"}
+#: A firm's legal form or family-firm ending at the end of a line ("Müller GmbH", "Schiavone
+#: S.p.A.", "Baker & Sons", "Kowalski Sp. z o.o.", "Leroy et Fils", "Hazenveld Groep"),
+#: matched on the folded, upper-case line. Never right after a comma ("Smith, A.B." is
+#: initials), and kinship words only after "&" or "and" ("Kim Son" is a name).
+_LEGAL_FORM = re.compile(
+    r"(?<![,\w])\s*(?:"
+    # family firms and partnerships after "&" or "and": "Baker & Sons", "Leroy et Fils", "Smith & Co."
+    r"(?:&|AND|ET|E|Y|UND|EN)\s*(?:SONS?|SOHNE|SOEHNE|FILS|FIGLI|HIJOS|ZONEN|CIE\.?|CO\.?|PARTNERS|ASSOCIATES|"
+    r"ASOCIADOS|ASSOCIES|DAUGHTERS?)"
+    # legal forms: "Müller GmbH", "Acme Inc.", "Schiavone S.p.A.", "Kowalski Sp. z o.o.", "Volvo AB"
+    r"|GMBH(?:\s*&\s*CO\.?\s*KG)?|AG|KG|OHG|GBR|E\.\s?V\.|LTD\.?|LIMITED|PLC|L\.?L\.?C\.?|LLP|INC\.?|"
+    r"INCORPORATED|CORP\.?|CORPORATION|COMPANY|PTY\.?\s*LTD\.?|PTE\.?\s*LTD\.?|SDN\.?\s*BHD\.?|BROS\.?|"
+    r"HERMANOS|GROUP|GROUPE|GRUPPE|GRUPPO|GRUPO|GROEP|HOLDINGS?|"
+    r"S\.A\.S\.?|SAS|SASU|SARL|EURL|SNC|S\.P\.A\.?|SPA|S\.R\.L\.?|SRL|S\.A\.|S\.L\.(?:N\.E\.?)?|SLNE|"
+    r"S\.\s?COOP\.?|B\.V\.|BV|N\.V\.|NV|VOF|"
+    r"SP\.\s?Z\s?O\.\s?O\.?(?:\s*SP\.\s?K\.?)?|SP\.\s?[KJ]\.?|S\.C\.|AB|ASA|A/S|APS|OYJ?|KFT\.?|ZRT\.?|"
+    r"S\.R\.O\.?|D\.O\.O\.?)\s*$")
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 _SPELLED_EMAIL = re.compile(r"[\w.+-]+\s*[\[({<]\s*at\s*[\])}>]\s*[\w-]+"
@@ -146,6 +163,29 @@ _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
 _HONORIFICS = {"MR", "MRS", "MS", "MISS", "MX", "DR", "PROF", "SIR", "DAME", "REV", "HERR", "FRAU", "MME", "MLLE",
                "MONSIEUR", "MADAME", "SR", "SRA", "SRTA", "DOTT", "DOTTSSA", "ING", "CAPT", "SGT", "HON", "SEN",
                "MISTER", "MADAM", "DOCTOR", "OFFICER", "CAPTAIN", "SERGEANT", "DETECTIVE", "INSPECTOR", "JUDGE"}
+#: Roles and kinship words people are called by before their surname ("Coach Frost", "Pastor
+#: Baker", "Sgt. Cole", "Aunt Rose"). Unlike :data:`_HONORIFICS` each is also a plain word
+#: ("Coach Parking", "Nurse Call", "Deputy Head"), so :func:`_role_then_surname` asks for a
+#: common name after it. "Major", "General", "Private", "Principal" and "Justice" are left out
+#: in full ("General Store", "Private Road", "Major League"): their abbreviations are in.
+_ROLE_TITLES = {
+    "PASTOR", "FATHER", "FR", "SISTER", "BROTHER", "BR", "REVEREND", "RABBI", "IMAM", "BISHOP", "DEACON", "ELDER",
+    "VICAR", "PADRE", "PFARRER", "COACH", "NURSE", "PROFESSOR", "DEAN", "COLONEL", "COL", "LIEUTENANT", "LT", "GEN",
+    "MAJ", "CORPORAL", "CPL", "PVT", "ADMIRAL", "ADM", "COMMANDER", "CDR", "CMDR", "CHIEF", "SHERIFF", "DEPUTY",
+    "TROOPER", "CONSTABLE", "PC", "AGENT", "DET", "SUPT", "INSP", "SENATOR", "MAYOR", "GOVERNOR", "GOV", "COUNCILLOR",
+    "CLLR", "COUNCILMAN", "COUNCILWOMAN", "AUNT", "AUNTIE", "UNCLE", "GRANDMA", "GRANDPA", "GRANNY", "NANA", "CHEF",
+    "MAESTRO", "LORD", "LADY", "MISSUS"}
+#: Common names that after a role word are more often a thing than a surname ("Coach House",
+#: "Nurse Call", "Deputy Head", "Father Christmas", "Lady Bird").
+_ROLE_OBJECTS = {"HOUSE", "BAY", "CALL", "HEAD", "CHRISTMAS", "BIRD", "PASS", "BOARD", "BANK", "CENTER", "KEY",
+                 "CLASS", "CARD", "CHAIR", "DESK", "ROOM", "TIME", "DAY", "SHIP", "BUS", "CAR", "BOOK"}
+#: Trades that are surnames too: after a rank or a working role they name a job ("Chief Baker",
+#: "Coach Driver", "Head Porter"), not a person (:data:`_JOB_ROLES`).
+_TRADES = {"BAKER", "COOK", "BUTLER", "CARPENTER", "MASON", "PORTER", "FISHER", "FARMER", "MILLER", "TURNER",
+           "WEAVER", "HUNTER", "GARDENER", "GARDNER", "POTTER", "DRIVER", "PAINTER", "CLERK", "STEWARD", "SHEPHERD",
+           "GUARD", "WARDEN", "KEEPER", "BREWER", "BUTCHER", "PILOT", "SINGER", "DEALER", "MARSHAL", "SMITH",
+           "CHANDLER", "TAILOR", "COOPER", "FLETCHER", "THATCHER", "GLOVER", "DYER", "SAWYER", "SEXTON", "WALKER"}
+_JOB_ROLES = {"CHIEF", "DEPUTY", "COACH", "CHEF", "NURSE", "AGENT"}
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 #: Digits OCR reads for a letter inside a word ("W6jcik" for "Wójcik", "B0NNER"), and the letter.
 _DIGIT_SLIPS = str.maketrans("01568", "OISGB")
@@ -579,6 +619,21 @@ def fold_latin(text: str) -> str:
     return unicodedata.normalize("NFC", "".join(c for c in plain if not unicodedata.combining(c)))
 
 
+def business_name(text: str) -> bool:
+    """True when the line is a firm's name: a legal form or family-firm ending
+    (:data:`_LEGAL_FORM`: "Müller GmbH", "Baker & Sons", "Kowalski Sp. z o.o.") after one to
+    four words that are not a whole personal name. A sole trader's full name stays a name
+    ("John Smith Ltd", "Leroy Didier et Fils"): it names a person as much as the firm."""
+    folded = fold_latin(text.strip()).upper()
+    m = _LEGAL_FORM.search(folded)
+    if m is None or m.start() == 0:
+        return False
+    before = folded[:m.start()].strip(" ,&-")
+    words = _WORD.findall(before)
+    return (1 <= len(words) <= 4 and len("".join(words)) >= 3 and not any(c.isdigit() for c in before)
+            and not _named_after_whole_name(" ".join(words)) and _WORD.findall(before)[0] not in _HONORIFICS)
+
+
 def name_score(text: str) -> float:
     """1 for a personal name, 0.5 for a single unknown word, else 0 (see the module doc)."""
     stripped = _unslip(fold_latin(text.strip()))
@@ -591,6 +646,10 @@ def name_score(text: str) -> float:
         return 1.0  # a form of address and a name: "Dr. Anna Müller", "MR SMITH"
     if place_name(words):
         return 0.0  # "George Street", "Rue Victor Hugo", "Lucy's Cafe": a place or a business named after someone
+    if business_name(stripped):
+        return 0.0  # "Müller GmbH", "Baker & Sons": a firm named after someone
+    if len(words) == 2 and _role_then_surname(words[0], words[1]):
+        return 1.0  # "Coach Frost", "PASTOR BAKER", "Lt. Church": a role and a surname
     if len(words) == 2 and re.fullmatch(r"[^,]+,\s*[^,]+", stripped) and name_score(f"{words[1]} {words[0]}") == 1.0:
         return 1.0  # a surname, a comma and a given name: "Smith, John" as "John Smith", "Wood, Radek"
     given = _given_names()
@@ -614,6 +673,18 @@ def name_score(text: str) -> float:
     if len(words) == 2 and _given_then_surname(words[0], words[1]):
         return 1.0  # "Cormac Whitfield", "Florin Castellano", "Piotr Smith": surnames that are words
     return 0.0
+
+
+def _role_then_surname(role: str, surname: str) -> bool:
+    """``role`` is a role or kinship word (:data:`_ROLE_TITLES`) and ``surname`` a capitalised
+    common name that is no sign word, place word or thing often named after a role
+    (:data:`_ROLE_OBJECTS`), nor a trade after a working role (:data:`_TRADES`): "Coach Frost",
+    "Pastor Baker", "Aunt Rose"; not "Coach Parking", "Nurse Station", "Deputy Head", "Chief
+    Baker"."""
+    up = fold_latin(surname).upper()
+    return (role.upper() in _ROLE_TITLES and len(up) >= 3 and surname[:1].isupper() and is_common_name(up)
+            and up not in _SIGNAGE and up not in _PLACE_ENDS and up not in _SURNAME_PLACE_ENDS
+            and up not in _ROLE_OBJECTS and not (role.upper() in _JOB_ROLES and up in _TRADES))
 
 
 def _run_together_name(word: str) -> bool:
@@ -694,7 +765,7 @@ def text_category(text: str, confidence: float = 1.0, min_confidence: float = 0.
             best = "name"  # "Surname: STRAND": the label says whose
     if best == "public" and _secret_after_label(text):
         best = "id"  # "password: hunter2", "Born 12 March 1985": a secret or a birth date after its label
-    if best == "public" and _name_inside(text):
+    if best == "public" and _name_inside(text) and not business_name(text):
         best = "name"  # "Property of John Smith", "Delivered to: Keziah Moreau, 14 Elm Road"
     if best == "public" and (foreign_script_share(text) >= FOREIGN_SCRIPT_SHARE or mixes_scripts(text)
                              or any(garbled_word(w) for w in _unslip(text).split())):
@@ -737,7 +808,7 @@ def _name_inside(text: str) -> bool:
         word = tok.rstrip(".")
         if word[:1].isupper() and word.replace("-", "").replace("'", "").isalpha():
             runs[-1].append(tok)
-            if tok.endswith(".") and len(word) > 1 and word.upper() not in _HONORIFICS:
+            if tok.endswith(".") and len(word) > 1 and word.upper() not in _HONORIFICS | _ROLE_TITLES:
                 runs.append([])  # a full stop ends the run ("... Hill. Open daily")
         else:
             runs.append([])
@@ -749,7 +820,9 @@ def _name_inside(text: str) -> bool:
             for i in range(len(run) - size + 1):
                 window = run[i:i + size]
                 first = window[0].rstrip(".").upper()
-                given = first in _HONORIFICS or first in _given_names(top=None) or first in _world_given_locales()
+                # a form of address, a given name, or a role and a surname ("Thanks to Coach Frost")
+                given = (first in _HONORIFICS or first in _given_names(top=None) or first in _world_given_locales()
+                         or (size == 2 and _role_then_surname(window[0].rstrip("."), window[1])))
                 titled = all(len(w) >= 3 and w[0].isupper() and w[1:].islower() for w in window) \
                     and window[-1].upper() in _census_names()  # "Olusegun Lindgren"; not "OpenAI API"
                 if (given or titled) and len(window) < len(whole) and name_score(" ".join(window)) == 1.0:
