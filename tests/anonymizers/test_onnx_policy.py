@@ -95,6 +95,30 @@ def test_graph_matches_the_network_on_any_size(n: int, h: int, w: int) -> None:
     np.testing.assert_array_equal(none, x.numpy())  # no detection: the image exactly
 
 
+def test_graph_matches_the_network_where_the_text_floor_binds() -> None:
+    """Private lines of every height under weak learned strengths: the floor (a whole level
+    from the line height) decides their level, in the graph as in the network."""
+    import onnxruntime as ort
+
+    a = policy({c: -3.0 for c in POLICY_CATEGORIES})
+    session = ort.InferenceSession(policy_model(a.net, 17).SerializeToString(), providers=["CPUExecutionProvider"])
+    h, w = 120, 200
+    x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(3))
+    maps = torch.zeros(1, len(POLICY_CATEGORIES) + 1, h, w)
+    for i, (cat, height) in enumerate([("name", 1.0), ("phone", 0.5), ("unread", 0.25), ("plate", 0.1),
+                                       ("public", 1.0)]):
+        maps[0, POLICY_CATEGORIES.index(cat), 10 + 20 * i:26 + 20 * i, 20:180] = 1.0
+        maps[0, -1, 10 + 20 * i:26 + 20 * i, 20:180] = height
+    with torch.no_grad():
+        ref = a.net(x, maps).numpy()
+        ref_mask = a.net.last_mask.numpy()
+    got, got_mask = session.run(None, {"image": x.numpy(), "extra": maps.numpy()})
+    assert np.abs(got - ref).max() <= FLOAT_TOLERANCE and np.abs(got_mask - ref_mask).max() <= FLOAT_TOLERANCE
+    levels = ref_mask[0, 0, [18, 38, 58, 78, 98], 100] * len(a.net.levels)
+    np.testing.assert_allclose(levels[:4], [4.0, 3.0, 2.0, 1.0], atol=1e-5)  # 0.03, 0.015, 0.0075, 0.003
+    assert levels[4] < 0.5  # public text: no floor
+
+
 @pytest.mark.parametrize("hide_nudity", [True, False])
 def test_graph_matches_the_network_with_a_fixed_category(hide_nudity: bool, tmp_path: Path) -> None:
     """The default guide's nudity map (after the height map) at the strongest blur, or kept

@@ -826,6 +826,11 @@ POLICY_CATEGORIES: tuple[str, ...] = ("face", "name", "phone", "plate", "email",
 FIXED_CATEGORIES: tuple[str, ...] = ("nudity",)
 
 
+#: The height map of the text guides holds a line's height / (this x the short side),
+#: clipped to 1 (``size_scale`` of :class:`~veil.anonymizers.guides.TextCategoryGuide`).
+TEXT_HEIGHT_SCALE = 0.1
+
+
 @NETWORKS.register("guided-policy")
 class GuidedPolicyObfuscation(_MaskOwner):
     """Per-category obfuscation strength, learned: what to hide and how strongly (METHOD.md §2.1).
@@ -866,6 +871,14 @@ class GuidedPolicyObfuscation(_MaskOwner):
         fixed_categories: categories whose maps follow the height map, hidden at
             ``fixed_level`` while in the policy (:data:`FIXED_CATEGORIES`).
         fixed_level: their level (None: L, the strongest blur).
+        text_floor: scale invariance for private text: a line of a private text category
+            (the policy's, not ``face``) is blurred by at least ``text_floor`` x its height,
+            rounded up to a whole level (a level between two blends the weaker blur in, and
+            deconvolution reads through the weaker one). The height map saturates at
+            :data:`TEXT_HEIGHT_SCALE` of the short side, so taller lines get at least that.
+            A blur a few tenths of a line's height leaves its strokes less than a grey level,
+            beyond any deconvolution (``benchmarks/deblur_attack.py``); a level learned on
+            small lines is not enough for a name that fills the frame. 0 turns it off.
         face_ref: framing invariance for faces. The blur strengths are fractions of a
             reference length: the short side, or, when the face map is large (a close-up, a
             selfie), its extent divided by ``face_ref``, whichever is longer; the extent is
@@ -895,6 +908,7 @@ class GuidedPolicyObfuscation(_MaskOwner):
         face_ref: float = 0.5,
         fixed_categories: Sequence[str] = (),
         fixed_level: float | None = None,
+        text_floor: float = 0.3,
     ) -> None:
         super().__init__()
         owner = self.network_name
@@ -925,12 +939,14 @@ class GuidedPolicyObfuscation(_MaskOwner):
             floor_level=_check_float(owner, "floor_level", floor_level, 0.0, exclusive=False),
             floor_threshold=float(floor_threshold),
             face_ref=_check_float(owner, "face_ref", face_ref, 0.0, exclusive=False),
+            text_floor=_check_float(owner, "text_floor", text_floor, 0.0, exclusive=False),
         )
         if fixed:  # saved only when used: a model without them keeps its config (and export key)
             self.hparams.update(fixed_categories=fixed, fixed_level=fixed_lv)
         self.extra_channels, self.categories, self.levels = extra_channels, cats, lv
         self.fixed_categories, self.fixed_level = fixed, fixed_lv
         self.face_ref = self.hparams["face_ref"]
+        self.text_floor = self.hparams["text_floor"]
         self.policy = self.hparams["policy"]
         self.floor_categories = self.hparams["floor_categories"]
         self.floor_level, self.floor_threshold = float(floor_level), float(floor_threshold)
@@ -1027,10 +1043,26 @@ class GuidedPolicyObfuscation(_MaskOwner):
             idx = [self.categories.index(c) for c in self.floor_categories]
             floor = (cat_maps[:, idx] > self.floor_threshold).any(dim=1, keepdim=True)
             t = torch.where(floor, t.clamp(min=self.floor_level), t)
+        if self.text_floor > 0 and (rows := self.text_floor_rows()):
+            hit = (cat_maps[:, rows] > self.floor_threshold).any(dim=1, keepdim=True) & (height > 0)
+            t = torch.where(hit, torch.maximum(t, self.text_floor_levels(height)), t)
         for j, level in enumerate(self.fixed_levels()):
             if level > 0:
                 t = torch.maximum(t, maps[:, c + 1 + j:c + 2 + j] * level)
         return t
+
+    def text_floor_rows(self) -> list[int]:
+        """The maps of the private text categories (the policy's, not ``face``) ``text_floor`` covers."""
+        return [i for i, c in enumerate(self.categories) if c in self.policy and c not in ("face", "public")]
+
+    def text_floor_levels(self, height: torch.Tensor) -> torch.Tensor:
+        """The smallest whole level whose blur is at least ``text_floor`` x the line height,
+        from the height map (a line's height / (:data:`TEXT_HEIGHT_SCALE` x short side))."""
+        need = height * (self.text_floor * TEXT_HEIGHT_SCALE)
+        t_min = torch.ones_like(height)
+        for lv in self.levels[:-1]:
+            t_min = t_min + (need > lv).to(height.dtype)
+        return t_min
 
     def reference_length(self, maps: torch.Tensor) -> float:
         """The length the blur strengths are fractions of, for a batch of guide maps

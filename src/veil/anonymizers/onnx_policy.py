@@ -408,6 +408,8 @@ def policy_model(net: GuidedPolicyObfuscation, opset: int) -> onnx.ModelProto:
     from onnx import TensorProto as T
     from onnx import helper
 
+    from veil.anonymizers.networks import TEXT_HEIGHT_SCALE
+
     g = _Graph()
     c = len(net.categories)
     n_levels = len(net.levels)
@@ -438,6 +440,17 @@ def policy_model(net: GuidedPolicyObfuscation, opset: int) -> onnx.ModelProto:
         hit = g.op("Greater", g.op("ReduceMax", g.op("Gather", extra, g.i64(*idx), axis=1), axes=[1], keepdims=1),
                    g.f32(net.floor_threshold))
         t = g.op("Where", hit, g.op("Max", t, g.f32(net.floor_level)), t)
+    rows = net.text_floor_rows() if net.text_floor > 0 else []
+    if rows:  # the smallest whole level whose blur is text_floor x the line height (networks.py)
+        hit = g.op("And", g.op("Greater", g.op("ReduceMax", g.op("Gather", extra, g.i64(*rows), axis=1), axes=[1],
+                                                keepdims=1), g.f32(net.floor_threshold)),
+                   g.op("Greater", height, g.f32(0.0)))
+        need = g.op("Mul", height, g.f32(net.text_floor * TEXT_HEIGHT_SCALE))
+        t_min = g.op("Mul", height, g.f32(0.0))
+        t_min = g.op("Add", t_min, g.f32(1.0))
+        for lv in net.levels[:-1]:
+            t_min = g.op("Add", t_min, g.op("Cast", g.op("Greater", need, g.f32(float(lv))), to=T.FLOAT))
+        t = g.op("Where", hit, g.op("Max", t, t_min), t)
     t = g.op("Identity", t, hint="t")
     mask = g.op("Div", t, g.f32(float(n_levels)), hint="mask")
     reference = _reference_length(g, extra, h, w, net)
