@@ -63,7 +63,7 @@ def test_floor_keeps_policy_detections_blurred() -> None:
 
 def test_text_floor_blurs_a_private_line_in_proportion_to_its_height() -> None:
     """At least text_floor x the line height, rounded up to a whole level; public lines and
-    faces are not floored, and text_floor=0 turns it off."""
+    faces are not floored, training renders are not, and text_floor=0 turns it off."""
     m = torch.zeros(1, len(POLICY_CATEGORIES) + 1, 60, 80)
     m[:, POLICY_CATEGORIES.index("name"), 5:15, 5:75] = 1.0
     m[:, -1, 5:15, 5:75] = 1.0  # a line 0.1 of the short side tall or taller: 0.3 x 0.1 = 0.03 -> level 4 (0.04)
@@ -72,7 +72,7 @@ def test_text_floor_blurs_a_private_line_in_proportion_to_its_height() -> None:
     m[:, POLICY_CATEGORIES.index("public"), 35:45, 5:75] = 1.0
     m[:, -1, 35:45, 5:75] = 1.0
     m[:, POLICY_CATEGORIES.index("face"), 50:58, 5:20] = 1.0
-    net = create_network("guided-policy")
+    net = create_network("guided-policy").eval()
     with torch.no_grad():
         net.strength.fill_(-20.0)
     t = net.level_map(m).detach()
@@ -81,10 +81,16 @@ def test_text_floor_blurs_a_private_line_in_proportion_to_its_height() -> None:
     with torch.no_grad():
         net.strength.fill_(3.0)  # learned levels above the floor stay
     assert float(net.level_map(m)[..., 10, 40]) == pytest.approx(6 * torch.sigmoid(torch.tensor(3.0)).item(), abs=1e-4)
-    off = create_network("guided-policy", text_floor=0.0)
+    off = create_network("guided-policy", text_floor=0.0).eval()
     with torch.no_grad():
         off.strength.fill_(-20.0)
     assert float(off.level_map(m)[..., 10, 40]) < 1e-6
+    net.train()  # training renders: the learned levels alone
+    with torch.no_grad():
+        net.strength.fill_(-20.0)
+    assert float(net.level_map(m)[..., 10, 40]) < 1e-6
+    net.eval()
+    assert float(net.level_map(m)[..., 10, 40]) == pytest.approx(4.0)
 
 
 def test_privacy_view_weakens_private_text_only_and_keeps_a_gradient() -> None:

@@ -878,7 +878,10 @@ class GuidedPolicyObfuscation(_MaskOwner):
             :data:`TEXT_HEIGHT_SCALE` of the short side, so taller lines get at least that.
             A blur a few tenths of a line's height leaves its strokes less than a grey level,
             beyond any deconvolution (``benchmarks/deblur_attack.py``); a level learned on
-            small lines is not enough for a name that fills the frame. 0 turns it off.
+            small lines is not enough for a name that fills the frame. It applies in eval
+            mode (protection, evaluation, export), not to training renders: the levels are
+            learned as without it, so the floor adds what scale needs and does not stand in
+            for what training should learn. 0 turns it off.
         face_ref: framing invariance for faces. The blur strengths are fractions of a
             reference length: the short side, or, when the face map is large (a close-up, a
             selfie), its extent divided by ``face_ref``, whichever is longer; the extent is
@@ -1043,7 +1046,7 @@ class GuidedPolicyObfuscation(_MaskOwner):
             idx = [self.categories.index(c) for c in self.floor_categories]
             floor = (cat_maps[:, idx] > self.floor_threshold).any(dim=1, keepdim=True)
             t = torch.where(floor, t.clamp(min=self.floor_level), t)
-        if self.text_floor > 0 and (rows := self.text_floor_rows()):
+        if self.text_floor > 0 and not self.training and (rows := self.text_floor_rows()):
             hit = (cat_maps[:, rows] > self.floor_threshold).any(dim=1, keepdim=True) & (height > 0)
             t = torch.where(hit, torch.maximum(t, self.text_floor_levels(height)), t)
         for j, level in enumerate(self.fixed_levels()):
