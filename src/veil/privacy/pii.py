@@ -631,7 +631,7 @@ def business_name(text: str) -> bool:
     before = folded[:m.start()].strip(" ,&-")
     words = _WORD.findall(before)
     return (1 <= len(words) <= 4 and len("".join(words)) >= 3 and not any(c.isdigit() for c in before)
-            and not _named_after_whole_name(" ".join(words)) and _WORD.findall(before)[0] not in _HONORIFICS)
+            and not _named_after_whole_name(" ".join(words)) and words[0] not in _HONORIFICS)
 
 
 def name_score(text: str) -> float:
@@ -649,7 +649,7 @@ def name_score(text: str) -> float:
     if business_name(stripped):
         return 0.0  # "Müller GmbH", "Baker & Sons": a firm named after someone
     if len(words) == 2 and _role_then_surname(words[0], words[1]):
-        return 1.0  # "Coach Frost", "PASTOR BAKER", "Lt. Church": a role and a surname
+        return 1.0  # "Coach Frost", "PASTOR BAKER", "Col. White": a role and a surname
     if len(words) == 2 and re.fullmatch(r"[^,]+,\s*[^,]+", stripped) and name_score(f"{words[1]} {words[0]}") == 1.0:
         return 1.0  # a surname, a comma and a given name: "Smith, John" as "John Smith", "Wood, Radek"
     given = _given_names()
