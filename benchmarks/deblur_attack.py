@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     from veil.data.manifest import PrivateText
     from veil.fsutil import atomic_write_text
     from veil.privacy.deblur import DEFAULT_BALANCES, DEFAULT_SIGMAS, deblur_recovery
+    from veil.privacy.pretrained import recovery_summary
     from veil.realcheck import _crop_upscale, build_real_photo_check
 
     specs = ([] if args.no_baselines else list(BASELINES)) + list(args.anonymizer or [])
@@ -55,11 +56,8 @@ def main(argv: list[str] | None = None) -> int:
             for s in ci.private:  # each string read at the crop attacker's scale (veil realcheck)
                 r = deblur_recovery([img], [[PrivateText(s.kind, s.text, s.box)]], upscale=_crop_upscale(s.cap_px))
                 items += r["items"]
-        r = {"items": items, "total": len(items), "exact": sum(it["exact"] for it in items),
-             "cer": sum(it["cer"] for it in items) / max(1, len(items)),
-             "per_kind": {k: {"exact": sum(it["exact"] for it in items if it["kind"] == k)}
-                          for k in sorted({it["kind"] for it in items})}}
-        plain = sum(1 for it in r["items"] if it["exact"] and it["sigma"] is None)
+        r = recovery_summary(items)
+        plain = sum(1 for it in items if it["exact"] and it["sigma"] is None)
         kinds = {k: v["exact"] for k, v in r["per_kind"].items()}
         rows.append({"anonymizer": spec, "strings": r["total"], "read_plain": plain, "read_with_deblur": r["exact"],
                      "cer": r["cer"], "per_kind": kinds,

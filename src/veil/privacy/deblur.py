@@ -83,9 +83,9 @@ def deblur_recovery(
     as a single line). Returns the same summary as ``text_recovery`` (``exact``, ``total``,
     ``exact_rate``, ``cer``, ``per_kind``, ``items``), each item with the ``sigma`` and
     ``balance`` of its best attempt (None when no attempt read anything closer than the
-    blurred window itself, which is attempt ``sigma = 0``).
+    blurred window itself, the first attempt).
     """
-    from veil.privacy.pretrained import _as_private_text, get_ocr_engine, text_recovery
+    from veil.privacy.pretrained import _as_private_text, get_ocr_engine, recovery_summary, text_recovery
 
     if len(private_texts) != len(images):
         raise ConfigError(f"deblur_recovery: got {len(private_texts)} text lists for {len(images)} images")
@@ -105,9 +105,9 @@ def deblur_recovery(
                 continue
             window = np.ascontiguousarray(image[y0:ye, x0:xe])
             local = PrivateText(t.kind, t.text, (x1 - x0, y1 - y0, x2 - x0, y2 - y0))
-            attempts = [(None, None, window)] + [(s, b, wiener_deblur(window, s, b)) for s in sigmas for b in balances]
             best: dict[str, Any] | None = None
-            for s, b, img in attempts:
+            for s, b in [(None, None), *((s, b) for s in sigmas for b in balances)]:
+                img = window if s is None else wiener_deblur(window, s, b)  # each only when still unread
                 r = text_recovery([img], [[local]], engine=ocr, upscale=upscale)["items"]
                 if not r:
                     break  # nothing left of the string after normalisation
@@ -118,14 +118,4 @@ def deblur_recovery(
                     break
             if best is not None:
                 items.append(best)
-
-    def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
-        k = len(rows)
-        e = sum(r["exact"] for r in rows)
-        return {"exact": e, "total": k, "exact_rate": e / k if k else math.nan,
-                "cer": float(np.mean([r["cer"] for r in rows])) if k else math.nan}
-
-    out = summary(items)
-    out["per_kind"] = {k: summary([r for r in items if r["kind"] == k]) for k in sorted({r["kind"] for r in items})}
-    out["items"] = items
-    return out
+    return recovery_summary(items)

@@ -663,6 +663,13 @@ def text_recovery(
             cer = min(char_error_rate(t.text, c) for c in candidates)
             read = min(candidates, key=lambda c: char_error_rate(t.text, c))
             items.append({"kind": t.kind, "text": t.text, "read": read, "exact": exact, "cer": cer})
+    return recovery_summary(items)
+
+
+def recovery_summary(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """:func:`text_recovery`'s result from its per-string ``items`` (each with ``kind``,
+    ``exact`` and ``cer``): ``exact``, ``total``, ``exact_rate``, ``cer``, ``per_kind`` and
+    ``items``; rates are nan when there is nothing to count."""
 
     def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         n = len(rows)
