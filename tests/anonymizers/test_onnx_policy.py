@@ -102,11 +102,12 @@ def test_graph_matches_the_network_where_the_text_floor_binds() -> None:
 
     a = policy({c: -3.0 for c in POLICY_CATEGORIES})
     session = ort.InferenceSession(policy_model(a.net, 17).SerializeToString(), providers=["CPUExecutionProvider"])
-    h, w = 120, 200
+    h, w = 170, 200
     x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(3))
     maps = torch.zeros(1, len(POLICY_CATEGORIES) + 1, h, w)
-    for i, (cat, height) in enumerate([("name", 1.0), ("phone", 0.5), ("unread", 0.25), ("plate", 0.1),
-                                       ("public", 1.0)]):
+    lines = [("name", 1.0), ("phone", 0.5), ("unread", 0.25), ("plate", 0.1), ("public", 1.0),
+             ("email", 2.5), ("id", 3.0), ("public", 3.0)]  # above 1: lines taller than 0.1 of the short side
+    for i, (cat, height) in enumerate(lines):
         maps[0, POLICY_CATEGORIES.index(cat), 10 + 20 * i:26 + 20 * i, 20:180] = 1.0
         maps[0, -1, 10 + 20 * i:26 + 20 * i, 20:180] = height
     with torch.no_grad():
@@ -114,9 +115,13 @@ def test_graph_matches_the_network_where_the_text_floor_binds() -> None:
         ref_mask = a.net.last_mask.numpy()
     got, got_mask = session.run(None, {"image": x.numpy(), "extra": maps.numpy()})
     assert np.abs(got - ref).max() <= FLOAT_TOLERANCE and np.abs(got_mask - ref_mask).max() <= FLOAT_TOLERANCE
-    levels = ref_mask[0, 0, [18, 38, 58, 78, 98], 100] * len(a.net.levels)
-    np.testing.assert_allclose(levels[:4], [4.0, 3.0, 2.0, 1.0], atol=1e-5)  # 0.03, 0.015, 0.0075, 0.003
+    levels = ref_mask[0, 0, [18 + 20 * i for i in range(len(lines))], 100] * len(a.net.levels)
+    # 0.03, 0.015, 0.0075, 0.003, then 0.075 and 0.09 of the short side
+    np.testing.assert_allclose(levels[[0, 1, 2, 3, 5, 6]], [4.0, 3.0, 2.0, 1.0, 5.0, 6.0], atol=1e-5)
     assert levels[4] < 0.5  # public text: no floor
+    # the learned strengths see the height clipped to 1: a public line 3 x 0.1 of the short side
+    # tall gets the level of one 0.1 tall (height weight -2)
+    assert levels[7] == pytest.approx(levels[4], abs=1e-5)
 
 
 @pytest.mark.parametrize("hide_nudity", [True, False])

@@ -15,7 +15,8 @@ training images. Guides are registered by name and combined with ``+``:
   side)``, clipped to 1), so a network can learn which text sizes to keep (large public
   signs) and which to hide (badges, plates, phone numbers).
 * ``textcls`` (8 maps): the text lines read locally and sorted into name, phone, plate,
-  email, id, unread and public, then the line height.
+  email, id, unread and public, then the line height (clipped to 10, not 1: the
+  ``guided-policy`` network's text floor blurs a tall private line in proportion to it).
 * ``nudity`` (1 map): NudeNet's exposed intimate body parts (:data:`NUDITY_CLASSES`), for
   the category a ``guided-policy`` network hides at a fixed level (never learned down).
 
@@ -251,12 +252,12 @@ def _grown_line(poly: np.ndarray, dilate: float, pad: float) -> tuple[np.ndarray
 
 
 def render_text_planes(shape: tuple[int, ...], regions: Sequence[Region], categories: Sequence[str],
-                       dilate: float, size_scale: float) -> np.ndarray:
+                       dilate: float, size_scale: float, height_clip: float = 1.0) -> np.ndarray:
     """Text maps as planes (len(categories) + 1, H, W): one per category, then the line height.
 
     Each line is grown by ``dilate`` x its height on every side (plus its ``pad``) and
     filled into its category's plane; the last plane holds the line height relative to
-    ``size_scale`` x the short side (clipped to 1, the largest line wins). Where a line read
+    ``size_scale`` x the short side (clipped to ``height_clip``, the largest line wins). Where a line read
     as ``public`` lies, no other line's margin covers it (:func:`keep_public_cores`). Shared
     by the ``text`` guide (one category, ``text``) and ``textcls``.
     """
@@ -273,7 +274,7 @@ def render_text_planes(shape: tuple[int, ...], regions: Sequence[Region], catego
         x1, y1 = np.minimum(grown.max(axis=0) + 1, [w, h])
         if x1 > x0 and y1 > y0:
             layer = np.zeros((y1 - y0, x1 - x0), np.float32)
-            cv2.fillConvexPoly(layer, grown - [x0, y0], float(min(1.0, line_h / (size_scale * short))))
+            cv2.fillConvexPoly(layer, grown - [x0, y0], float(min(height_clip, line_h / (size_scale * short))))
             np.maximum(tall[y0:y1, x0:x1], layer, out=tall[y0:y1, x0:x1])
     if "public" in cats:
         keep_public_cores(planes[:-1], [(r.poly, r.category) for r in regions], cats)
@@ -708,6 +709,9 @@ class TextGuide(Guide):
     name: ClassVar[str] = "text"
     channels: ClassVar[int] = 2
     map_names: ClassVar[tuple[str, ...]] = ("text", "text_height")
+    #: The height map's largest value (a line ``height_clip`` x ``size_scale`` x the short side
+    #: tall or taller).
+    height_clip: ClassVar[float] = 1.0
 
     def __init__(self, box_threshold: float = 0.4, dilate: float = 0.5, size_scale: float = 0.1,
                  max_side: int = 960) -> None:
@@ -754,7 +758,7 @@ class TextGuide(Guide):
 
     def render_planes(self, shape: tuple[int, ...], regions: Sequence[Region]) -> np.ndarray:
         """The planes (len(categories) + 1, H, W) of text regions (:func:`render_text_planes`)."""
-        return render_text_planes(shape, regions, self.categories, self.dilate, self.size_scale)
+        return render_text_planes(shape, regions, self.categories, self.dilate, self.size_scale, self.height_clip)
 
 
 @GUIDES.register("textcls")
@@ -767,8 +771,9 @@ class TextCategoryGuide(TextGuide):
     unsure) or ``public``. Lines stacked into one block are also judged together: a
     one-word line in a block that reads as a name is a name, so "MARIA" above "KOWALSKI"
     is hidden as a whole. Machine-readable codes (:mod:`veil.privacy.codes`) are ``id``s.
-    The last map is the line height, as in :class:`TextGuide`. A network then learns per
-    category how strongly to hide.
+    The last map is the line height, as in :class:`TextGuide` but up to ``height_clip`` (10:
+    a line as tall as the short side). A network then learns per category how strongly to
+    hide.
 
     The detector reads large images at their own size, where it cuts very large text into
     pieces (capitals of 300 px on a 2048x1536 photo, 700 px on a 4032x3024 one: "WALSH" read
@@ -796,6 +801,11 @@ class TextCategoryGuide(TextGuide):
     name: ClassVar[str] = "textcls"
     channels: ClassVar[int] = len(TEXT_CATEGORIES) + 1
     map_names: ClassVar[tuple[str, ...]] = (*(f"text_{c}" for c in TEXT_CATEGORIES), "text_height")
+    #: Up to a line as tall as the short side (10 x 0.1): the ``guided-policy`` network's
+    #: text floor blurs a private line in proportion to its height, however tall; its learned
+    #: strengths see the height clipped to 1, as before (the floor once stopped at lines of
+    #: a tenth of the short side, and a 7-digit phone number 23 % of it tall was read).
+    height_clip: ClassVar[float] = 10.0
 
     def __init__(self, box_threshold: float = 0.4, dilate: float = 0.5, size_scale: float = 0.1,
                  max_side: int = 960, min_confidence: float = 0.5, min_side: int = 736,
@@ -1205,12 +1215,18 @@ def _extend_names(lines: Sequence[tuple[np.ndarray, str, float]], cats: list[str
 def _join_name_pieces(lines: Sequence[tuple[np.ndarray, str, float]], cats: list[str], order: list[int],
                       min_confidence: float) -> None:
     """A name the detector cut at its space into two words that are each public alone: two
-    one-word ``public`` pieces side by side (in reading ``order`` of one row) that read as a
-    name when joined become names ("wang" + "Fang": two dictionary words, a romanized name
-    together; "Li" + "Na"). Only a sure name counts (:func:`name_score` 1), as it would
-    have, read as one line; :func:`_extend_names` then grows it over further pieces."""
+    one-word pieces side by side (in reading ``order`` of one row), each ``public`` or read
+    surely but too short to judge (``unread``: an initial, "K."), that read as a name when
+    joined become names ("wang" + "Fang": two dictionary words, a romanized name together;
+    "Li" + "Na"; "K." + "Strand": the surname, a dictionary word, went out in the clear).
+    Only a sure name counts (:func:`name_score` 1), as it would have, read as one line;
+    :func:`_extend_names` then grows it over further pieces."""
+    def piece(i: int) -> bool:
+        return len(lines[i][1].split()) == 1 and (
+            cats[i] == "public" or (cats[i] == "unread" and lines[i][2] >= min_confidence))
+
     for a, b in zip(order, order[1:], strict=False):
-        if cats[a] == cats[b] == "public" and all(len(lines[i][1].split()) == 1 for i in (a, b)) \
+        if "public" in (cats[a], cats[b]) and piece(a) and piece(b) \
                 and _run_category(lines, [a, b], min_confidence) == "name" \
                 and name_score(f"{lines[a][1]} {lines[b][1]}") >= 1.0:
             cats[a] = cats[b] = "name"

@@ -826,8 +826,9 @@ POLICY_CATEGORIES: tuple[str, ...] = ("face", "name", "phone", "plate", "email",
 FIXED_CATEGORIES: tuple[str, ...] = ("nudity",)
 
 
-#: The height map of the text guides holds a line's height / (this x the short side),
-#: clipped to 1 (``size_scale`` of :class:`~veil.anonymizers.guides.TextCategoryGuide`).
+#: The height map of the text guides holds a line's height / (this x the short side)
+#: (``size_scale`` of :class:`~veil.anonymizers.guides.TextCategoryGuide`), clipped to its
+#: ``height_clip``: 10 for the text-category guide, a line as tall as the short side.
 TEXT_HEIGHT_SCALE = 0.1
 
 
@@ -874,8 +875,8 @@ class GuidedPolicyObfuscation(_MaskOwner):
         text_floor: scale invariance for private text: a line of a private text category
             (the policy's, not ``face``) is blurred by at least ``text_floor`` x its height,
             rounded up to a whole level (a level between two blends the weaker blur in, and
-            deconvolution reads through the weaker one). The height map saturates at
-            :data:`TEXT_HEIGHT_SCALE` of the short side, so taller lines get at least that.
+            deconvolution reads through the weaker one), up to the strongest level (enough
+            for a line about half the short side tall at 0.3).
             A blur a few tenths of a line's height leaves its strokes less than a grey level,
             beyond any deconvolution (``benchmarks/deblur_attack.py``); a level learned on
             small lines is not enough for a name that fills the frame. It applies in eval
@@ -1022,7 +1023,8 @@ class GuidedPolicyObfuscation(_MaskOwner):
         """The current level (0 = kept, L = strongest blur) of each category for a line of ``height``."""
         with torch.no_grad():
             sized = torch.from_numpy(self._sized()).to(self.strength.dtype)
-            t = len(self.levels) * torch.sigmoid(self.strength[self._route] + self.height_weight * height * sized)
+            logits = self.strength[self._route] + self.height_weight * min(height, 1.0) * sized
+            t = len(self.levels) * torch.sigmoid(logits)
         out = {c: round(float(v), 4) for c, v in zip(self.categories, t, strict=True)}
         return out | {c: round(level, 4) for c, level in zip(self.fixed_categories, self.fixed_levels(), strict=True)}
 
@@ -1035,7 +1037,10 @@ class GuidedPolicyObfuscation(_MaskOwner):
         c = len(self.categories)
         cat_maps, height = maps[:, :c], maps[:, c:c + 1]
         sized = torch.from_numpy(self._sized()).to(maps.dtype).to(maps.device)
-        logits = self.strength[self._route].view(1, -1, 1, 1) + self.height_weight * height * sized.view(1, -1, 1, 1)
+        # the learned strengths see the height up to TEXT_HEIGHT_SCALE x the short side (map 1);
+        # the text floor sees the whole of it (the text-category guide maps taller lines above 1)
+        logits = (self.strength[self._route].view(1, -1, 1, 1)
+                  + self.height_weight * height.clamp(max=1.0) * sized.view(1, -1, 1, 1))
         level = len(self.levels) * torch.sigmoid(logits)
         if self.privacy_margin > 0:
             weak = F.softplus(4.0 * (level - self.privacy_margin)) / 4.0

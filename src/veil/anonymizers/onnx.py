@@ -181,7 +181,8 @@ def _example(net: Any, n: int, h: int, w: int, seed: int) -> tuple[torch.Tensor,
                           torch.randint(0, max(1, w - 2), (1,), generator=g).tolist())
                 dy, dx = 1 + h // (3 + c), 1 + w // (4 + c)
                 maps[b, c, y0:y0 + dy, x0:x0 + dx] = 0.1 + 0.9 * torch.rand(dy, dx, generator=g)[: h - y0, : w - x0]
-        maps[:, -1] = torch.rand(n, h, w, generator=g)
+        # the height map (after the categories; the text-category guide maps tall lines above 1)
+        maps[:, len(net.categories)] = 3.0 * torch.rand(n, h, w, generator=g)
         x.append(maps)
     elif net.extra_channels:
         x.append(torch.rand(n, net.extra_channels, h, w, generator=g))
@@ -191,7 +192,7 @@ def _example(net: Any, n: int, h: int, w: int, seed: int) -> tuple[torch.Tensor,
 _IO_DOC = {
     "image": "float32 (N, 3, H, W) RGB in [0, 1]; N, H, W dynamic",
     "privacy": "float32 (N,) privacy weight in [0, 1] (the dial)",
-    "extra": "float32 (N, C, H, W) extra detector maps in [0, 1]",
+    "extra": "float32 (N, C, H, W) extra detector maps in [0, 1] (a text height map up to 10)",
     "protected": "float32 (N, 3, H, W) RGB in [0, 1]",
     "mask": "float32 (N, 1, H, W) obfuscation mask in [0, 1]",
 }

@@ -431,8 +431,9 @@ def policy_model(net: GuidedPolicyObfuscation, opset: int) -> onnx.ModelProto:
     gains = np.concatenate([gains, [np.float32(0.0)], fixed]).astype(np.float32).reshape(1, channels, 1, 1)
     t = g.op("ReduceMax", g.op("Mul", extra, g.const(gains, np.float32)), axes=[1], keepdims=1)
     height = g.op("Slice", extra, g.i64(c), g.i64(c + 1), g.i64(1))
+    learned_height = g.op("Min", height, g.f32(1.0))  # the strengths see it clipped to 1 (networks.py)
     for i in np.flatnonzero(sized > 0).tolist():
-        logit = g.op("Add", g.f32(float(strength[i])), g.op("Mul", height, g.f32(hw)))
+        logit = g.op("Add", g.f32(float(strength[i])), g.op("Mul", learned_height, g.f32(hw)))
         m = g.op("Slice", extra, g.i64(i), g.i64(i + 1), g.i64(1))
         t = g.op("Max", t, g.op("Mul", g.op("Mul", m, g.f32(float(n_levels))), g.op("Sigmoid", logit)))
     if net.floor_categories:
