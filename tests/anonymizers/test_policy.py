@@ -189,6 +189,34 @@ def test_text_lines_are_read_and_sorted_into_categories() -> None:
     assert maps[200:215, 100:200, names.index("text_name")].mean() > 0.5
 
 
+def test_faint_writing_is_found_with_the_local_contrast_raised() -> None:
+    """A name and a phone number 8 grey levels from their pale board (pencil, a faded
+    receipt): the recogniser reads them from a crop, the detector misses them on the image as
+    it is; the guide finds them on the image with its local contrast raised and reads them
+    from the image as it is. Text of normal contrast reads the same either way."""
+    import cv2
+
+    from veil.anonymizers.guides import TextCategoryGuide
+
+    img = np.full((480, 640, 3), 120, np.uint8)
+    img[:, :320] = (70, 90, 60)
+    _board(img, "NO ENTRY", (60, 80), 1.6, 3)
+    for text, org in (("Robert Zielinski", (40, 250)), ("020 7946 0018", (330, 380))):
+        (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_DUPLEX, 1.0, 2)
+        x, y = org
+        cv2.rectangle(img, (x - 10, y - h - 10), (x + w + 10, y + base + 10), (206, 204, 200), -1)
+        cv2.putText(img, text, (x, y), cv2.FONT_HERSHEY_DUPLEX, 1.0, (198, 196, 192), 2, cv2.LINE_AA)
+
+    def read(guide: TextCategoryGuide) -> dict[str, str]:
+        return {t.replace(" ", "").upper(): c for _, t, _, c in guide.read_lines(img)}
+
+    plain, raised = read(TextCategoryGuide(local_contrast=0.0)), read(TextCategoryGuide())
+    assert not any("7946" in t or "ZIELINSKI" in t for t in plain), plain
+    assert raised.get("ROBERTZIELINSKI") == "name", raised
+    assert [c for t, c in raised.items() if "7946" in t] == ["phone"], raised
+    assert {c for t, c in raised.items() if t in ("NOENTRY", "NO", "ENTRY")} == {"public"}, raised
+
+
 def test_line_height_moves_only_kept_text() -> None:
     """Public signs are tall: a height weight learned from them must not un-blur a tall name."""
     net = create_network("guided-policy")
