@@ -17,15 +17,13 @@ writes ``--out`` (default ``runs/bench/faint_text.json``) atomically.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from large_text import BACKGROUNDS, NEAR_CER, SIZE, _strings
+from large_text import NEAR_CER, SIZE, _strings, fitted_ink, layout_tools, paint, parse_args
 
 #: Grey levels between the ink and its board.
 CONTRASTS = (6, 10, 16, 24, 40)
@@ -38,36 +36,22 @@ def build(seed: int, media: Path) -> list[dict]:
     """The images: a board with one faint private string each, :data:`PER_CONTRAST` per contrast."""
     import cv2
 
-    from veil.media import load_image
-    from veil.realcheck import ROLE_FONTS, _pick, _rng, font_pool, ink
+    from veil.realcheck import _pick
 
-    _, fonts = font_pool()
-    names = sorted({f for role in ("note", "tag", "card", "sticker") for f in ROLE_FONTS[role] if f in fonts})
-    rng = _rng(seed, "faint-text-layout")
-    backgrounds = [load_image(media / b) for b in BACKGROUNDS if (media / b).is_file()]
-    if not backgrounds:
-        raise SystemExit(f"no background photos under {media}: run `make media`")
+    fonts, names, rng, backgrounds = layout_tools(seed, "faint-text-layout", ("note", "tag", "card", "sticker"), media)
     W, H = SIZE
     items = []
     for k, contrast in enumerate(CONTRASTS):
         for i, (kind, text) in enumerate(_strings(seed, PER_CONTRAST, False, f"faint{contrast}")):
             font, path = fonts[_pick(rng, names)]
-            m = ink(text, font, path, HEIGHTS[i % len(HEIGHTS)] * H)
-            if m.shape[1] > 0.88 * W:
-                m = cv2.resize(m, (int(0.88 * W), max(4, round(m.shape[0] * 0.88 * W / m.shape[1]))),
-                               interpolation=cv2.INTER_AREA)
+            m = fitted_ink(text, font, path, HEIGHTS[i % len(HEIGHTS)] * H, 0.88 * W)
             h, w = m.shape
             img = cv2.resize(backgrounds[(k + i) % len(backgrounds)], SIZE, interpolation=cv2.INTER_AREA)
             x0 = int(rng.integers(40, W - w - 40))
             y0 = int(rng.integers(40, H - h - 40))
-            pad = int(0.5 * h) + 6
             board = int(rng.integers(70, 236))
             darker = board - contrast >= 0 and (board + contrast > 255 or bool(rng.integers(2)))
-            colour = board - contrast if darker else board + contrast
-            cv2.rectangle(img, (x0 - pad, y0 - pad), (x0 + w + pad, y0 + h + pad), (board,) * 3, -1)
-            a = (m.astype(np.float32) / 255.0)[..., None]
-            region = img[y0:y0 + h, x0:x0 + w].astype(np.float32)
-            img[y0:y0 + h, x0:x0 + w] = np.clip(region * (1 - a) + colour * a, 0, 255).astype(np.uint8)
+            paint(img, m, x0, y0, int(0.5 * h) + 6, (board,) * 3, board - contrast if darker else board + contrast)
             items.append({"kind": kind, "text": text, "font": font.name, "contrast": contrast,
                           "height": h / H, "box": (x0, y0, x0 + w, y0 + h), "image": img})
     return items
@@ -100,17 +84,11 @@ def attack(item: dict, protected: np.ndarray) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--anonymizer", action="append", help="anonymizer spec or model folder (repeatable)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--media", default=None, help="media folder (default: $VEIL_MEDIA or .media)")
-    ap.add_argument("--out", default="runs/bench/faint_text.json")
-    args = ap.parse_args(argv)
+    args, media = parse_args(__doc__, "runs/bench/faint_text.json", argv)
 
     import veil
     from veil.fsutil import atomic_write_text
 
-    media = Path(args.media or os.environ.get("VEIL_MEDIA", ".media")) / "opencv"
     items = build(args.seed, media)
     print(f"{len(items)} images, one private string each; ink {', '.join(map(str, CONTRASTS))} grey levels "
           "from its board", flush=True)

@@ -25,6 +25,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -64,19 +65,52 @@ def _fine_corr(a: np.ndarray, b: np.ndarray) -> float:
     return float((x * y).sum()) / den if den > 0 else 0.0
 
 
+def layout_tools(seed: int, key: str, roles: tuple[str, ...], media: Path) -> tuple[dict, list[str], Any, list]:
+    """The font pool, the names of its fonts for ``roles`` (the real-photo check's layouts),
+    a generator for ``key`` and the background photos (exits when there are none)."""
+    from veil.media import load_image
+    from veil.realcheck import ROLE_FONTS, _rng, font_pool
+
+    _, fonts = font_pool()
+    names = sorted({f for role in roles for f in ROLE_FONTS[role] if f in fonts})
+    backgrounds = [load_image(media / b) for b in BACKGROUNDS if (media / b).is_file()]
+    if not backgrounds:
+        raise SystemExit(f"no background photos under {media}: run `make media`")
+    return fonts, names, _rng(seed, key), backgrounds
+
+
+def fitted_ink(text: str, font: Any, path: Path | None, cap_px: float, max_width: float) -> np.ndarray:
+    """The line's ink (:func:`veil.realcheck.ink`), shrunk to ``max_width`` if wider."""
+    import cv2
+
+    from veil.realcheck import ink
+
+    m = ink(text, font, path, cap_px)
+    if m.shape[1] > max_width:
+        m = cv2.resize(m, (int(max_width), max(4, round(m.shape[0] * max_width / m.shape[1]))),
+                       interpolation=cv2.INTER_AREA)
+    return m
+
+
+def paint(img: np.ndarray, ink_mask: np.ndarray, x0: int, y0: int, pad: int, board: tuple[int, ...],
+          colour: Any) -> None:
+    """A board ``pad`` px around the ink at (``x0``, ``y0``), then the ink in ``colour``, in place."""
+    import cv2
+
+    h, w = ink_mask.shape
+    cv2.rectangle(img, (x0 - pad, y0 - pad), (x0 + w + pad, y0 + h + pad), board, -1)
+    a = (ink_mask.astype(np.float32) / 255.0)[..., None]
+    region = img[y0:y0 + h, x0:x0 + w].astype(np.float32)
+    img[y0:y0 + h, x0:x0 + w] = np.clip(region * (1 - a) + colour * a, 0, 255).astype(np.uint8)
+
+
 def build(seed: int, media: Path) -> list[dict]:
     """The images: a board with one private string per image, at each height of :data:`HEIGHTS`."""
     import cv2
 
-    from veil.media import load_image
-    from veil.realcheck import ROLE_FONTS, _pick, _rng, font_pool, ink
+    from veil.realcheck import _pick
 
-    _, fonts = font_pool()
-    names = sorted({f for role in ("tag", "sticker", "plate", "card") for f in ROLE_FONTS[role] if f in fonts})
-    rng = _rng(seed, "large-text-layout")
-    backgrounds = [load_image(media / b) for b in BACKGROUNDS if (media / b).is_file()]
-    if not backgrounds:
-        raise SystemExit(f"no background photos under {media}: run `make media`")
+    fonts, names, rng, backgrounds = layout_tools(seed, "large-text-layout", ("tag", "sticker", "plate", "card"), media)
     W, H = SIZE
     items = []
     per_height = 8
@@ -84,21 +118,14 @@ def build(seed: int, media: Path) -> list[dict]:
     for i, (kind, text) in enumerate(strings):
         frac = HEIGHTS[i // per_height]
         font, path = fonts[_pick(rng, names)]
-        m = ink(text, font, path, frac * H)
-        if m.shape[1] > 0.92 * W:  # as tall as the width allows
-            m = cv2.resize(m, (int(0.92 * W), max(4, round(m.shape[0] * 0.92 * W / m.shape[1]))),
-                           interpolation=cv2.INTER_AREA)
+        m = fitted_ink(text, font, path, frac * H, 0.92 * W)  # as tall as the width allows
         h, w = m.shape
         img = cv2.resize(backgrounds[i % len(backgrounds)], SIZE, interpolation=cv2.INTER_AREA)
         x0 = int(rng.integers(max(1, (W - w) // 8), max(2, W - w - (W - w) // 8)))
         y0 = int(rng.integers(max(1, (H - h) // 8), max(2, H - h - (H - h) // 8)))
-        pad = int(0.35 * h) + 4
         board = tuple(int(v) for v in rng.integers(200, 256, size=3))
-        cv2.rectangle(img, (x0 - pad, y0 - pad), (x0 + w + pad, y0 + h + pad), board, -1)
         colour = np.array([int(v) for v in rng.integers(0, 80, size=3)], np.float32)
-        a = (m.astype(np.float32) / 255.0)[..., None]
-        region = img[y0:y0 + h, x0:x0 + w].astype(np.float32)
-        img[y0:y0 + h, x0:x0 + w] = np.clip(region * (1 - a) + colour * a, 0, 255).astype(np.uint8)
+        paint(img, m, x0, y0, int(0.35 * h) + 4, board, colour)
         items.append({"kind": kind, "text": text, "font": font.name, "target": frac, "height": h / H,
                       "box": (x0, y0, x0 + w, y0 + h), "image": img})
     return items
@@ -130,20 +157,26 @@ def attack(item: dict, protected: np.ndarray) -> dict:
             "sigma": best["sigma"], "cer": float(best["cer"]), "corr": corr}
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parse_args(doc: str, default_out: str, argv: list[str] | None) -> tuple[argparse.Namespace, Path]:
+    """The options these board benchmarks share (anonymizers, seed, media, output) and the
+    folder of the media's photos."""
+    import os
+
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--anonymizer", action="append", help="anonymizer spec or model folder (repeatable)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--media", default=None, help="media folder (default: $VEIL_MEDIA or .media)")
-    ap.add_argument("--out", default="runs/bench/large_text.json")
+    ap.add_argument("--out", default=default_out)
     args = ap.parse_args(argv)
+    return args, Path(args.media or os.environ.get("VEIL_MEDIA", ".media")) / "opencv"
 
-    import os
+
+def main(argv: list[str] | None = None) -> int:
+    args, media = parse_args(__doc__, "runs/bench/large_text.json", argv)
 
     import veil
     from veil.fsutil import atomic_write_text
 
-    media = Path(args.media or os.environ.get("VEIL_MEDIA", ".media")) / "opencv"
     items = build(args.seed, media)
     specs = ["identity", *(args.anonymizer or [])]
     print(f"{len(items)} images, one private string each; capitals at {', '.join(map(str, HEIGHTS))} of the "
