@@ -309,3 +309,16 @@ def test_a_name_beside_a_place_word_stays_a_name(text: str) -> None:
     """A surname that is also a place word, a whole name before a sign word (OCR reads a name
     badge and the sign beside it as one line) and a form of address keep a line a name."""
     assert text_category(text) == "name"
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("B. Hall", "name"), ("J. Church", "name"), ("A. PARK", "name"), ("B.HALL", "name"),
+    ("Property of J. Smith", "name"), ("Ask for B. Hall at the desk", "name"), ("PROPERTY OF A. HALL", "name"),
+    ("E. Hall", "public"), ("N. PARK", "public"), ("Exit to E. Hall", "public"), ("A. Street", "public"),
+    ("Section A. Church Lane", "public"), ("Services at St Mary Magdalene Church", "public"),
+])
+def test_an_initial_before_a_surname_that_is_a_place_word_is_a_name(text: str, category: str) -> None:
+    """An initial with its dot makes the next word a surname even where it names places too
+    ("B. Hall"), alone or inside a sentence; a compass point before a place word is a street
+    sign's ("E. Hall"), and a place word no surname list holds stays a place."""
+    assert text_category(text) == category

@@ -644,6 +644,8 @@ def name_score(text: str) -> float:
         return 0.0
     if len(words) >= 2 and words[0].upper() in _HONORIFICS and all(w[0].isupper() for w in words[1:]):
         return 1.0  # a form of address and a name: "Dr. Anna Müller", "MR SMITH"
+    if _initial_and_surname(stripped, words):
+        return 1.0  # an initial and a surname: "J. SMITH", "B. Hall", "A. Park"
     if place_name(words):
         return 0.0  # "George Street", "Rue Victor Hugo", "Lucy's Cafe": a place or a business named after someone
     if business_name(stripped):
@@ -666,13 +668,28 @@ def name_score(text: str) -> float:
         return 0.5
     if len(words) == 1 and _given_prefix(words[0]):
         return 1.0
-    if len(words) == 2 and len(words[0]) == 1 and words[1].upper() in _census_names() and stripped[1:2] == ".":
-        return 1.0  # an initial and a surname: "J. SMITH"
     if len(words) == 2 and _romanized_name(words[0], words[1]):
         return 1.0  # "Wang Fang", "Li Na"
     if len(words) == 2 and _given_then_surname(words[0], words[1]):
         return 1.0  # "Cormac Whitfield", "Florin Castellano", "Piotr Smith": surnames that are words
     return 0.0
+
+
+#: Initials a street sign abbreviates a compass point to ("E. Hall", "N. Park Ave").
+_COMPASS_INITIALS = {"N", "E", "S", "W"}
+
+
+def _initial_and_surname(stripped: str, words: Sequence[str]) -> bool:
+    """An initial with its dot, then a census surname: "J. SMITH", and "B. Hall", "J. Church",
+    "A. Park" though the surname is a place word too (no sign writes an initial before "Hall";
+    a person's badge does). A compass point before a place word stays a place ("E. Hall",
+    "N. Park"); a place word no surname list holds ("A. Street") is no name."""
+    if len(words) != 2 or len(words[0]) != 1 or stripped[1:2] != ".":
+        return False
+    surname = words[1].upper()
+    if surname not in _census_names() or surname in _PLACE_ENDS:
+        return False
+    return not (words[0].upper() in _COMPASS_INITIALS and surname in _SURNAME_PLACE_ENDS)
 
 
 def _role_then_surname(role: str, surname: str) -> bool:
@@ -795,7 +812,7 @@ def _name_inside(text: str) -> bool:
     name of some country or a form of address, or written Title Case and ending with a census
     name ("Olusegun Lindgren"), is a name by itself (:func:`name_score` 1): a
     name in a sentence, a dedication or an address line ("Signed by Radek Hill", "In loving
-    memory of Margaret Whitfield"), which the whole line's rules, made for lines of up to four
+    memory of Margaret Whitfield", "Property of J. Smith"), which the whole line's rules, made for lines of up to four
     words without digits, do not see; a brand or acronym in a sentence ("the OpenAI API") is
     no name. Runs end at punctuation other than the dot of an initial or a form of address."""
     # a lower-case word OCR ran into the name after it: "Meeting withYevgenia Iwasaki"
@@ -814,15 +831,19 @@ def _name_inside(text: str) -> bool:
             runs.append([])
     whole = [w for w in tokens if w[:1].isalnum()]
     for run in runs:
-        if place_name([w.rstrip(".") for w in run]):
-            continue  # "Services at St Mary Magdalene Church", "Platform 2 Victoria Line": a place's name
+        words = [w.rstrip(".") for w in run]
+        if place_name(words) and not _initial_and_surname(" ".join(run[-2:]), words[-2:]):
+            # "Services at St Mary Magdalene Church", "Platform 2 Victoria Line": a place's name,
+            # unless it ends in an initial and a surname ("PROPERTY OF A. HALL")
+            continue
         for size in range(2, min(4, len(run)) + 1):
             for i in range(len(run) - size + 1):
                 window = run[i:i + size]
                 first = window[0].rstrip(".").upper()
                 # a form of address, a given name, or a role and a surname ("Thanks to Coach Frost")
                 given = (first in _HONORIFICS or first in _given_names(top=None) or first in _world_given_locales()
-                         or (size == 2 and _role_then_surname(window[0].rstrip("."), window[1])))
+                         or (size == 2 and _role_then_surname(window[0].rstrip("."), window[1]))
+                         or (size == 2 and len(first) == 1 and window[0].endswith(".")))  # "Property of J. Smith"
                 titled = all(len(w) >= 3 and w[0].isupper() and w[1:].islower() for w in window) \
                     and window[-1].upper() in _census_names()  # "Olusegun Lindgren"; not "OpenAI API"
                 if (given or titled) and len(window) < len(whole) and name_score(" ".join(window)) == 1.0:
