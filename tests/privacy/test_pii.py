@@ -316,9 +316,13 @@ def test_a_name_beside_a_place_word_stays_a_name(text: str) -> None:
     ("Property of J. Smith", "name"), ("Ask for B. Hall at the desk", "name"), ("PROPERTY OF A. HALL", "name"),
     ("E. Hall", "public"), ("N. PARK", "public"), ("Exit to E. Hall", "public"), ("A. Street", "public"),
     ("Section A. Church Lane", "public"), ("Services at St Mary Magdalene Church", "public"),
+    ("Royal Albert Hall", "public"), ("Concert at the Royal Albert Hall tonight", "public"),
+    ("New Victoria Station", "public"), ("PRIYA BENALI STATION", "name"), ("Grace Park", "name"),
 ])
 def test_an_initial_before_a_surname_that_is_a_place_word_is_a_name(text: str, category: str) -> None:
     """An initial with its dot makes the next word a surname even where it names places too
     ("B. Hall"), alone or inside a sentence; a compass point before a place word is a street
-    sign's ("E. Hall"), and a place word no surname list holds stays a place."""
+    sign's ("E. Hall"), and a place word no surname list holds stays a place. A place
+    qualifier before a given name and a place word is a place ("Royal Albert Hall"), where a
+    whole name before one is a badge read with its sign ("PRIYA BENALI STATION")."""
     assert text_category(text) == category

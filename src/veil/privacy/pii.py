@@ -732,7 +732,8 @@ def place_name(words: Sequence[str]) -> bool:
     Kitchen") or beside a word that is no name ("Central Park", "City Hall"), so "Grace Park"
     and "Lois Lane" stay names. A place word after a whole name ("Louis Armstrong Stadium") is
     no cue: a name badge and the sign beside it read as one line say the same
-    ("PRIYA BENALI STATION")."""
+    ("PRIYA BENALI STATION"), unless a place qualifier starts it ("Royal Albert Hall", "New
+    Victoria Station")."""
     up = [fold_latin(w).upper().replace("’", "'") for w in words]
     if not up:
         return False
@@ -744,7 +745,7 @@ def place_name(words: Sequence[str]) -> bool:
     last = up[-1].rstrip(".")
     if last not in _PLACE_ENDS and last not in _SURNAME_PLACE_ENDS:
         return False
-    if _named_after_whole_name(" ".join(words[:-1])):
+    if up[0] not in _PLACE_QUALIFIERS and _named_after_whole_name(" ".join(words[:-1])):
         return False  # "PRIYA BENALI STATION": a name badge OCR read as one line with the sign beside it
     if last in _PLACE_ENDS:
         return True
