@@ -35,6 +35,7 @@ Example:
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -201,7 +202,7 @@ class Region:
     def from_box(box: Sequence[float], category: str = "face", pad: float = 0.0) -> Region:
         """A region from an ``[x1, y1, x2, y2]`` box."""
         x1, y1, x2, y2 = (float(v) for v in box[:4])
-        return Region(np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float32), category, pad)
+        return Region(_box_poly((x1, y1, x2, y2)), category, pad)
 
     @property
     def box(self) -> tuple[float, float, float, float]:
@@ -890,9 +891,33 @@ class TextCategoryGuide(TextGuide):
                              for p, t, c in _ocr(eng, np.ascontiguousarray(_VIEWS[view](bgr)), self.local_contrast)]
         lines = [line for line in lines if line[2] >= UNREADABLE_SCORE or _on_its_side(line[0])]
         cats = [text_category(t, c, self.min_confidence) for _, t, c in lines]
+        with self._lock:
+            self._reread_cut_rows(eng, bgr, lines, cats)
         join_stacked_names(lines, cats, self.min_confidence)
         join_split_formats(lines, cats, self.min_confidence)
         return [(poly, t, c, cat) for (poly, t, c), cat in zip(lines, cats, strict=True)]
+
+    def _reread_cut_rows(self, eng: Any, bgr: np.ndarray, lines: Sequence[tuple[np.ndarray, str, float]],
+                         cats: list[str]) -> None:
+        """Two pieces side by side on a row, one ``unread`` and one ``public``, read again as
+        one line (the recogniser on their joint box); a private reading makes both private,
+        in ``cats``. In wide monospaced fonts the detector cuts an initial off its surname
+        and the recogniser, given the initial alone, reads junk ("." for "J.", ".9" for "P.
+        C"): the junk is hidden, the surname ("SMITH", "Church") went out in the clear,
+        while read whole the line is "J. SMITH". (The caller holds the lock.)"""
+        pairs = [(i, j) for i, j in itertools.permutations(range(len(lines)), 2)
+                 if cats[i] != cats[j] and {cats[i], cats[j]} == {"unread", "public"}
+                 and _cut_from_one_row(lines[i][0], lines[j][0])]
+        if not pairs:
+            return
+        scale = max(1.0, self.min_side / max(1, min(bgr.shape[:2])))  # as the detector saw it
+        img = bgr if scale == 1.0 else cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+        joint = [_box_poly(_union_box(_poly_box(lines[i][0]), _poly_box(lines[j][0]))) * scale for i, j in pairs]
+        readings, _ = eng.text_rec(eng.get_crop_img_list(img, joint))
+        for (i, j), (text, score, *_) in zip(pairs, readings, strict=True):
+            cat = text_category(str(text), float(score), self.min_confidence)
+            if cat not in ("public", "unread"):
+                cats[i] = cats[j] = cat
 
     def _reread_turned(self, eng: Any, bgr: np.ndarray, lines: list[tuple[np.ndarray, str, float]]
                        ) -> tuple[list[tuple[np.ndarray, str, float]], list[str]]:
@@ -983,6 +1008,34 @@ def merge_readings(*readings: Sequence[tuple[np.ndarray, str, float, str]]
         out += [line for line in reading
                 if line[3] != "public" or not any(overlaps(_poly_box(line[0]), b) for b in others)]
     return out
+
+
+def _cut_from_one_row(left: np.ndarray, right: np.ndarray) -> bool:
+    """True when line polygon ``right`` continues ``left`` on its row, as a line the detector
+    cut in two: level lines (not on their side) of heights within 1.6 x, overlapping
+    vertically by half the smaller height, ``right`` starting after ``left`` starts and at
+    most the smaller height after it ends (a typewriter face's space after an initial's dot
+    is about 0.8 of the line's height)."""
+    if _on_its_side(left) or _on_its_side(right):
+        return False
+    a, b = _poly_box(left), _poly_box(right)
+    ha, hb = a[3] - a[1], b[3] - b[1]
+    small = min(ha, hb)
+    if small <= 0 or max(ha, hb) > 1.6 * small:
+        return False
+    return (min(a[3], b[3]) - max(a[1], b[1]) >= 0.5 * small
+            and a[0] < b[0] and b[0] - a[2] <= small)
+
+
+def _union_box(a: Box4, b: Box4) -> Box4:
+    """The bounding box of two boxes ``(x1, y1, x2, y2)``."""
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
+def _box_poly(box: Box4) -> np.ndarray:
+    """A box ``(x1, y1, x2, y2)`` as a (4, 2) float32 polygon, clockwise from the top left."""
+    x1, y1, x2, y2 = box
+    return np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float32)
 
 
 def _poly_box(poly: np.ndarray) -> Box4:
@@ -1247,16 +1300,47 @@ def _join_name_pieces(lines: Sequence[tuple[np.ndarray, str, float]], cats: list
     joined become names ("wang" + "Fang": two dictionary words, a romanized name together;
     "Li" + "Na"; "K." + "Strand": the surname, a dictionary word, went out in the clear).
     Only a sure name counts (:func:`name_score` 1), as it would have, read as one line;
-    :func:`_extend_names` then grows it over further pieces."""
+    :func:`_extend_names` then grows it over further pieces. An initial cut off in a wide
+    monospaced font is also read as it was meant (:func:`_initial_readings`: "J.S" + "SMITH",
+    "K. L" + "Wood", "B." + "Hal1" were each sent in the clear)."""
     def piece(i: int) -> bool:
-        return len(lines[i][1].split()) == 1 and (
+        return (len(lines[i][1].split()) == 1 or _INITIAL_PIECE.fullmatch(lines[i][1]) is not None) and (
             cats[i] == "public" or (cats[i] == "unread" and lines[i][2] >= min_confidence))
 
     for a, b in zip(order, order[1:], strict=False):
-        if "public" in (cats[a], cats[b]) and piece(a) and piece(b) \
-                and _run_category(lines, [a, b], min_confidence) == "name" \
-                and name_score(f"{lines[a][1]} {lines[b][1]}") >= 1.0:
+        if not ("public" in (cats[a], cats[b]) and piece(a) and piece(b)):
+            continue
+        overlap = lines[b][0][:, 0].min() < lines[a][0][:, 0].max()
+        score = min(lines[a][2], lines[b][2])
+        if any(text_category(joined, score, min_confidence) == "name" and name_score(joined) >= 1.0
+               for joined in _initial_readings(lines[a][1], lines[b][1], overlap)):
             cats[a] = cats[b] = "name"
+
+
+#: A piece that is an initial: a letter and its dot (or a comma, as OCR reads a dot), then
+#: perhaps the edge of the next word's first letter, when the piece's box runs into it ("J.S",
+#: "K. L").
+_INITIAL_PIECE = re.compile(r"([A-Za-z])[.,](\s?\S)?")
+#: A digit OCR reads for a letter at a word's end ("Hal1", "Bel1"), as :data:`_DIGIT_SLIPS`.
+_END_SLIP = re.compile(r"([A-Za-z]{2,})([01])")
+
+
+def _initial_readings(left: str, right: str, overlap: bool) -> list[str]:
+    """Two side-by-side pieces read as one line: as read, and, when ``left`` is an initial
+    (:data:`_INITIAL_PIECE`), as the initial and its dot (without the next letter's edge,
+    only where the boxes ``overlap``) before ``right``, or before ``right`` with a last digit
+    read as the letter it resembles when that makes a census name ("B." + "Hal1" -> "B.
+    Hall")."""
+    readings = [f"{left} {right}"]
+    m = _INITIAL_PIECE.fullmatch(left)
+    if m is None or (m.group(2) and not overlap):
+        return readings
+    slip = _END_SLIP.fullmatch(right)
+    if slip is None:
+        readings.append(f"{m.group(1)}. {right}")
+    elif is_census_name(surname := slip.group(1) + {"1": "l", "0": "o"}[slip.group(2)]):
+        readings.append(f"{m.group(1)}. {surname}")  # "Hal1" is "Hall"; "Room1" no name
+    return readings
 
 
 def _run_category(lines: Sequence[tuple[np.ndarray, str, float]], run: Sequence[int], min_confidence: float) -> str:
