@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from large_text import NEAR_CER, SIZE, _strings, fitted_ink, layout_tools, paint, parse_args
+from large_text import NEAR_CER, SIZE, _strings, best_reading, fitted_ink, layout_tools, paint, parse_args
 
 #: Grey levels between the ink and its board.
 CONTRASTS = (6, 10, 16, 24, 40)
@@ -85,8 +85,7 @@ def attack(item: dict, protected: np.ndarray, engines: tuple[str, ...] = ("rapid
         reads = [r[0] for r in reads if r]
         by_engine[engine] = {"exact": any(r["exact"] for r in reads),
                              "cer": float(min((r["cer"] for r in reads), default=1.0))}
-    return {"exact": any(r["exact"] for r in by_engine.values()),
-            "cer": min(r["cer"] for r in by_engine.values()), "by_engine": by_engine}
+    return best_reading(by_engine)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -166,6 +166,13 @@ def attack(item: dict, protected: np.ndarray, engines: tuple[str, ...] = ("rapid
             "cer": min(r["cer"] for r in reads), "corr": corr, "by_engine": by_engine}
 
 
+def best_reading(by_engine: dict[str, dict]) -> dict:
+    """The best of each engine's reading of one string (``exact``, ``cer``): read exactly by
+    any engine, the lowest character error rate; with the readings themselves."""
+    return {"exact": any(r["exact"] for r in by_engine.values()),
+            "cer": min(r["cer"] for r in by_engine.values()), "by_engine": by_engine}
+
+
 def ocr_engines(wanted: list[str]) -> tuple[str, ...]:
     """The engines of ``wanted`` this machine has; Tesseract is skipped with a note when its
     binary is not installed (as ``veil realcheck`` does)."""

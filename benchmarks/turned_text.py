@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from large_text import NEAR_CER, SIZE, _strings, fitted_ink, layout_tools, parse_args
+from large_text import NEAR_CER, SIZE, _strings, best_reading, fitted_ink, layout_tools, parse_args
 
 #: Turns of the board, degrees counter-clockwise.
 ANGLES = (0, 20, 40, 60, 90, -30, -60)
@@ -104,8 +104,7 @@ def attack(item: dict, protected: np.ndarray, engines: tuple[str, ...] = ("rapid
     for engine in engines:
         r = text_recovery([level], texts, engine=engine, upscale=upscale)["items"]
         by_engine[engine] = {"exact": bool(r and r[0]["exact"]), "cer": float(r[0]["cer"]) if r else 1.0}
-    return {"exact": any(r["exact"] for r in by_engine.values()),
-            "cer": min(r["cer"] for r in by_engine.values()), "by_engine": by_engine}
+    return best_reading(by_engine)
 
 
 def main(argv: list[str] | None = None) -> int:
