@@ -1321,7 +1321,7 @@ def _join_name_pieces(lines: Sequence[tuple[np.ndarray, str, float]], cats: list
 #: perhaps the edge of the next word's first letter, when the piece's box runs into it ("J.S",
 #: "K. L").
 _INITIAL_PIECE = re.compile(r"([A-Za-z])[.,](\s?\S)?")
-#: A digit OCR reads for a letter at a word's end ("Hal1", "Bel1"), as :data:`_DIGIT_SLIPS`.
+#: A digit OCR reads for a letter at a word's end ("Hal1", "Bel1": 1 for l, 0 for o).
 _END_SLIP = re.compile(r"([A-Za-z]{2,})([01])")
 
 
