@@ -19,13 +19,22 @@ writes ``--out`` (default ``runs/bench/faint_text.json``) atomically.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from large_text import NEAR_CER, SIZE, _strings, best_reading, fitted_ink, layout_tools, paint, parse_args
+from large_text import (
+    NEAR_CER,
+    SIZE,
+    _strings,
+    best_reading,
+    fitted_ink,
+    layout_tools,
+    paint,
+    parse_args,
+    write_results,
+)
 
 #: Grey levels between the ink and its board.
 CONTRASTS = (6, 10, 16, 24, 40)
@@ -92,8 +101,6 @@ def main(argv: list[str] | None = None) -> int:
     args, media = parse_args(__doc__, "runs/bench/faint_text.json", argv)
 
     import veil
-    from veil.fsutil import atomic_write_text
-
     items = build(args.seed, media)
     print(f"{len(items)} images, one private string each; ink {', '.join(map(str, CONTRASTS))} grey levels "
           "from its board", flush=True)
@@ -112,11 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{spec}: " + ", ".join(f"{p['contrast']} levels {p['read']}/{p['strings']} "
                                       f"(near {p['near']}; " + ", ".join(f"{e} {n}" for e, n in p["by_engine"].items())
                                       + ")" for p in per), flush=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, json.dumps({"seed": args.seed, "contrasts": list(CONTRASTS), "engines": list(args.engines),
-                                       "rows": rows}, indent=1))
-    print(f"wrote {out}")
+    write_results(args.out, {"seed": args.seed, "contrasts": list(CONTRASTS), "engines": list(args.engines),
+                             "rows": rows})
     return 0
 
 

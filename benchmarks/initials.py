@@ -19,14 +19,13 @@ Writes ``--out`` (default ``runs/bench/initials.json``) atomically.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from large_text import BACKGROUNDS, SIZE, fitted_ink, paint, parse_args
+from large_text import BACKGROUNDS, SIZE, fitted_ink, paint, parse_args, write_results
 
 NAMES = ("J. SMITH", "K. Wood", "B. Hall", "T. Green", "L. Fox", "D. King", "A. Bell", "P. Church")
 HEIGHTS = (0.04, 0.07, 0.1)
@@ -96,8 +95,6 @@ def main(argv: list[str] | None = None) -> int:
     args, media = parse_args(__doc__, "runs/bench/initials.json", argv)
 
     import veil
-    from veil.fsutil import atomic_write_text
-
     items = build(media)
     fonts = sorted({it["font"] for it in items})
     print(f"{len(items)} images: {len(NAMES)} names x {len(fonts)} monospaced fonts ({', '.join(fonts)}) x capitals "
@@ -114,11 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{spec}: names read {sum(r['exact'] for r in results)} of {len(results)}, surnames read "
               f"{sum(r['surname'] for r in results)}; " + ", ".join(
                   f"capitals {p['height']}: {p['read']} / {p['surname']}" for p in per_height), flush=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, json.dumps({"names": list(NAMES), "fonts": fonts, "heights": list(HEIGHTS),
-                                       "engines": list(args.engines), "rows": rows}, indent=1))
-    print(f"wrote {out}")
+    write_results(args.out, {"names": list(NAMES), "fonts": fonts, "heights": list(HEIGHTS),
+                             "engines": list(args.engines), "rows": rows})
     return 0
 
 

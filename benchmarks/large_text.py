@@ -173,6 +173,14 @@ def best_reading(by_engine: dict[str, dict]) -> dict:
             "cer": min(r["cer"] for r in by_engine.values()), "by_engine": by_engine}
 
 
+def write_results(out: str | Path, results: dict) -> None:
+    """``results`` as JSON at ``out``, written atomically (its folder made), and said so."""
+    from veil.fsutil import atomic_write_text
+
+    atomic_write_text(out, json.dumps(results, indent=1))
+    print(f"wrote {out}")
+
+
 def ocr_engines(wanted: list[str]) -> tuple[str, ...]:
     """The engines of ``wanted`` this machine has; Tesseract is skipped with a note when its
     binary is not installed (as ``veil realcheck`` does)."""
@@ -210,8 +218,6 @@ def main(argv: list[str] | None = None) -> int:
     args, media = parse_args(__doc__, "runs/bench/large_text.json", argv)
 
     import veil
-    from veil.fsutil import atomic_write_text
-
     items = build(args.seed, media)
     specs = ["identity", *(args.anonymizer or [])]
     print(f"{len(items)} images, one private string each; capitals at {', '.join(map(str, HEIGHTS))} of the "
@@ -244,11 +250,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"largest fine-detail correlation {b['max_corr']:.2f}; "
                   + ", ".join(f"{e} {v['read_with_deblur']} (near {v['near']})" for e, v in b["by_engine"].items()),
                   flush=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, json.dumps({"seed": args.seed, "heights": list(HEIGHTS), "engines": list(args.engines),
-                                       "rows": rows}, indent=1))
-    print(f"wrote {out}")
+    write_results(args.out, {"seed": args.seed, "heights": list(HEIGHTS), "engines": list(args.engines),
+                             "rows": rows})
     return 0
 
 

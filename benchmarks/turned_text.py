@@ -19,14 +19,13 @@ CER of 0.25; writes ``--out`` (default ``runs/bench/turned_text.json``) atomical
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from large_text import NEAR_CER, SIZE, _strings, best_reading, fitted_ink, layout_tools, parse_args
+from large_text import NEAR_CER, SIZE, _strings, best_reading, fitted_ink, layout_tools, parse_args, write_results
 
 #: Turns of the board, degrees counter-clockwise.
 ANGLES = (0, 20, 40, 60, 90, -30, -60)
@@ -111,8 +110,6 @@ def main(argv: list[str] | None = None) -> int:
     args, media = parse_args(__doc__, "runs/bench/turned_text.json", argv)
 
     import veil
-    from veil.fsutil import atomic_write_text
-
     items = build(args.seed, media)
     print(f"{len(items)} images, one private string each; turned {', '.join(map(str, ANGLES))} degrees; capitals "
           f"at {', '.join(map(str, HEIGHTS))} of the short side", flush=True)
@@ -134,11 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         for c in cells:
             print(f"  {c['angle']:>4} deg, capitals {c['height']:.3f}: {c['read']}/{c['strings']} (near {c['near']}; "
                   + ", ".join(f"{e} {n}" for e, n in c["by_engine"].items()) + ")", flush=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, json.dumps({"seed": args.seed, "angles": list(ANGLES), "heights": list(HEIGHTS),
-                                       "engines": list(args.engines), "rows": rows}, indent=1))
-    print(f"wrote {out}")
+    write_results(args.out, {"seed": args.seed, "angles": list(ANGLES), "heights": list(HEIGHTS),
+                             "engines": list(args.engines), "rows": rows})
     return 0
 
 

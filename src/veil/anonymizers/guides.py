@@ -897,6 +897,13 @@ class TextCategoryGuide(TextGuide):
         join_split_formats(lines, cats, self.min_confidence)
         return [(poly, t, c, cat) for (poly, t, c), cat in zip(lines, cats, strict=True)]
 
+    def _as_detected(self, bgr: np.ndarray) -> tuple[np.ndarray, float]:
+        """The image as the detector saw it (upscaled to a ``min_side`` short side, never
+        down) and that scale: lines are read again from it at the detector's resolution."""
+        scale = max(1.0, self.min_side / max(1, min(bgr.shape[:2])))
+        img = bgr if scale == 1.0 else cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+        return img, scale
+
     def _reread_cut_rows(self, eng: Any, bgr: np.ndarray, lines: Sequence[tuple[np.ndarray, str, float]],
                          cats: list[str]) -> None:
         """Two pieces side by side on a row, one ``unread`` and one ``public``, read again as
@@ -910,8 +917,7 @@ class TextCategoryGuide(TextGuide):
                  and _cut_from_one_row(lines[i][0], lines[j][0])]
         if not pairs:
             return
-        scale = max(1.0, self.min_side / max(1, min(bgr.shape[:2])))  # as the detector saw it
-        img = bgr if scale == 1.0 else cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+        img, scale = self._as_detected(bgr)
         joint = [_box_poly(_union_box(_poly_box(lines[i][0]), _poly_box(lines[j][0]))) * scale for i, j in pairs]
         readings, _ = eng.text_rec(eng.get_crop_img_list(img, joint))
         for (i, j), (text, score, *_) in zip(pairs, readings, strict=True):
@@ -937,8 +943,7 @@ class TextCategoryGuide(TextGuide):
         unsure = [i for i, (_, _, c) in enumerate(lines) if c < SURE_SCORE]
         if not unsure:
             return lines, views
-        scale = max(1.0, self.min_side / max(1, min(bgr.shape[:2])))  # as the detector saw it
-        img = bgr if scale == 1.0 else cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+        img, scale = self._as_detected(bgr)
         crops = eng.get_crop_img_list(img, [lines[i][0] * scale for i in unsure])
         names = list(_VIEWS)
         readings, _ = eng.text_rec([np.ascontiguousarray(_VIEWS[v](c)) for c in crops for v in names])
