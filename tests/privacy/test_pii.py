@@ -311,6 +311,67 @@ def test_a_name_beside_a_place_word_stays_a_name(text: str) -> None:
     assert text_category(text) == "name"
 
 
+@pytest.mark.parametrize("text", [
+    # one word: Germanic and Nordic streets, a hyphenated namesake, OCR running a sign together
+    "Drottninggatan", "Industrivägen", "Nørregade", "Rosenweg", "Kurfürstendamm", "Siemlaan", "Mannerheimintie",
+    "Klausnerstr.", "Alwina-Etzold-Ring", "ELMSTREET",
+    # the street word written as a namesake's: lower case or hyphenated
+    "Olof Palmes gata", "Werner Wirénin katu", "Hans-J. Rosenow-Platz", "Petőfi Sándor tér",
+    # street words of English-speaking countries that no name list holds
+    "Kyle Stream", "Faulkner Knolls", "Taurua Circuit", "Kennedy Courts", "Maple Grove",
+    # a street word first, the namesake after it in any case, particles between
+    "avenue Augustin Poirier", "Paseo de Julieta Collado", "Rua da Prata", "Jl. KH Amin Jasuta", "Soseaua Petrică Dinu",
+    "Sainte-Catherine Street",
+])
+def test_street_names_of_many_countries_are_public(text: str) -> None:
+    """Street signs are written as each country writes them: joined into one word, the street
+    word lower case after a namesake's whole name, or first with the name after it; each
+    names a street, not a person there, and stays readable."""
+    assert text_category(text) == "public"
+
+
+@pytest.mark.parametrize("text", [
+    "Vedika Amble", "Av. Tülin Gülen Zengin", "Rua Ouma Abwao", "Coach Hill", "Rajesh Hill, 14 Elm Road",
+    "RAJESH CHEN STATION", "Ingeborg Vasquez Platz", "Route planned by John Smith", "Behring", "Hattie",
+    "VANDERSTEEG",
+])
+def test_names_that_look_like_streets_stay_names(text: str) -> None:
+    """A surname that is a street word elsewhere ("Amble"), a title that abbreviates a street
+    word ("Av." is a Turkish lawyer's), a given name that is a street word in another
+    language ("Rua"), a name before a capitalised sign word, a sentence that starts with a
+    street word, and names ending as streets do ("-ring", "-tie", "-steeg") stay private."""
+    assert text_category(text) != "public"
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("Vitamin C. Green tea", "public"), ("Gate B. Hall entrance", "public"), ("Property of J. Smith", "name"),
+])
+def test_a_designation_letter_is_no_initial(text: str, category: str) -> None:
+    """A letter after a word that designates by letters ("Vitamin C", "Gate B") starts no name."""
+    assert text_category(text) == category
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("Hans-Henning Bender", "name"), ("Per-Olof Berg", "name"), ("STEIN-DAG STRAND", "name"),
+    ("Wi-Fi Zone", "public"), ("Check-In Desk", "public"),
+])
+def test_a_compound_given_name_counts_as_its_parts(text: str, category: str) -> None:
+    """Given names joined by a hyphen are a given name before a surname that is a word too."""
+    assert text_category(text) == category
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("Maia Smith", "name"), ("Marine Müller", "name"), ("MARE MILLER", "name"), ("Dag Lie", "name"),
+    ("Freya Stone", "name"), ("In Person", "public"), ("Lady Bird", "public"), ("West John", "public"),
+    ("Smith Field", "public"), ("Abbey Lane", "public"), ("marine biology", "public"),
+])
+def test_a_listed_given_name_that_is_a_word_before_a_surname(text: str, category: str) -> None:
+    """A name on some country's list of given names that is a word too ("Maia", "Marine", "Dag")
+    before a listed surname is a name; a place qualifier, a surname, a role or a two-letter
+    word first, or a place word last, is not."""
+    assert text_category(text) == category
+
+
 @pytest.mark.parametrize(("text", "category"), [
     ("B. Hall", "name"), ("J. Church", "name"), ("A. PARK", "name"), ("B.HALL", "name"),
     ("Property of J. Smith", "name"), ("Ask for B. Hall at the desk", "name"), ("PROPERTY OF A. HALL", "name"),

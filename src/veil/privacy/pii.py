@@ -106,7 +106,7 @@ _PLACE_ENDS = {
     "TOWER", "PALACE", "MARKET", "HOTEL", "INN", "MOTEL", "HOSTEL", "TOWN", "CITY", "VILLAGE", "HEIGHTS", "ZOO",
     "ISLAND", "RIVER", "MEMORIAL", "MONUMENT", "BUILDING", "TUNNEL", "HUIS", "HAUS", "CROSSING", "JUNCTION", "MEWS",
     "EMBANKMENT", "PROMENADE", "ESPLANADE", "CIRCUS", "STRASSE", "STR", "PLATZ", "ALLEE", "WEG", "GASSE", "STRAAT",
-    "PLEIN", "GRACHT", "GATAN", "VEJ", "CAFE", "BAKERY", "PIZZERIA", "DINER", "RESTAURANT", "SHOP", "STORE", "SALON",
+    "PLEIN", "GRACHT", "GATAN", "GATA", "VAGEN", "VEIEN", "STRAEDE", "VEJ", "CAFE", "BAKERY", "PIZZERIA", "DINER", "RESTAURANT", "SHOP", "STORE", "SALON",
     "DELI", "BOUTIQUE", "TAVERN", "BREWERY", "GARAGE", "FLORIST", "BISTRO", "BRASSERIE", "TRATTORIA", "OSTERIA",
     "PATISSERIE", "BOULANGERIE", "PUB", "KEBAB", "PIZZA", "SUSHI", "TACOS", "BURGERS", "COFFEE", "PHARMACY",
     "APOTHEKE", "EMPORIUM", "OUTLET", "MOTORS", "LTD", "INC", "LLC", "GMBH", "PLC"}
@@ -122,15 +122,61 @@ _PLACE_STARTS = {
     "RUE", "VIA", "VIALE", "PIAZZA", "PIAZZALE", "CORSO", "LARGO", "CALLE", "AVENIDA", "PASEO", "PRACA", "CAMINO",
     "RAMBLA", "GLORIETA", "ALAMEDA", "CALZADA", "JALAN", "JL", "LORONG", "ALEJA", "PLAC", "ULICA", "UL", "STRADA",
     "ALEEA", "BULEVARDUL", "TRAVESSA", "RODOVIA", "CHEMIN", "AVENUE", "BOULEVARD", "QUAI", "BAHNHOF", "ST", "SAINT",
-    "SANKT", "SANTA", "SANTO", "SAO", "STE", "MOUNT", "MT", "FORT", "LAKE", "CAPE", "PORT"}
+    "SANKT", "SANTA", "SANTO", "SAO", "STE", "MOUNT", "MT", "FORT", "LAKE", "CAPE", "PORT",
+    # French, Spanish, Italian, Portuguese, Romanian and Indonesian street words before the name
+    "IMPASSE", "PLACE", "ALLEE", "ROUTE", "RONDA", "ACCESO", "CARRETERA", "TRAVESIA", "PASAJE", "CALLEJON",
+    "BULEVAR", "CERRADA", "PRIVADA", "ANDADOR", "PROLONGACION", "CIRCUNVALACION", "RETORNO", "VICOLO", "CONTRADA",
+    "BORGO", "SALITA", "LUNGOMARE", "RUA", "ESTRADA", "VIELA", "BECO", "SOSEAUA", "DRUMUL", "CALEA",
+    "SPLAIUL", "INTRAREA", "PIATA", "GANG", "GG", "CONTINUACION", "CORREDOR", "PERIFERICO", "DIAGONAL", "EJE",
+    "VIADUCTO", "ROTONDA", "INCROCIO", "STRETTO", "PATIO", "RESIDENCIAL", "RECANTO", "CONJUNTO", "SETOR", "QUADRA",
+    "NUCLEO", "CHACARA", "LOTEAMENTO", "TRG", "CANADA", "CUESTA"}
+#: A saint's title, which starts a place's name even joined to the saint's by a hyphen.
+_SAINTS = {"ST", "STE", "SAINT", "SAINTE", "SANKT", "SANTA", "SANTO", "SAO"}
+#: Street words first that are given names too ("Rua" in Swahili, "Ronda" in English): a street
+#: only with a particle after them ("Rua da Prata", "Ronda de Atocha"). Not "Av.": a Turkish
+#: lawyer's title as well ("Av. Tülin Zengin").
+_GIVEN_PLACE_STARTS = {"RUA", "RONDA"}
+#: Street words of English-speaking countries after the name ("Kyle Stream", "Faulkner Knolls",
+#: "Christopher Ridge", "Taurua Circuit"), as postal services abbreviate them. Those that are
+#: surnames or given names too ("Brooks", "Hill", "Glen") count as :data:`_SURNAME_PLACE_ENDS`
+#: do (:func:`_place_end`); a plural counts as its singular ("Squares", "Courts").
+_STREET_WORDS = {
+    "ALLEY", "ANNEX", "BAYOU", "BEND", "BLUFF", "BOTTOM", "BRANCH", "BROOK", "BURG", "CAMP", "CANYON",
+    "CIRCUIT", "CLIFF", "CLOSE", "CLUB", "COMMON", "CORNER", "COURSE", "COVE", "CREEK", "CREST", "CROSSROAD",
+    "CURVE", "DALE", "DAM", "DIVIDE", "DRIVEWAY", "ESTATE", "EXTENSION", "FALL", "FAIRWAY", "FERRY", "FIELD",
+    "FLAT", "FORD", "FOREST", "FORGE", "FORK", "GATEWAY", "GLADE", "GLEN", "GREEN", "GROVE", "HAVEN", "HILL",
+    "HOLLOW", "INLET", "ISLE", "KNOLL", "LANDING", "LOOP", "MANOR", "MEADOW", "MILL", "MISSION", "MOTORWAY",
+    "MOUNTAIN", "NECK", "ORCHARD", "OVAL", "OVERPASS", "PASS", "PASSAGE", "PATH", "PIKE", "PINE", "PLAIN",
+    "POINT", "PRAIRIE", "QUADRANGLE", "RADIAL", "RAMP", "RANCH", "RAPID", "RIDGE", "RISE", "ROUTE", "ROW", "RUN",
+    "SHOAL", "SHORE", "SKYWAY", "SPRING", "SPUR", "STRAVENUE", "STREAM", "SUMMIT", "THROUGHWAY", "TRACE",
+    "TRACK", "TRAFFICWAY", "UNDERPASS", "UNION", "VALLEY", "VIADUCT", "VIEW", "VILLA", "VILLE", "VISTA", "WALK",
+    "WALL", "WELL", "WYND", "YARD",
+    # other languages' street words after the name ("Lajoshídi utca", "Salvi Marg", "Egils Allé")
+    "UTCA", "UT", "KORUT", "TER", "ULICA", "CESTA", "TRG", "PUT", "MARG", "CHOWK", "GALI", "NAGAR", "ALLE",
+    "PLADS", "TORV", "KATU", "TIE", "BULEVARDI", "POLKU", "KUJA", "SETANY"}
 #: A place's name written as one word, as Germanic and Nordic languages write streets
-#: ("Friedrichstrasse", "Kalverstraat", "Drottninggatan") and OCR runs a sign together
-#: ("GEORGESTREET", "KEZIAHCAFE"): at least four letters, then one of these endings. Not the
-#: endings of names: "LINE" (Caroline), "HAUS" (Backhaus), "LAAN" (Van der Laan).
-_PLACE_COMPOUND = re.compile(r"([A-Z'-]{4,})(STREET|ROAD|AVENUE|BOULEVARD|STATION|SQUARE|AIRPORT|HOSPITAL|MUSEUM|"
-                             r"LIBRARY|GALLERY|THEATRE|THEATER|STADIUM|SCHOOL|COLLEGE|ACADEMY|CAFE|BAKERY|PIZZERIA|"
-                             r"RESTAURANT|PHARMACY|HOTEL|STRASSE|STRAAT|GATAN|GASSE|VAGEN|VEIEN|PLATZ|PLEIN|ALLEE|"
-                             r"GRACHT|STEIG|KATU|UTCA)")
+#: ("Friedrichstrasse", "Kalverstraat", "Drottninggatan", "Nørregade", "Alwina-Etzold-Ring")
+#: and OCR runs a sign together ("GEORGESTREET", "ELMSTREET", "KEZIAHCAFE"): at least three
+#: letters, then one of these endings. Not the endings of names: "LINE" (Caroline), "HAUS"
+#: (Backhaus), "GATE" (Southgate), "HOF" (Bischof); "RING" after four letters at least (not
+#: Goering), "TIE" after an N only (Mannerheimintie; not Hattie), "LAAN" and "STEEG" not after
+#: a Dutch particle (Vanderlaan).
+_PLACE_COMPOUND = re.compile(
+    r"([A-Z'-]{3,})(STREET|ROAD|AVENUE|BOULEVARD|STATION|SQUARE|AIRPORT|HOSPITAL|MUSEUM|LIBRARY|GALLERY|THEATRE|"
+    r"THEATER|STADIUM|SCHOOL|COLLEGE|ACADEMY|CAFE|BAKERY|PIZZERIA|RESTAURANT|PHARMACY|HOTEL|STRASSE|STR|STRAAT|"
+    r"GATAN|GASSE|VAGEN|VEIEN|PLATZ|PLEIN|ALLEE|GRACHT|STEIG|KATU|UTCA|WEG|GADE|VEJ|STRAEDE|DAMM|UFER|PFAD|CHAUSSEE|"
+    r"SINGEL|DREEF|KADE|PAD|STIGEN|TORGET|GRAND|BACKEN|KUJA|POLKU|BULEVARDI|PLADS|TORV|(?<=[A-Z'-]{4})RING|(?<=N)TIE|"
+    r"(?<!VAN)(?<!DER)(?<!TER)(?<!DE)(?:LAAN|STEEG))")
+#: Street words of languages that name streets after whole names and write the street word in
+#: lower case or joined by a hyphen ("Olof Palmes gata", "Karl-Marx-Allee", "Hans-J.
+#: Rosenow-Platz", "Drottninggatan"): written so, a whole name before them is the street's
+#: namesake. Capitalised on its own after a whole name ("PRIYA BENALI PLATZ") it may be a
+#: badge OCR read with the sign beside it, and the name stays private.
+_NAMESAKE_PLACE_ENDS = {
+    "STRASSE", "STR", "PLATZ", "ALLEE", "WEG", "GASSE", "STRAAT", "PLEIN", "GRACHT", "GATAN", "GATA", "VEJ", "GADE",
+    "VAGEN", "VEIEN", "STEIG", "KATU", "UTCA", "STRAEDE", "HUIS", "HAUS", "DAMM", "UFER", "PFAD", "CHAUSSEE",
+    "SINGEL", "DREEF", "KADE", "PAD", "STIGEN", "TORGET", "GRAND", "BACKEN", "KUJA", "POLKU", "BULEVARDI", "PLADS",
+    "TORV", "RING", "TIE", "LAAN", "STEEG", "ALLE", "UT", "KORUT", "TER", "ULICA", "CESTA", "TRG"}
 #: Words before a place word that no person's name holds, though the census lists some as rare names.
 _PLACE_QUALIFIERS = {
     "ROYAL", "NEW", "OLD", "NORTH", "SOUTH", "EAST", "WEST", "HIGH", "MAIN", "LITTLE", "GREAT", "GRAND", "UPPER",
@@ -160,6 +206,13 @@ _SPELLED_EMAIL = re.compile(r"[\w.+-]+\s*[\[({<]\s*at\s*[\])}>]\s*[\w-]+"
 #: (:func:`id_score` asks for 12 digits or more in it).
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
 #: Forms of address before a name ("Dr. Anna Müller", "Mr Smith"); the dot is optional.
+#: Words a single letter follows as a designation, not as a person's initial ("Vitamin C. Green
+#: tea", "Gate B. Boarding", "Terminal A. Taxis"): the letter and its dot start no name.
+_LETTER_LABELS = {
+    "VITAMIN", "PLAN", "TYPE", "GATE", "TERMINAL", "BLOCK", "WING", "LEVEL", "ZONE", "PLATFORM", "CLASS", "GRADE",
+    "SECTION", "ROW", "BUILDING", "EXIT", "ENTRANCE", "SIZE", "CATEGORY", "GROUP", "HALL", "FLOOR", "UNIT", "BAY",
+    "TOWER", "STAND", "LOT", "AREA", "SECTOR", "STAGE", "TRACK", "LINE", "ROUTE", "PART", "APPENDIX", "ANNEX",
+    "OPTION", "MODEL", "SERIES", "CORRIDOR", "ROOM", "DOOR", "CAR", "DECK", "POOL", "PHASE", "TIER"}
 _HONORIFICS = {"MR", "MRS", "MS", "MISS", "MX", "DR", "PROF", "SIR", "DAME", "REV", "HERR", "FRAU", "MME", "MLLE",
                "MONSIEUR", "MADAME", "SR", "SRA", "SRTA", "DOTT", "DOTTSSA", "ING", "CAPT", "SGT", "HON", "SEN",
                "MISTER", "MADAM", "DOCTOR", "OFFICER", "CAPTAIN", "SERGEANT", "DETECTIVE", "INSPECTOR", "JUDGE"}
@@ -537,6 +590,27 @@ def _given_then_surname(given: str, surname: str) -> bool:
             or (_personal_given_name(g) and s in _surnames()))
 
 
+def _listed_given_then_surname(given: str, surname: str) -> bool:
+    """``given`` is on some country's list of given names and ``surname`` on its list of
+    surnames or among the 5,000 commonest US ones, both written as names are (capitalised
+    or capitals): "Maia Smith", "Marine Müller", "Mare Miller", "Dag Lie", where both are
+    words too. Lines that name places or firms are judged before this."""
+    g, s = fold_latin(given).upper(), fold_latin(surname).upper()
+    if not (given[:1].isupper() and surname[:1].isupper()) or len(g) < 2 or len(s) < 2:
+        return False
+    if g in _PLACE_QUALIFIERS or g in _place_like_surnames() or _place_end(s) is not None or s in _SIGNAGE:
+        return False  # "West John", "Smith Field", "Abbey Lane": places
+    if g in _HONORIFICS or g in _ROLE_TITLES or (len(g) == 2 and g.lower() in _common_vocabulary()):
+        return False  # "Lady Bird" (roles have rules of their own), "In Person"
+    return ((g in _world_given_locales() or g in _given_names(top=None))
+            and (s in _world_surnames() or s in _common_surnames()))
+
+
+@functools.lru_cache(maxsize=1)
+def _common_surnames() -> frozenset[str]:
+    return frozenset(_census_list("dist.all.last")[:5000])
+
+
 def _given_prefix(word: str) -> bool:
     """A given name run together with a surname (:func:`_given_then_surname` at some split)
     that is not one dictionary word ("SALESMANAGER" starts with "SAL", but "ESMANAGER" is no
@@ -655,7 +729,7 @@ def name_score(text: str) -> float:
     if len(words) == 2 and re.fullmatch(r"[^,]+,\s*[^,]+", stripped) and name_score(f"{words[1]} {words[0]}") == 1.0:
         return 1.0  # a surname, a comma and a given name: "Smith, John" as "John Smith", "Wood, Radek"
     given = _given_names()
-    first_given = words[0].upper() in given
+    first_given = words[0].upper() in given or _hyphenated_given(words[0])
     unknown = [w for w in words
                if len(w) >= 3 and (is_world_given_name(w) or (not is_known_word(w) and not is_misread_word(w)))]
     if len(words) >= 2 and (first_given or unknown):
@@ -672,11 +746,21 @@ def name_score(text: str) -> float:
         return 1.0  # "Wang Fang", "Li Na"
     if len(words) == 2 and _given_then_surname(words[0], words[1]):
         return 1.0  # "Cormac Whitfield", "Florin Castellano", "Piotr Smith": surnames that are words
+    if len(words) == 2 and _listed_given_then_surname(words[0], words[1]):
+        return 1.0  # "Maia Smith", "Marine Müller", "Dag Lie": a given name that is a word too
     return 0.0
 
 
 #: Initials a street sign abbreviates a compass point to ("E. Hall", "N. Park Ave").
 _COMPASS_INITIALS = {"N", "E", "S", "W"}
+
+
+def _hyphenated_given(word: str) -> bool:
+    """A compound given name: two or three given names joined by hyphens ("Hans-Henning",
+    "Per-Olof", "Joseph-Noël"), each a census or some country's given name of two letters or more."""
+    parts = fold_latin(word).upper().split("-")
+    world = _world_given_locales()
+    return 2 <= len(parts) <= 3 and all(len(p) >= 2 and (p in _given_names(top=None) or p in world) for p in parts)
 
 
 def _initial_and_surname(stripped: str, words: Sequence[str]) -> bool:
@@ -722,6 +806,62 @@ def _named_after_whole_name(before: str) -> bool:
     return name_score(before) == 1.0 or (" " not in before.strip() and _run_together_name(before))
 
 
+def _place_end(word: str) -> str | None:
+    """How a last word (upper case, folded) says a line names a place: ``place`` (a place or
+    business word, :data:`_PLACE_ENDS`, or a street word no name list holds, :data:`_STREET_WORDS`:
+    "Stream", "Knolls"), ``surname`` (a place word that is a common surname or given name
+    too: "Hall", "Brooks", "Glen": a place only beside a word that is no name), else None."""
+    if word in _SURNAME_PLACE_ENDS:
+        return "surname"
+    if word in _PLACE_ENDS and word not in _STREET_WORDS:
+        return "place"
+    known = _PLACE_ENDS | _STREET_WORDS
+    street = word if word in known else word[:-1] if word.endswith("S") and word[:-1] in known else None
+    if street is None:
+        return None
+    named = (word in _place_like_surnames() or street in _place_like_surnames() or _widely_given(word)
+             or word in _given_names(top=None) or word in _world_surnames() or street in _SURNAME_PLACE_ENDS)
+    return "named" if named else "place"
+
+
+def _namesake_street_word(word: str) -> bool:
+    """A street word written as a street's namesake is followed, not as a sign beside a badge:
+    lower case ("Olof Palmes gata", "Werner Wirénin katu") or joined by a hyphen
+    ("Rosenow-Platz"), one of :data:`_NAMESAKE_PLACE_ENDS`."""
+    last = fold_latin(word).upper().rstrip(".").rsplit("-", 1)[-1]
+    return last in _NAMESAKE_PLACE_ENDS and (word[:1].islower() or "-" in word)
+
+
+def _adjectival_place(words: Sequence[str]) -> bool:
+    """One word in -er before a capitalised street word of :data:`_NAMESAKE_PLACE_ENDS`: how
+    German names a street after a place ("Mariahilfer Straße", "Frankfurter Allee")."""
+    return (len(words) == 2 and words[0][:1].isupper() and fold_latin(words[0]).upper().endswith("ER")
+            and fold_latin(words[1]).upper().rstrip(".") in _NAMESAKE_PLACE_ENDS)
+
+
+def _place_start(up: Sequence[str]) -> bool:
+    """The first of these words (upper case, folded) starts a place's name
+    (:data:`_PLACE_STARTS`), a given name among them with a particle after it."""
+    first = up[0].rstrip(".")
+    if first.split("-", 1)[0] in _SAINTS:
+        return True  # "Sainte-Catherine Street", "St-Denis"
+    return first in _PLACE_STARTS and (first not in _GIVEN_PLACE_STARTS
+                                       or (len(up) > 2 and up[1] in _NAME_PARTICLES))
+
+
+@functools.lru_cache(maxsize=1)
+def _world_surnames() -> frozenset[str]:
+    """Surnames of the locales of Faker's person providers, in Latin script, upper case (about
+    21,000): a street word one of them holds ("Mill", "Ford") may be a person's name."""
+    out: set[str] = set()
+    for _, listed in _person_providers():
+        for attr in ("last_names", "last_names_male", "last_names_female"):
+            names = listed.get(attr)
+            if isinstance(names, (list, tuple, dict)):
+                out.update(up for name in names if (up := fold_latin(str(name)).upper()).isalpha())
+    return frozenset(out)
+
+
 def place_name(words: Sequence[str]) -> bool:
     """True when the words name a place or a business, not a person: one word that is a
     street's name ("Friedrichstrasse", :data:`_PLACE_COMPOUND`); or, of two or more, the last is a
@@ -739,16 +879,24 @@ def place_name(words: Sequence[str]) -> bool:
         return False
     if len(up) == 1:
         compound = _PLACE_COMPOUND.fullmatch(up[0].rstrip("."))
-        return compound is not None and not _named_after_whole_name(compound.group(1))
-    if up[0].rstrip(".") in _PLACE_STARTS:
+        return compound is not None and (compound.group(2) in _NAMESAKE_PLACE_ENDS
+                                         or not _named_after_whole_name(compound.group(1)))
+    if _place_start(up):
         return True
-    last = up[-1].rstrip(".")
-    if last not in _PLACE_ENDS and last not in _SURNAME_PLACE_ENDS:
+    last = up[-1].rstrip(".").rsplit("-", 1)[-1]  # "Hans-J. Rosenow-Platz"
+    kind = _place_end(last)
+    if kind is None:
         return False
-    if up[0] not in _PLACE_QUALIFIERS and _named_after_whole_name(" ".join(words[:-1])):
+    if (up[0] not in _PLACE_QUALIFIERS and not _namesake_street_word(words[-1]) and not _adjectival_place(words)
+            and _named_after_whole_name(" ".join(words[:-1]))):
         return False  # "PRIYA BENALI STATION": a name badge OCR read as one line with the sign beside it
-    if last in _PLACE_ENDS:
+    if kind == "place":
         return True
+    if kind == "named":  # "Maple Grove", "Kings Ridge"; not "Vedika Amble", "Coach Hill"
+        return any(w.endswith("'S") or w in _PLACE_QUALIFIERS
+                   or (_single_known(w) and not is_common_name(w) and w not in _world_given_locales()
+                       and w not in _ROLE_TITLES and w not in _HONORIFICS)
+                   for w in up[:-1])
     return any(w.endswith("'S") or w in _PLACE_QUALIFIERS or (is_known_word(w) and not is_common_name(w))
                for w in up[:-1])
 
@@ -783,12 +931,41 @@ def text_category(text: str, confidence: float = 1.0, min_confidence: float = 0.
             best = "name"  # "Surname: STRAND": the label says whose
     if best == "public" and _secret_after_label(text):
         best = "id"  # "password: hunter2", "Born 12 March 1985": a secret or a birth date after its label
-    if best == "public" and _name_inside(text) and not business_name(text):
+    if best == "public" and _name_inside(text) and not business_name(text) and not street_line(text):
         best = "name"  # "Property of John Smith", "Delivered to: Keziah Moreau, 14 Elm Road"
     if best == "public" and (foreign_script_share(text) >= FOREIGN_SCRIPT_SHARE or mixes_scripts(text)
                              or any(garbled_word(w) for w in _unslip(text).split())):
         return "unread"  # "王小明", "Ελένη Παπαδοπούλου", "ИBaH", "RA3HGOB": no cue can tell a name from a sign
     return best
+
+
+#: Small words between a street word and the name it is named after ("Paseo de Julieta Collado",
+#: "Rue de la Paix", "Praça da República").
+_NAME_PARTICLES = {"DE", "DEL", "DELA", "LA", "LE", "LES", "DES", "DU", "D", "DA", "DAS", "DO", "DOS", "DI", "DELLA",
+                   "DEGLI", "DEI", "VAN", "VON", "DER", "DEN", "TER", "TEN", "Y", "E", "ET", "AND", "OF", "THE"}
+
+
+def street_line(text: str) -> bool:
+    """True when the line is a street's name: a street word first ("avenue Augustin Poirier",
+    "Paseo de Julieta Collado", "Jl. KH Amin Jasuta") or last ("Birger Kaipiaisen bulevardi",
+    "Petőfi Sándor tér"), in any case, and every other word a capitalised name word, an
+    initial or a particle (:data:`_NAME_PARTICLES`). The name inside is the street's
+    namesake, not a person there; a sentence ("Route planned by John Smith") is no street."""
+    words = [fold_latin(w).upper().rstrip(".") for w in re.findall(r"[^\W\d_][\w'’.-]*", text)]
+    raw = re.findall(r"[^\W\d_][\w'’.-]*", text)
+    if not 2 <= len(words) <= 6 or re.search(r"[,;:/|()]", text):
+        return False  # "Rajesh Hill, 14 Elm Road": a name, then an address
+
+    def named(i: int) -> bool:
+        return raw[i][:1].isupper() or words[i] in _NAME_PARTICLES
+
+    if _place_start(words):
+        return all(named(i) for i in range(1, len(words)))
+    last = words[-1].rsplit("-", 1)[-1]
+    if _namesake_street_word(raw[-1]) or (_place_end(last) == "place"
+                                          and not _named_after_whole_name(" ".join(raw[:-1]))):
+        return all(named(i) for i in range(len(words) - 1))  # not "RAJESH CHEN STATION" (a badge and a sign)
+    return False
 
 
 def _secret_after_label(text: str) -> bool:
@@ -818,6 +995,9 @@ def _name_inside(text: str) -> bool:
     no name. Runs end at punctuation other than the dot of an initial or a form of address."""
     # a lower-case word OCR ran into the name after it: "Meeting withYevgenia Iwasaki"
     spaced = re.sub(r"\b([a-z]{2,})(?=[A-Z][a-z]{2})", r"\1 ", fold_latin(text))
+    # a designation's letter is no initial: "Vitamin C. Green tea" (the dot dropped: no name starts there)
+    spaced = re.sub(r"\b([A-Za-z]+)(\s+[A-Z])\.",
+                    lambda m: m.group(1) + m.group(2) if m.group(1).upper() in _LETTER_LABELS else m.group(0), spaced)
     tokens = re.findall(r"[^\s,;:!?()\[\]\"/|]+|[,;:!?()\[\]\"/|]", spaced)
     if len(tokens) <= 2:
         return False
