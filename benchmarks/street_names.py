@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     for locale in (*LOCALES, *NAME_ONLY_LOCALES):
         s, n = streets.get(locale), names[locale]
         street_col = f"{s['public']}/{s['streets']}" if s else "-"
-        print(f"{locale:8} {street_col:>15} {n['private']:>7}/{n['names']:<6}  {', '.join(s['hidden'][:4]) if s else ''}")
+        examples = ", ".join(s["hidden"][:4]) if s else ""
+        print(f"{locale:8} {street_col:>15} {n['private']:>7}/{n['names']:<6}  {examples}")
     n_streets = sum(s["streets"] for s in streets.values())
     n_public = sum(s["public"] for s in streets.values())
     n_names = sum(n["names"] for n in names.values())
