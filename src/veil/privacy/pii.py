@@ -137,6 +137,8 @@ _SAINTS = {"ST", "STE", "SAINT", "SAINTE", "SANKT", "SANTA", "SANTO", "SAO"}
 #: only with a particle after them ("Rua da Prata", "Ronda de Atocha"). Not "Av.": a Turkish
 #: lawyer's title as well ("Av. Tülin Zengin").
 _GIVEN_PLACE_STARTS = {"RUA", "RONDA"}
+#: Street words first that are English words too: a street only before name words.
+_WORD_PLACE_STARTS = {"PLACE", "ROUTE", "DIAGONAL", "PATIO", "IMPASSE", "GANG", "CANADA", "SETOR", "EJE"}
 #: Street words of English-speaking countries after the name ("Kyle Stream", "Faulkner Knolls",
 #: "Christopher Ridge", "Taurua Circuit"), as postal services abbreviate them. Those that are
 #: surnames or given names too ("Brooks", "Hill", "Glen") count as :data:`_SURNAME_PLACE_ENDS`
@@ -837,17 +839,35 @@ def _adjectival_place(words: Sequence[str]) -> bool:
     """One word in -er before a capitalised street word of :data:`_NAMESAKE_PLACE_ENDS`: how
     German names a street after a place ("Mariahilfer Straße", "Frankfurter Allee")."""
     return (len(words) == 2 and words[0][:1].isupper() and fold_latin(words[0]).upper().endswith("ER")
-            and fold_latin(words[1]).upper().rstrip(".") in _NAMESAKE_PLACE_ENDS)
+            and fold_latin(words[1]).upper().rstrip(".") in _NAMESAKE_PLACE_ENDS
+            and not _given_prefix(words[0]))  # not "JAMESMULLER Platz": a name run together
 
 
-def _place_start(up: Sequence[str]) -> bool:
-    """The first of these words (upper case, folded) starts a place's name
-    (:data:`_PLACE_STARTS`), a given name among them with a particle after it."""
-    first = up[0].rstrip(".")
+def _name_word(word: str) -> bool:
+    """A particle (:data:`_NAME_PARTICLES`), or a capitalised word that no dictionary holds or
+    a name list does ("Victor", "Poirier", "KH"; not "PLANNED", "BY")."""
+    up = fold_latin(word).upper().rstrip(".")
+    if up in _NAME_PARTICLES:
+        return True
+    return word[:1].isupper() and all(
+        len(part) <= 1 or part.lower() not in _common_vocabulary() or is_common_name(part)
+        or part in _world_given_locales() or part in _world_surnames()
+        for part in up.split("-"))
+
+
+def _place_start(words: Sequence[str]) -> bool:
+    """The first of ``words`` starts a place's name (:data:`_PLACE_STARTS`): a given name
+    among them only with a particle after it, an English word (:data:`_WORD_PLACE_STARTS`)
+    only before name words ("Place de la Concorde"; not "PLACE ORDER WITH JOHN SMITH")."""
+    up = [fold_latin(w).upper().rstrip(".") for w in words]
+    first = up[0]
     if first.split("-", 1)[0] in _SAINTS:
         return True  # "Sainte-Catherine Street", "St-Denis"
-    return first in _PLACE_STARTS and (first not in _GIVEN_PLACE_STARTS
-                                       or (len(up) > 2 and up[1] in _NAME_PARTICLES))
+    if first not in _PLACE_STARTS:
+        return False
+    if first in _GIVEN_PLACE_STARTS:
+        return len(up) > 2 and up[1] in _NAME_PARTICLES
+    return first not in _WORD_PLACE_STARTS or all(_name_word(w) for w in words[1:])
 
 
 @functools.lru_cache(maxsize=1)
@@ -882,7 +902,7 @@ def place_name(words: Sequence[str]) -> bool:
         compound = _PLACE_COMPOUND.fullmatch(up[0].rstrip("."))
         return compound is not None and (compound.group(2) in _NAMESAKE_PLACE_ENDS
                                          or not _named_after_whole_name(compound.group(1)))
-    if _place_start(up):
+    if _place_start(words):
         return True
     last = up[-1].rstrip(".").rsplit("-", 1)[-1]  # "Hans-J. Rosenow-Platz"
     kind = _place_end(last)
@@ -952,20 +972,15 @@ def street_line(text: str) -> bool:
     "Petőfi Sándor tér"), in any case, and every other word a capitalised name word, an
     initial or a particle (:data:`_NAME_PARTICLES`). The name inside is the street's
     namesake, not a person there; a sentence ("Route planned by John Smith") is no street."""
-    words = [fold_latin(w).upper().rstrip(".") for w in re.findall(r"[^\W\d_][\w'’.-]*", text)]
     raw = re.findall(r"[^\W\d_][\w'’.-]*", text)
-    if not 2 <= len(words) <= 6 or re.search(r"[,;:/|()]", text):
+    if not 2 <= len(raw) <= 6 or re.search(r"[,;:/|()]", text):
         return False  # "Rajesh Hill, 14 Elm Road": a name, then an address
-
-    def named(i: int) -> bool:
-        return raw[i][:1].isupper() or words[i] in _NAME_PARTICLES
-
-    if _place_start(words):
-        return all(named(i) for i in range(1, len(words)))
-    last = words[-1].rsplit("-", 1)[-1]
+    if _place_start(raw):
+        return all(_name_word(w) for w in raw[1:])
+    last = fold_latin(raw[-1]).upper().rstrip(".").rsplit("-", 1)[-1]
     if _namesake_street_word(raw[-1]) or (_place_end(last) == "place"
                                           and not _named_after_whole_name(" ".join(raw[:-1]))):
-        return all(named(i) for i in range(len(words) - 1))  # not "RAJESH CHEN STATION" (a badge and a sign)
+        return all(_name_word(w) for w in raw[:-1])  # not "RAJESH CHEN STATION" (a badge and a sign)
     return False
 
 
