@@ -332,7 +332,8 @@ def test_street_names_of_many_countries_are_public(text: str) -> None:
 
 @pytest.mark.parametrize("text", [
     "Vedika Amble", "Av. Tülin Gülen Zengin", "Rua Ouma Abwao", "Coach Hill", "Rajesh Hill, 14 Elm Road",
-    "RAJESH CHEN STATION", "Ingeborg Vasquez Platz", "Route planned by John Smith", "Behring", "Hattie",
+    "RAJESH CHEN STATION", "Ingeborg Vasquez Platz", "Route planned by John Smith", "ROUTE PLANNED BY JOHN SMITH",
+    "PLACE ORDER WITH JOHN SMITH", "JAMESMULLER Platz", "Behring", "Hattie",
     "VANDERSTEEG",
 ])
 def test_names_that_look_like_streets_stay_names(text: str) -> None:
