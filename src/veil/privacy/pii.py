@@ -157,19 +157,6 @@ _STREET_WORDS = {
     # other languages' street words after the name ("Lajoshídi utca", "Salvi Marg", "Egils Allé")
     "UTCA", "UT", "KORUT", "TER", "ULICA", "CESTA", "TRG", "PUT", "MARG", "CHOWK", "GALI", "NAGAR", "ALLE",
     "PLADS", "TORV", "KATU", "TIE", "BULEVARDI", "POLKU", "KUJA", "SETANY"}
-#: A place's name written as one word, as Germanic and Nordic languages write streets
-#: ("Friedrichstrasse", "Kalverstraat", "Drottninggatan", "Nørregade", "Alwina-Etzold-Ring")
-#: and OCR runs a sign together ("GEORGESTREET", "ELMSTREET", "KEZIAHCAFE"): at least three
-#: letters, then one of these endings. Not the endings of names: "LINE" (Caroline), "HAUS"
-#: (Backhaus), "GATE" (Southgate), "HOF" (Bischof); "RING" after four letters at least (not
-#: Goering), "TIE" after an N only (Mannerheimintie; not Hattie), "LAAN" and "STEEG" not after
-#: a Dutch particle (Vanderlaan).
-_PLACE_COMPOUND = re.compile(
-    r"([A-Z'-]{3,})(STREET|ROAD|AVENUE|BOULEVARD|STATION|SQUARE|AIRPORT|HOSPITAL|MUSEUM|LIBRARY|GALLERY|THEATRE|"
-    r"THEATER|STADIUM|SCHOOL|COLLEGE|ACADEMY|CAFE|BAKERY|PIZZERIA|RESTAURANT|PHARMACY|HOTEL|STRASSE|STR|STRAAT|"
-    r"GATAN|GASSE|VAGEN|VEIEN|PLATZ|PLEIN|ALLEE|GRACHT|STEIG|KATU|UTCA|WEG|GADE|VEJ|STRAEDE|DAMM|UFER|PFAD|CHAUSSEE|"
-    r"SINGEL|DREEF|KADE|PAD|STIGEN|TORGET|GRAND|BACKEN|KUJA|POLKU|BULEVARDI|PLADS|TORV|(?<=[A-Z'-]{4})RING|(?<=N)TIE|"
-    r"(?<!VAN)(?<!DER)(?<!TER)(?<!DE)(?:LAAN|STEEG))")
 #: Street words of languages that name streets after whole names and write the street word in
 #: lower case or joined by a hyphen ("Olof Palmes gata", "Karl-Marx-Allee", "Hans-J.
 #: Rosenow-Platz", "Drottninggatan"): written so, a whole name before them is the street's
@@ -180,6 +167,27 @@ _NAMESAKE_PLACE_ENDS = {
     "VAGEN", "VEIEN", "STEIG", "KATU", "UTCA", "STRAEDE", "HUIS", "HAUS", "DAMM", "UFER", "PFAD", "CHAUSSEE",
     "SINGEL", "DREEF", "KADE", "PAD", "STIGEN", "TORGET", "GRAND", "BACKEN", "KUJA", "POLKU", "BULEVARDI", "PLADS",
     "TORV", "RING", "TIE", "LAAN", "STEEG", "ALLE", "UT", "KORUT", "TER", "ULICA", "CESTA", "TRG"}
+#: Of those, the ones that end a street only as a word of their own ("Olof Palmes gata", "Váci
+#: utca", "Anne Frank Huis"): as the end of one word they end names too ("Backhaus", "Peter").
+_SEPARATE_PLACE_ENDS = {"GATA", "HUIS", "HAUS", "ALLE", "UT", "KORUT", "TER", "ULICA", "CESTA", "TRG"}
+#: Endings of a place's name OCR runs together in English ("GEORGESTREET", "KEZIAHCAFE").
+_ENGLISH_COMPOUND_ENDS = (
+    "STREET", "ROAD", "AVENUE", "BOULEVARD", "STATION", "SQUARE", "AIRPORT", "HOSPITAL", "MUSEUM", "LIBRARY",
+    "GALLERY", "THEATRE", "THEATER", "STADIUM", "SCHOOL", "COLLEGE", "ACADEMY", "CAFE", "BAKERY", "PIZZERIA",
+    "RESTAURANT", "PHARMACY", "HOTEL")
+#: Endings that end names too, allowed only where a name would not have them: "RING" after
+#: four letters at least (not Goering), "TIE" after an N (Mannerheimintie; not Hattie),
+#: "LAAN" and "STEEG" not after a Dutch particle (Vanderlaan).
+_GUARDED_ENDS = {"RING": r"(?<=[A-Z'-]{4})RING", "TIE": r"(?<=N)TIE",
+                 "LAAN": r"(?<!VAN)(?<!DER)(?<!TER)(?<!DE)LAAN", "STEEG": r"(?<!VAN)(?<!DER)(?<!TER)(?<!DE)STEEG"}
+#: A place's name written as one word, as Germanic and Nordic languages write streets
+#: ("Friedrichstrasse", "Kalverstraat", "Drottninggatan", "Nørregade", "Alwina-Etzold-Ring")
+#: and OCR runs a sign together ("GEORGESTREET", "ELMSTREET", "KEZIAHCAFE"): at least three
+#: letters, then one of these endings. Not the endings of names: "LINE" (Caroline), "HAUS"
+#: (Backhaus), "GATE" (Southgate), "HOF" (Bischof).
+_PLACE_COMPOUND = re.compile(r"([A-Z'-]{3,})(" + "|".join(
+    _GUARDED_ENDS.get(end, end)
+    for end in sorted({*_ENGLISH_COMPOUND_ENDS, *(_NAMESAKE_PLACE_ENDS - _SEPARATE_PLACE_ENDS)})) + ")")
 #: Words before a place word that no person's name holds, though the census lists some as rare names.
 _PLACE_QUALIFIERS = {
     "ROYAL", "NEW", "OLD", "NORTH", "SOUTH", "EAST", "WEST", "HIGH", "MAIN", "LITTLE", "GREAT", "GRAND", "UPPER",
