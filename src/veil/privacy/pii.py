@@ -140,9 +140,9 @@ _GIVEN_PLACE_STARTS = {"RUA", "RONDA"}
 #: Street words first that are English words too: a street only before name words.
 _WORD_PLACE_STARTS = {"PLACE", "ROUTE", "DIAGONAL", "PATIO", "IMPASSE", "GANG", "CANADA", "SETOR", "EJE"}
 #: Street words of English-speaking countries after the name ("Kyle Stream", "Faulkner Knolls",
-#: "Christopher Ridge", "Taurua Circuit"), as postal services abbreviate them. Those that are
-#: surnames or given names too ("Brooks", "Hill", "Glen") count as :data:`_SURNAME_PLACE_ENDS`
-#: do (:func:`_place_end`); a plural counts as its singular ("Squares", "Courts").
+#: "Christopher Ridge", "Taurua Circuit"), as postal services list them. Those that are
+#: surnames or given names too ("Brooks", "Hill", "Glen") make a place only beside a dictionary
+#: word no name list holds (:func:`_place_end`); a plural counts as its singular ("Squares", "Courts").
 _STREET_WORDS = {
     "ALLEY", "ANNEX", "BAYOU", "BEND", "BLUFF", "BOTTOM", "BRANCH", "BROOK", "BURG", "CAMP", "CANYON",
     "CIRCUIT", "CLIFF", "CLOSE", "CLUB", "COMMON", "CORNER", "COURSE", "COVE", "CREEK", "CREST", "CROSSROAD",
@@ -216,7 +216,6 @@ _SPELLED_EMAIL = re.compile(r"[\w.+-]+\s*[\[({<]\s*at\s*[\])}>]\s*[\w-]+"
 #: An IBAN, grouped or not: a country code, two check digits and 11-30 letters and digits
 #: (:func:`id_score` asks for 12 digits or more in it).
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
-#: Forms of address before a name ("Dr. Anna Müller", "Mr Smith"); the dot is optional.
 #: Words a single letter follows as a designation, not as a person's initial ("Vitamin C. Green
 #: tea", "Gate B. Boarding", "Terminal A. Taxis"): the letter and its dot start no name.
 _LETTER_LABELS = {
@@ -224,6 +223,7 @@ _LETTER_LABELS = {
     "SECTION", "ROW", "BUILDING", "EXIT", "ENTRANCE", "SIZE", "CATEGORY", "GROUP", "HALL", "FLOOR", "UNIT", "BAY",
     "TOWER", "STAND", "LOT", "AREA", "SECTOR", "STAGE", "TRACK", "LINE", "ROUTE", "PART", "APPENDIX", "ANNEX",
     "OPTION", "MODEL", "SERIES", "CORRIDOR", "ROOM", "DOOR", "CAR", "DECK", "POOL", "PHASE", "TIER"}
+#: Forms of address before a name ("Dr. Anna Müller", "Mr Smith"); the dot is optional.
 _HONORIFICS = {"MR", "MRS", "MS", "MISS", "MX", "DR", "PROF", "SIR", "DAME", "REV", "HERR", "FRAU", "MME", "MLLE",
                "MONSIEUR", "MADAME", "SR", "SRA", "SRTA", "DOTT", "DOTTSSA", "ING", "CAPT", "SGT", "HON", "SEN",
                "MISTER", "MADAM", "DOCTOR", "OFFICER", "CAPTAIN", "SERGEANT", "DETECTIVE", "INSPECTOR", "JUDGE"}
@@ -820,8 +820,10 @@ def _named_after_whole_name(before: str) -> bool:
 def _place_end(word: str) -> str | None:
     """How a last word (upper case, folded) says a line names a place: ``place`` (a place or
     business word, :data:`_PLACE_ENDS`, or a street word no name list holds, :data:`_STREET_WORDS`:
-    "Stream", "Knolls"), ``surname`` (a place word that is a common surname or given name
-    too: "Hall", "Brooks", "Glen": a place only beside a word that is no name), else None."""
+    "Stream", "Knolls"; plurals as singulars), ``surname`` (:data:`_SURNAME_PLACE_ENDS`: a place
+    only beside a word that is no name, "Central Park"), ``named`` (a street word a surname or
+    given-name list holds, "Hill", "Glen", "Amble": a place only beside a dictionary word no
+    name list holds, "Maple Grove"), else None."""
     if word in _SURNAME_PLACE_ENDS:
         return "surname"
     if word in _PLACE_ENDS and word not in _STREET_WORDS:
@@ -836,9 +838,9 @@ def _place_end(word: str) -> str | None:
 
 
 def _namesake_street_word(word: str) -> bool:
-    """A street word written as a street's namesake is followed, not as a sign beside a badge:
-    lower case ("Olof Palmes gata", "Werner Wirénin katu") or joined by a hyphen
-    ("Rosenow-Platz"), one of :data:`_NAMESAKE_PLACE_ENDS`."""
+    """A street word of :data:`_NAMESAKE_PLACE_ENDS` written as it follows a street's namesake,
+    not as a sign beside a badge: lower case ("Olof Palmes gata", "Werner Wirénin katu") or
+    joined by a hyphen ("Rosenow-Platz")."""
     last = fold_latin(word).upper().rstrip(".").rsplit("-", 1)[-1]
     return last in _NAMESAKE_PLACE_ENDS and (word[:1].islower() or "-" in word)
 
@@ -895,14 +897,15 @@ def place_name(words: Sequence[str]) -> bool:
     """True when the words name a place or a business, not a person: one word that is a
     street's name ("Friedrichstrasse", :data:`_PLACE_COMPOUND`); or, of two or more, the last is a
     place or business word (:data:`_PLACE_ENDS`: "Madison Avenue", "Victoria Station",
-    "Ali Baba Kebab"), or the first starts a place's name (:data:`_PLACE_STARTS`: "Rue Victor
-    Hugo", "St George's Hospital"); a place word that is a common surname too
-    (:data:`_SURNAME_PLACE_ENDS`: "Hall", "Park") counts after a possessive ("Lucy's
-    Kitchen") or beside a word that is no name ("Central Park", "City Hall"), so "Grace Park"
-    and "Lois Lane" stay names. A place word after a whole name ("Louis Armstrong Stadium") is
-    no cue: a name badge and the sign beside it read as one line say the same
-    ("PRIYA BENALI STATION"), unless a place qualifier starts it ("Royal Albert Hall", "New
-    Victoria Station")."""
+    "Ali Baba Kebab"; a street word, :func:`_place_end`: "Kyle Stream"), or the first starts a
+    place's name (:func:`_place_start`: "Rue Victor Hugo", "St George's Hospital"); a place
+    word that is a common surname too (:data:`_SURNAME_PLACE_ENDS`: "Hall", "Park") counts
+    after a possessive ("Lucy's Kitchen") or beside a word that is no name ("Central Park",
+    "City Hall"), so "Grace Park" and "Lois Lane" stay names. A place word after a whole name
+    ("Louis Armstrong Stadium") is no cue: a name badge and the sign beside it read as one
+    line say the same ("PRIYA BENALI STATION"), unless a place qualifier starts it ("Royal
+    Albert Hall", "New Victoria Station") or the street word is written as after a namesake
+    ("Olof Palmes gata", "Hans-J. Rosenow-Platz", "Mariahilfer Straße")."""
     up = [fold_latin(w).upper().replace("’", "'") for w in words]
     if not up:
         return False
