@@ -321,7 +321,7 @@ def test_a_name_beside_a_place_word_stays_a_name(text: str) -> None:
     "Kyle Stream", "Faulkner Knolls", "Taurua Circuit", "Kennedy Courts", "Maple Grove",
     # a street word first, the namesake after it in any case, particles between
     "avenue Augustin Poirier", "Paseo de Julieta Collado", "Rua da Prata", "Jl. KH Amin Jasuta", "Soseaua Petrică Dinu",
-    "Sainte-Catherine Street",
+    "Sainte-Catherine Street", "Quai d'Orsay", "Mount Kenya", "Port Louis",
 ])
 def test_street_names_of_many_countries_are_public(text: str) -> None:
     """Street signs are written as each country writes them: joined into one word, the street
@@ -333,7 +333,7 @@ def test_street_names_of_many_countries_are_public(text: str) -> None:
 @pytest.mark.parametrize("text", [
     "Vedika Amble", "Av. Tülin Gülen Zengin", "Rua Ouma Abwao", "Coach Hill", "Rajesh Hill, 14 Elm Road",
     "RAJESH CHEN STATION", "Ingeborg Vasquez Platz", "Route planned by John Smith", "ROUTE PLANNED BY JOHN SMITH",
-    "PLACE ORDER WITH JOHN SMITH", "JAMESMULLER Platz", "Behring", "Hattie",
+    "PLACE ORDER WITH JOHN SMITH", "PORT PLANNED BY JOHN SMITH", "JAMESMULLER Platz", "Behring", "Hattie",
     "VANDERSTEEG",
 ])
 def test_names_that_look_like_streets_stay_names(text: str) -> None:

@@ -137,8 +137,10 @@ _SAINTS = {"ST", "STE", "SAINT", "SAINTE", "SANKT", "SANTA", "SANTO", "SAO"}
 #: only with a particle after them ("Rua da Prata", "Ronda de Atocha"). Not "Av.": a Turkish
 #: lawyer's title as well ("Av. Tülin Zengin").
 _GIVEN_PLACE_STARTS = {"RUA", "RONDA"}
-#: Street words first that are English words too: a street only before name words.
-_WORD_PLACE_STARTS = {"PLACE", "ROUTE", "DIAGONAL", "PATIO", "IMPASSE", "GANG", "CANADA", "SETOR", "EJE"}
+#: Street words first that are English words too: a street only before name words ("Mount
+#: Kenya", "Port Louis"; not "PORT PLANNED BY JOHN SMITH", a sentence in capitals).
+_WORD_PLACE_STARTS = {"PLACE", "ROUTE", "DIAGONAL", "PATIO", "IMPASSE", "GANG", "CANADA", "SETOR", "EJE", "AVENUE",
+                      "BOULEVARD", "MOUNT", "FORT", "LAKE", "CAPE", "PORT"}
 #: Street words of English-speaking countries after the name ("Kyle Stream", "Faulkner Knolls",
 #: "Christopher Ridge", "Taurua Circuit"), as postal services list them. Those that are
 #: surnames or given names too ("Brooks", "Hill", "Glen") make a place only beside a dictionary
@@ -856,6 +858,7 @@ def _adjectival_place(words: Sequence[str]) -> bool:
 def _name_word(word: str) -> bool:
     """A particle (:data:`_NAME_PARTICLES`), or a capitalised word that no dictionary holds or
     a name list does ("Victor", "Poirier", "KH"; not "PLANNED", "BY")."""
+    word = re.sub(r"^(?:d|l|dell|dall|all|sull)['’](?=\w)", "", word, flags=re.IGNORECASE)  # "d'Orsay"
     up = fold_latin(word).upper().rstrip(".")
     if up in _NAME_PARTICLES:
         return True
