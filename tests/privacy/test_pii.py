@@ -318,7 +318,7 @@ def test_a_name_beside_a_place_word_stays_a_name(text: str) -> None:
     # the street word written as a namesake's: lower case or hyphenated
     "Olof Palmes gata", "Werner Wirénin katu", "Hans-J. Rosenow-Platz", "Petőfi Sándor tér",
     # street words of English-speaking countries that no name list holds
-    "Kyle Stream", "Faulkner Knolls", "Taurua Circuit", "Kennedy Courts", "Maple Grove",
+    "Kyle Stream", "Faulkner Knolls", "Taurua Circuit", "Kennedy Courts", "Maple Grove", "Lisa Alley",
     # a street word first, the namesake after it in any case, particles between
     "avenue Augustin Poirier", "Paseo de Julieta Collado", "Rua da Prata", "Jl. KH Amin Jasuta", "Soseaua Petrică Dinu",
     "Sainte-Catherine Street", "Quai d'Orsay", "Mount Kenya", "Port Louis",
@@ -354,7 +354,7 @@ def test_a_designation_letter_is_no_initial(text: str, category: str) -> None:
 
 @pytest.mark.parametrize(("text", "category"), [
     ("Hans-Henning Bender", "name"), ("Per-Olof Berg", "name"), ("STEIN-DAG STRAND", "name"),
-    ("Wi-Fi Zone", "public"), ("Check-In Desk", "public"),
+    ("Wi-Fi Zone", "public"), ("Check-In Desk", "public"), ("Smith-Brown", "public"),
 ])
 def test_a_compound_given_name_counts_as_its_parts(text: str, category: str) -> None:
     """Given names joined by a hyphen are a given name before a surname that is a word too."""

@@ -146,7 +146,7 @@ _WORD_PLACE_STARTS = {"PLACE", "ROUTE", "DIAGONAL", "PATIO", "IMPASSE", "GANG", 
 #: surnames or given names too ("Brooks", "Hill", "Glen") make a place only beside a dictionary
 #: word no name list holds (:func:`_place_end`); a plural counts as its singular ("Squares", "Courts").
 _STREET_WORDS = {
-    "ALLEY", "ANNEX", "BAYOU", "BEND", "BLUFF", "BOTTOM", "BRANCH", "BROOK", "BURG", "CAMP", "CANYON",
+    "ANNEX", "BAYOU", "BEND", "BLUFF", "BOTTOM", "BRANCH", "BROOK", "BURG", "CAMP", "CANYON",
     "CIRCUIT", "CLIFF", "CLOSE", "CLUB", "COMMON", "CORNER", "COURSE", "COVE", "CREEK", "CREST", "CROSSROAD",
     "CURVE", "DALE", "DAM", "DIVIDE", "DRIVEWAY", "ESTATE", "EXTENSION", "FALL", "FAIRWAY", "FERRY", "FIELD",
     "FLAT", "FORD", "FOREST", "FORGE", "FORK", "GATEWAY", "GLADE", "GLEN", "GREEN", "GROVE", "HAVEN", "HILL",
@@ -742,7 +742,7 @@ def name_score(text: str) -> float:
     if len(words) == 2 and re.fullmatch(r"[^,]+,\s*[^,]+", stripped) and name_score(f"{words[1]} {words[0]}") == 1.0:
         return 1.0  # a surname, a comma and a given name: "Smith, John" as "John Smith", "Wood, Radek"
     given = _given_names()
-    first_given = words[0].upper() in given or _hyphenated_given(words[0])
+    first_given = words[0].upper() in given or (len(words) >= 2 and _hyphenated_given(words[0]))
     unknown = [w for w in words
                if len(w) >= 3 and (is_world_given_name(w) or (not is_known_word(w) and not is_misread_word(w)))]
     if len(words) >= 2 and (first_given or unknown):
@@ -770,10 +770,11 @@ _COMPASS_INITIALS = {"N", "E", "S", "W"}
 
 def _hyphenated_given(word: str) -> bool:
     """A compound given name: two or three given names joined by hyphens ("Hans-Henning",
-    "Per-Olof", "Joseph-Noël"), each a census or some country's given name of two letters or more."""
+    "Per-Olof", "Joseph-Noël"), each a common census given name or some country's given name
+    of two letters or more (not "Smith-Brown", a double-barrelled surname or a firm)."""
     parts = fold_latin(word).upper().split("-")
     world = _world_given_locales()
-    return 2 <= len(parts) <= 3 and all(len(p) >= 2 and (p in _given_names(top=None) or p in world) for p in parts)
+    return 2 <= len(parts) <= 3 and all(len(p) >= 2 and (p in _given_names() or p in world) for p in parts)
 
 
 def _initial_and_surname(stripped: str, words: Sequence[str]) -> bool:
