@@ -159,6 +159,8 @@ _STREET_WORDS = {
     # other languages' street words after the name ("Lajoshídi utca", "Salvi Marg", "Egils Allé")
     "UTCA", "UT", "KORUT", "TER", "ULICA", "CESTA", "TRG", "PUT", "MARG", "CHOWK", "GALI", "NAGAR", "ALLE",
     "PLADS", "TORV", "KATU", "TIE", "BULEVARDI", "POLKU", "KUJA", "SETANY"}
+#: Every word that ends a place's name but those that are common surnames (the singulars of plurals).
+_ANY_PLACE_ENDS = frozenset(_PLACE_ENDS | _STREET_WORDS)
 #: Street words of languages that name streets after whole names and write the street word in
 #: lower case or joined by a hyphen ("Olof Palmes gata", "Karl-Marx-Allee", "Hans-J.
 #: Rosenow-Platz", "Drottninggatan"): written so, a whole name before them is the street's
@@ -829,10 +831,10 @@ def _place_end(word: str) -> str | None:
     name list holds, "Maple Grove"), else None."""
     if word in _SURNAME_PLACE_ENDS:
         return "surname"
-    if word in _PLACE_ENDS and word not in _STREET_WORDS:
+    if word in _PLACE_ENDS:
         return "place"
-    known = _PLACE_ENDS | _STREET_WORDS
-    street = word if word in known else word[:-1] if word.endswith("S") and word[:-1] in known else None
+    street = (word if word in _STREET_WORDS
+              else word[:-1] if word.endswith("S") and word[:-1] in _ANY_PLACE_ENDS else None)
     if street is None:
         return None
     named = (word in _place_like_surnames() or street in _place_like_surnames() or _widely_given(word)
