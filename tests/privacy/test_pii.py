@@ -388,3 +388,33 @@ def test_an_initial_before_a_surname_that_is_a_place_word_is_a_name(text: str, c
     qualifier before a given name and a place word is a place ("Royal Albert Hall"), where a
     whole name before one is a badge read with its sign ("PRIYA BENALI STATION")."""
     assert text_category(text) == category
+
+
+@pytest.mark.parametrize("text", [
+    "Kislovodsk", "Southampton", "Welcome to Southampton", "Next stop: Châteauroux", "Trains to Leeds",
+    "Frankfurt am Main", "FRANKFURT AM MAIN", "New York", "Los Angeles", "Rio de Janeiro", "RIO DE JANEIRO",
+    "Vila Nova de Gaia", "Toronto", "Berlin", "Munich", "Tokyo", "Crystal Lake", "Kislovodsk Station",
+])
+def test_towns_and_cities_are_public(text: str) -> None:
+    """A town's or city's name, alone, on a station board or inside a sign's sentence, is
+    public: a place list knows it, where the dictionaries do not."""
+    assert text_category(text) == "public"
+
+
+@pytest.mark.parametrize("text", [
+    "Houston", "Florence", "Paris", "Sydney", "Madrid", "Trujillo", "Sheffield", "Shevchenko", "Zhukov",
+    "Florencio Varela", "Magdalena Contreras", "Carlos A. Carrillo", "Le Roux", "O'Connor", "Hong Kong",
+    "Senna Beek", "Senna van Beek", "Leonardo da Vinci", "Emma Southampton", "Dr. Kislovodsk", "IVANOVA",
+])
+def test_places_that_are_names_stay_names(text: str) -> None:
+    """A place's name that is a person's too stays private: a given name or a surname of some
+    list ("Houston", "Madrid"), a surname's ending ("Shevchenko"), a town named after a whole
+    name ("Florencio Varela"), a family name with a particle ("Le Roux"), and a town beside a
+    given name or after a name's particle or a form of address ("Senna van Beek")."""
+    assert text_category(text) != "public"
+
+
+@pytest.mark.parametrize("text", ["Aydan Əhmədzadə", "ƏLI HÜMBƏT", "Kamal Həsənzadə", "Fatimə Əsgərova"])
+def test_azerbaijani_names_are_names(text: str) -> None:
+    """The Azerbaijani schwa folds to "a" as its names are romanized ("Əliyev" is "Aliyev")."""
+    assert text_category(text) == "name"

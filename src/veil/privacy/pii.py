@@ -36,13 +36,16 @@ formats and word lists, not the strings of any data set:
   John"), a romanized Chinese or Japanese surname and given name ("Wang Fang", "Li Na"),
   and, in a longer line, a run of capitalised words that is a name by itself
   ("Signed by Radek Hill", :func:`_name_inside`); diacritics are dropped first
-  ("Hélène" is "Helene"), and a lone digit OCR read for a letter inside a word counts as
-  that letter ("W6jcik");
+  ("Hélène" is "Helene", the Azerbaijani "Əliyev" "Aliyev"), and a lone digit OCR read for
+  a letter inside a word counts as that letter ("W6jcik");
 * **place or business**: a place or business word after the name ("George Street", "Victoria
   Station", "Lucy's Cafe") or a street word before it ("Rue Victor Hugo") makes a line a
   place's name, not a person's (:func:`place_name`), unless a whole name comes before the
   place word ("PRIYA BENALI STATION": a badge read with the sign beside it), a form of address
-  starts the line, or the place word is a common surname ("Grace Park");
+  starts the line, or the place word is a common surname ("Grace Park"); a town's or
+  city's name (:mod:`veil.privacy.places`) is a place too, as a whole line or a word of one
+  ("Frankfurt am Main", "Welcome to Southampton"), unless it is a person's name as well
+  (:func:`_public_places`: "Houston", "Florencio Varela") or stands beside a given name;
 * **label: value**: a line that reads public as a whole is judged by the value after its
   last colon ("Card holder: J. SMITH"), and a value after a name label ("Surname:",
   "Given names:", "Nom:") is a name.
@@ -63,6 +66,7 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from veil.privacy import places
 from veil.privacy.romanize import romanize_indic
 
 #: Private text categories, in the order guides and networks use them.
@@ -260,7 +264,8 @@ _DIGIT_SLIPS = str.maketrans("01568", "OISGB")
 _SLIPPED = re.compile(r"(?<=[^\W\d_])[01568](?=[^\W\d_])")
 #: Latin letters that do not decompose into a base letter and a diacritic.
 _LATIN_FOLD = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "ß": "ss", "đ": "d", "Đ": "D", "þ": "th",
-                             "Þ": "Th", "ð": "d", "Ð": "D", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ı": "i"})
+                             "Þ": "Th", "ð": "d", "Ð": "D", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ı": "i",
+                             "ə": "a", "Ə": "A"})  # Azerbaijani schwa, romanized "a": "Əliyev" is "Aliyev"
 #: Share of a line's letters outside the Latin script from which it is ``unread``: the cues
 #: (formats and word lists) cannot judge a line in Greek, Cyrillic, CJK, Arabic... script.
 FOREIGN_SCRIPT_SHARE = 0.3
@@ -497,6 +502,10 @@ def _name_parts(listed: dict[str, Any], attrs: Sequence[str], min_len: int) -> s
     return out
 
 
+#: The lists of given names of a Faker person provider.
+_FIRST_NAME_LISTS = ("first_names", "first_names_male", "first_names_female", "first_names_nonbinary")
+
+
 @functools.lru_cache(maxsize=1)
 def _world_given_locales() -> dict[str, int]:
     """Given names of the locales of Faker's person providers (``faker`` package, about 80
@@ -506,8 +515,7 @@ def _world_given_locales() -> dict[str, int]:
     not among their common ones)."""
     out: dict[str, set[str]] = {}
     for locale, listed in _person_providers():
-        for name in _name_parts(listed, ("first_names", "first_names_male", "first_names_female",
-                                         "first_names_nonbinary"), 3):
+        for name in _name_parts(listed, _FIRST_NAME_LISTS, 3):
             out.setdefault(name, set()).add(locale)
     return {name: len(locales) for name, locales in out.items()}
 
@@ -735,8 +743,8 @@ def name_score(text: str) -> float:
         return 1.0  # a form of address and a name: "Dr. Anna Müller", "MR SMITH"
     if _initial_and_surname(stripped, words):
         return 1.0  # an initial and a surname: "J. SMITH", "B. Hall", "A. Park"
-    if place_name(words):
-        return 0.0  # "George Street", "Rue Victor Hugo", "Lucy's Cafe": a place or a business named after someone
+    if place_name(words) or public_place(words):
+        return 0.0  # "George Street", "Rue Victor Hugo", "Lucy's Cafe", "Frankfurt am Main": a place or a business
     if business_name(stripped):
         return 0.0  # "Müller GmbH", "Baker & Sons": a firm named after someone
     if len(words) == 2 and _role_then_surname(words[0], words[1]):
@@ -745,8 +753,10 @@ def name_score(text: str) -> float:
         return 1.0  # a surname, a comma and a given name: "Smith, John" as "John Smith", "Wood, Radek"
     given = _given_names()
     first_given = words[0].upper() in given or (len(words) >= 2 and _hyphenated_given(words[0]))
-    unknown = [w for w in words
-               if len(w) >= 3 and (is_world_given_name(w) or (not is_known_word(w) and not is_misread_word(w)))]
+    towns = _town_words(words)
+    unknown = [w for i, w in enumerate(words)
+               if len(w) >= 3 and (is_world_given_name(w) or (not is_known_word(w) and not is_misread_word(w)
+                                                              and i not in towns))]
     if len(words) >= 2 and (first_given or unknown):
         return 1.0
     if len(words) == 1 and first_given:
@@ -899,6 +909,88 @@ def _world_surnames() -> frozenset[str]:
     return frozenset(out)
 
 
+#: First words that make a place's name, not a person's: a saint, a place qualifier, an
+#: article ("San Vicente", "New Milton", "El Salvador").
+_PLACE_FIRST_WORDS = _SAINTS | _PLACE_QUALIFIERS | {"SAN", "SANT", "SINT", "VILA", "VILLA", "PORTO", "PUERTO",
+                                                    "EL", "AL", "LA", "LE", "LOS", "LAS", "LES", "IL"}
+
+
+#: Endings of family names in many countries (Slavic, Armenian, Georgian, Turkish, Nordic):
+#: a town spelled so is often named after a person ("Shevchenko", "Zhukov", "Abovyan") and
+#: the lists of romanized names are short, so such a word stays a name unless a city of a
+#: million people bears it ("Kiev").
+_SURNAME_ENDINGS = ("OVA", "EVA", "OV", "EV", "SKI", "SKA", "SKY", "ENKO", "CHUK", "VICH", "VIC", "DZE", "SHVILI",
+                    "YAN", "IAN", "OGLU", "ZADE", "SSON")
+
+
+@functools.lru_cache(maxsize=1)
+def _public_places() -> tuple[frozenset[str], frozenset[str]]:
+    """(one word, several words) of the world's place names (:mod:`veil.privacy.places`), upper
+    case, accents folded, that read as places, not as people.
+
+    One word: 4 letters or more, on no country's list of surnames (Faker's), not ending as
+    family names do (:data:`_SURNAME_ENDINGS`), and no given name of any list nor one of the
+    5,000 commonest US surnames; a city of a million people or more, or a country, only needs
+    to be no common given name ("KISLOVODSK", "SOUTHAMPTON", "TORONTO", "LEEDS", "BERLIN"; not
+    "MADRID", "SHEFFIELD", "FLORENCE", "PARIS", "SHEVCHENKO"). Several words: no family name
+    written in words ("LE ROUX"), and not a given name then a surname unless they end in a
+    place word ("NEW YORK", "FRANKFURT AM MAIN", "RIO DE JANEIRO", "CRYSTAL LAKE"; not
+    "FLORENCIO VARELA", "CARLOS A CARRILLO": towns named after a person, whose badge reads
+    the same, nor "HONG KONG", "AN DUONG", which read as names of people of their countries)."""
+    given = _given_names(top=None) | set(_world_given_locales())
+    given |= {n for _, listed in _person_providers() for n in _name_parts(listed, _FIRST_NAME_LISTS, 2)}  # "An"
+    surnames = _common_surnames() | _world_surnames()
+    for romanized_surnames, romanized_given in _romanized_names():
+        given |= romanized_given
+        surnames |= romanized_surnames
+    compound_surnames = {" ".join(_WORD.findall(fold_latin(str(name)).upper()))  # "Le Roux", "De la Cruz"
+                         for _, listed in _person_providers()
+                         for attr in ("last_names", "last_names_male", "last_names_female")
+                         if isinstance(listed.get(attr), (list, tuple, dict)) for name in listed[attr]}
+    single: set[str] = set()
+    multi: set[str] = set()
+    own, other = places.place_populations()
+    for place, population in [*own.items(), *((name, 0) for name in other)]:  # "Lamy" is no Lima
+        words = _WORD.findall(fold_latin(place).upper())
+        if len(words) == 1:
+            word, bare = words[0], words[0].replace("'", "")  # "O'Connor" as the lists write it
+            if len(word) < 4 or bare in _world_surnames():
+                continue  # "Madrid", "Lima", "Trujillo": family names of their countries too
+            if population >= places.LARGE:
+                public = word not in _given_names() and not _widely_given(word)  # "Toronto", "Leeds", "Berlin"
+            else:
+                public = word not in given and bare not in surnames and not word.endswith(_SURNAME_ENDINGS)
+            if public:
+                single.add(word)
+        elif (len(words) >= 2 and " ".join(words) not in compound_surnames
+              and (words[0] not in given or words[0] in _PLACE_FIRST_WORDS or words[-1] not in surnames
+                   or _place_end(words[-1]) is not None)):
+            multi.add(" ".join(words))
+    return frozenset(single), frozenset(multi)
+
+
+def public_place(words: Sequence[str]) -> bool:
+    """True when the words are a place's whole name that is no person's
+    (:func:`_public_places`): "Kislovodsk", "New York", "Frankfurt am Main", a road sign's
+    or a station board's town."""
+    key = " ".join(fold_latin(w).upper() for w in words)
+    single, multi = _public_places()
+    return key in (single if len(words) == 1 else multi)
+
+
+def _town_words(words: Sequence[str]) -> set[int]:
+    """The places of the words that are towns' names no person bears (:func:`_public_places`:
+    "Southampton" in "Welcome to Southampton", "Kislovodsk Station"), to count as known words,
+    not as unknown ones that could be surnames. None when another word is a given name or a
+    form of address ("Senna Beek": a person named after a town, as many are), and not after
+    a name's particle ("Senna van Beek", "Leonardo da Vinci")."""
+    up = [fold_latin(w).upper() for w in words]
+    if any(w in _HONORIFICS or w in _given_names(top=None) or w in _world_given_locales() for w in up):
+        return set()
+    single = _public_places()[0]
+    return {i for i, w in enumerate(up) if w in single and not (i and up[i - 1] in _NAME_PARTICLES)}
+
+
 def place_name(words: Sequence[str]) -> bool:
     """True when the words name a place or a business, not a person: one word that is a
     street's name ("Friedrichstrasse", :data:`_PLACE_COMPOUND`); or, of two or more, the last is a
@@ -969,7 +1061,8 @@ def text_category(text: str, confidence: float = 1.0, min_confidence: float = 0.
             best = "name"  # "Surname: STRAND": the label says whose
     if best == "public" and _secret_after_label(text):
         best = "id"  # "password: hunter2", "Born 12 March 1985": a secret or a birth date after its label
-    if best == "public" and _name_inside(text) and not business_name(text) and not street_line(text):
+    if (best == "public" and _name_inside(text) and not business_name(text) and not street_line(text)
+            and not public_place(_WORD.findall(fold_latin(text)))):  # "Vila Nova de Gaia": no "Vila Nova" inside
         best = "name"  # "Property of John Smith", "Delivered to: Keziah Moreau, 14 Elm Road"
     if best == "public" and (foreign_script_share(text) >= FOREIGN_SCRIPT_SHARE or mixes_scripts(text)
                              or any(garbled_word(w) for w in _unslip(text).split())):
@@ -1046,6 +1139,8 @@ def _name_inside(text: str) -> bool:
     whole = [w for w in tokens if w[:1].isalnum()]
     for run in runs:
         words = [w.rstrip(".") for w in run]
+        if public_place(words):
+            continue  # "NEXT STOP RIO DE JANEIRO": a town's name ("RIO DE" is no name)
         if place_name(words) and not _initial_and_surname(" ".join(run[-2:]), words[-2:]):
             # "Services at St Mary Magdalene Church", "Platform 2 Victoria Line": a place's name,
             # unless it ends in an initial and a surname ("PROPERTY OF A. HALL")
