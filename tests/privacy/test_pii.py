@@ -418,3 +418,34 @@ def test_places_that_are_names_stay_names(text: str) -> None:
 def test_azerbaijani_names_are_names(text: str) -> None:
     """The Azerbaijani schwa folds to "a" as its names are romanized ("Əliyev" is "Aliyev")."""
     assert text_category(text) == "name"
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("Catharina van den Berg", "name"), ("PIETER VAN DAM", "name"), ("Puk van Dijk-van der Velde", "name"),
+    ("Milou van de Klashorst-van Cuijck", "name"), ("Luce du Camus", "name"),
+    ("Museum van Loon", "public"), ("Rio de Janeiro", "public"), ("Bergen op Zoom", "public"),
+])
+def test_a_family_name_with_its_particles_is_a_name(text: str, category: str) -> None:
+    """A given name then particles in lower case say a surname follows, however long the name
+    and whatever the surname ("Dam" is a word); a place's name written so stays public."""
+    assert text_category(text) == category
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("06 A 1234", "plate"), ("1A2 3456", "plate"), ("A 12345", "plate"), ("QQ 12 34 56 C", "id"),
+    ("Terminal 5", "public"), ("EXIT 12B", "public"), ("Seats 12 14 16", "public"),
+])
+def test_plates_with_one_letter_and_insurance_numbers_in_pairs(text: str, category: str) -> None:
+    """One letter among digit groups is a plate of several countries; letters and digits in
+    pairs a national insurance number; a sign's word and number stay public."""
+    assert text_category(text) == category
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("Kiss Péter", "name"), ("NAGY ANNA", "name"), ("Tóth László", "name"),
+    ("Central Park", "public"), ("Abbey Lane", "public"), ("Old Town", "public"),
+])
+def test_a_family_name_before_a_given_name_is_a_name(text: str, category: str) -> None:
+    """A family name of some country's list before a common given name, as Hungarians write
+    names, is a name even where the surname is a word ("Kiss")."""
+    assert text_category(text) == category

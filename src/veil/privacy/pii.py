@@ -11,10 +11,12 @@ formats and word lists, not the strings of any data set:
   written out against scrapers (``jane.doe [at] example.com``, ``jane (at) example dot org``);
 * **plate**: one short code of 6 to 10 letters and digits with at least two of each
   (``AB12 CDE``, ``AB-123-CD``, ``7ABC123``), in at most four groups; a dictionary word of
-  4+ letters with a short number after it is a sign (``PLATFORM 10``, ``ROOM 101``);
+  4+ letters with a short number after it is a sign (``PLATFORM 10``, ``ROOM 101``); or
+  one letter among groups of 4+ digits (``06 A 1234``, ``1A2 3456``, ``A 12345``);
 * **id**: a long number (6+ digits) or a long mixed code (8+ characters), digits after
   an ID keyword (ID, NO, CARD, ACCOUNT, IBAN, PASSPORT, LICENCE, SORT), a card or account
-  number in groups (12 to 19 digits, no letters), an IBAN grouped or not (``DE89 3704 0044
+  number in groups (12 to 19 digits, no letters), digits in three or more groups with
+  letters of at most two between (``QQ 12 34 56 C``), an IBAN grouped or not (``DE89 3704 0044
   0532 0130 00``), a dashed code with 5+ digits that is not plate-like, or a value after a
   credential or birth-date label (``password: sunflower``, ``Born 12 March 1985``);
 * **name**: one to four alphabetic words that start with a common given name (US census
@@ -31,7 +33,9 @@ formats and word lists, not the strings of any data set:
   surname made of words is a name ("Cormac Whitfield", "FlorinCastellano"); a given name
   only one dictionary holds (Webster's 2nd lists "piotr", "aoife") that is no common US
   surname, before any census surname, is a name too ("Piotr Smith", "PIOTRSMITH");
-  also an initial and a census surname ("J. SMITH"), a form of address before capitalised
+  also a given name then a family name written with its particles in lower case, however
+  long ("Catharina van den Berg", :func:`_particle_name`), an initial and a census surname
+  ("J. SMITH"), a form of address before capitalised
   words ("Dr. Anna Müller", "MR SMITH"), a surname, a comma and a given name ("Smith,
   John"), a romanized Chinese or Japanese surname and given name ("Wang Fang", "Li Na"),
   and, in a longer line, a run of capitalised words that is a name by itself
@@ -400,12 +404,14 @@ def email_score(text: str) -> float:
 
 def plate_score(text: str) -> float:
     """1 for a licence-plate-like code, else 0."""
-    groups = [g for g in re.split(r"[\s\-·.]+", text.strip().upper()) if g]
+    groups = [g for g in re.split(r"[\s\-·•.]+", text.strip().upper()) if g]  # "18D•259"
     code = _alnum(text).upper()
-    if not 6 <= len(code) <= 10 or not 1 <= len(groups) <= 4 or code != "".join(_alnum(g) for g in groups):
+    if not 5 <= len(code) <= 10 or not 1 <= len(groups) <= 4 or code != "".join(_alnum(g) for g in groups):
         return 0.0
     letters, digits = sum(c.isalpha() for c in code), sum(c.isdigit() for c in code)
-    if letters < 2 or digits < 2 or _labelled_number(groups, code):
+    if letters == 1 and digits >= 4 and len(groups) >= 2 and "X" not in groups and all(g.isalnum() for g in groups):
+        return 1.0  # one letter among digit groups: "06 A 1234" (Turkey), "1A2 3456" (Czechia), "A 12345" (Dubai)
+    if letters < 2 or digits < 2 or len(code) < 6 or _labelled_number(groups, code):
         return 0.0
     return 1.0
 
@@ -441,6 +447,11 @@ def id_score(text: str) -> float:
     groups = re.findall(r"\d+", up)
     if len(groups) >= 2 and 12 <= sum(len(g) for g in groups) <= 19 and not words:
         return 1.0  # a payment card or account number written in groups ("4111 1111 1111 1111")
+    spaced = up.split()
+    digit_groups = [t for t in spaced if t.isdigit()]
+    if (len(digit_groups) >= 3 and sum(len(t) for t in digit_groups) >= 6
+            and all(t.isdigit() or (t.isalpha() and len(t) <= 2) for t in spaced) and len(spaced) > len(digit_groups)):
+        return 1.0  # letters and digits in pairs: a national insurance number ("QQ 12 34 56 C")
     for code in re.findall(r"[A-Z0-9]+(?:-[A-Z0-9]+)+", up):
         # a dashed code with letters and 5+ digits ("IDEMP-96666-C": a label OCR ran into an
         # employee number); a plate-like one ("EMP-96666-C" alone) stays a plate
@@ -629,6 +640,19 @@ def _listed_given_then_surname(given: str, surname: str) -> bool:
             and (s in _world_surnames() or s in _common_surnames()))
 
 
+def _surname_then_given(surname: str, given: str) -> bool:
+    """A family name of some country's list, then a common census given name or one two
+    locales list, as Hungarians write names ("Kiss Péter", "Nagy Anna"), both written as
+    names are; not a place's first word (a qualifier, a saint, "Villa"), a role or a form of
+    address first, nor a place or sign word last. Lines that name places or firms are judged before this."""
+    s, g = fold_latin(surname).upper(), fold_latin(given).upper()
+    if not (surname[:1].isupper() and given[:1].isupper()) or len(s) < 3 or len(g) < 3:
+        return False
+    if s in _PLACE_FIRST_WORDS or s in _HONORIFICS or s in _ROLE_TITLES or _place_end(g) is not None or g in _SIGNAGE:
+        return False  # "Villa Carmine", "Royal Albert", "Dr. John"
+    return s in _world_surnames() and (g in _given_names() or _widely_given(g))
+
+
 @functools.lru_cache(maxsize=1)
 def _common_surnames() -> frozenset[str]:
     return frozenset(_census_list("dist.all.last")[:5000])
@@ -737,6 +761,8 @@ def name_score(text: str) -> float:
     if not stripped or any(c.isdigit() for c in stripped):
         return 0.0
     words = _WORD.findall(stripped)
+    if _particle_name(stripped) and not place_name(words) and not public_place(words) and not business_name(stripped):
+        return 1.0  # "Catharina van den Berg", "Puk van Dijk-van der Velde", "Luce du Camus"
     if not 1 <= len(words) <= 4 or len("".join(words)) < 0.8 * len(_alnum(stripped)):
         return 0.0
     if len(words) >= 2 and words[0].upper() in _HONORIFICS and all(w[0].isupper() for w in words[1:]):
@@ -773,7 +799,36 @@ def name_score(text: str) -> float:
         return 1.0  # "Cormac Whitfield", "Florin Castellano", "Piotr Smith": surnames that are words
     if len(words) == 2 and _listed_given_then_surname(words[0], words[1]):
         return 1.0  # "Maia Smith", "Marine Müller", "Dag Lie": a given name that is a word too
+    if len(words) == 2 and _surname_then_given(words[0], words[1]):
+        return 1.0  # "Kiss Péter", "NAGY ANNA": the family name first
     return 0.0
+
+
+#: Particles of family names written lower case between a given name and the surname ("van
+#: den", "du", "della"); "la", "le" only after another ("de la").
+_PERSON_PARTICLES = {"van", "von", "de", "den", "der", "ten", "ter", "te", "du", "da", "di", "del", "della", "dos",
+                     "das", "do", "zu", "la", "le"}
+_FIRST_PARTICLES = _PERSON_PARTICLES - {"la", "le"}
+
+
+def _particle_name(text: str) -> bool:
+    """A given name of some list, then a family name written with its particles in lower case
+    (or the whole line in capitals): "Catharina van den Berg", "Puk van Dijk-van der Velde",
+    "Luce du Camus", "PIETER VAN DAM". The particles say a surname follows, whatever it is
+    ("Dam" is a word and a street word too); names so long fall outside the other rules.
+    Every other piece is capitalised, not in capitals in a mixed-case line ("Art van Gogh
+    EXHIBITION" is no name by this rule)."""
+    pieces = [p for p in re.split(r"[\s-]+", text.strip()) if p]
+    if not 3 <= len(pieces) <= 9 or not pieces[0][:1].isupper() or not all(p.isalpha() for p in pieces):
+        return False
+    caps = text.isupper()
+    case = str.upper if caps else str
+    particles = {case(p) for p in _PERSON_PARTICLES}
+    if pieces[0].upper() not in _given_names(top=None) and pieces[0].upper() not in _world_given_locales():
+        return False
+    if pieces[1] not in {case(p) for p in _FIRST_PARTICLES} or pieces[-1] in particles:
+        return False
+    return all(p in particles or (p[:1].isupper() and (caps or not p.isupper() or len(p) == 1)) for p in pieces[2:])
 
 
 #: Initials a street sign abbreviates a compass point to ("E. Hall", "N. Park Ave").
