@@ -1,7 +1,7 @@
 """Atomic file writes: a temp file in the destination folder, then ``os.replace``.
 
 Readers never see half-written outputs, and a crash leaves either the old file or the
-new one, never a truncated mix.
+new one, never a truncated mix. Also the folder of Veil's caches (:func:`cache_root`).
 """
 
 from __future__ import annotations
@@ -45,3 +45,18 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     with atomic_open(path, "w") as fh:
         fh.write(text)
     return Path(path)
+
+
+#: Environment variable naming Veil's cache folder (``off``: no cache).
+CACHE_ENV = "VEIL_CACHE_DIR"
+_CACHE_OFF = {"", "0", "off", "none", "false", "no"}
+
+
+def cache_root() -> Path | None:
+    """The folder of Veil's caches: ``$VEIL_CACHE_DIR`` (default ``$XDG_CACHE_HOME/veil``, else
+    ``~/.cache/veil``), or None when ``VEIL_CACHE_DIR=off`` turns caching off."""
+    env = os.environ.get(CACHE_ENV)
+    if env is not None:
+        return None if env.strip().lower() in _CACHE_OFF else Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "veil"

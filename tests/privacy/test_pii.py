@@ -449,3 +449,15 @@ def test_a_family_name_before_a_given_name_is_a_name(text: str, category: str) -
     """A family name of some country's list before a common given name, as Hungarians write
     names, is a name even where the surname is a word ("Kiss")."""
     assert text_category(text) == category
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("Ausgang", "public"), ("GESCHLOSSEN", "public"), ("Boulangerie", "public"), ("Farmacia", "public"),
+    ("Uitgang", "public"), ("Rauchen verboten", "public"), ("Entree", "public"),
+    ("Rossi", "name"), ("Schneider", "name"), ("Anna Ausgang", "name"), ("Dr. Geschlossen", "name"),
+])
+def test_common_words_of_other_languages_are_public(text: str, category: str) -> None:
+    """A common German, French, Spanish, Italian, Dutch or Portuguese word is a known word (with
+    or without its accents), unless a name list holds it ("Rossi", "Schneider") or it stands
+    beside a given name or a form of address."""
+    assert text_category(text) == category

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from veil.errors import ModelError
+from veil.fsutil import CACHE_ENV, cache_root
 
 if TYPE_CHECKING:
     import numpy as np
@@ -45,20 +46,14 @@ __all__ = ["CACHE_ENV", "MAX_ENTRIES", "cache_dir", "cached_runtime", "export_ke
 
 log = logging.getLogger(__name__)
 
-#: Environment variable naming the cache folder (``off``: no cache).
-CACHE_ENV = "VEIL_CACHE_DIR"
 #: Graphs kept; the least recently used go first.
 MAX_ENTRIES = 32
-_OFF = {"", "0", "off", "none", "false", "no"}
 
 
 def cache_dir() -> Path | None:
     """The folder of cached graphs, or None when the cache is off."""
-    env = os.environ.get(CACHE_ENV)
-    if env is not None:
-        return None if env.strip().lower() in _OFF else Path(env).expanduser() / "onnx"
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "veil" / "onnx"
+    root = cache_root()
+    return None if root is None else root / "onnx"
 
 
 @functools.lru_cache(maxsize=1)

@@ -21,7 +21,9 @@ formats and word lists, not the strings of any data set:
   credential or birth-date label (``password: sunflower``, ``Born 12 March 1985``);
 * **name**: one to four alphabetic words that start with a common given name (US census
   lists, ``names`` package), or that hold a word two English dictionaries do not both know
-  (web2 and GCIDE: most family names of the world), after a light stemming and splitting
+  (web2 and GCIDE: most family names of the world) nor the common-word lists of six other
+  languages (:mod:`veil.privacy.lexicon`, only where no name list holds the word: "Ausgang"
+  is known, "Rossi" is not), after a light stemming and splitting
   of words OCR ran together; a short list of signage words that dictionaries miss (CAFE,
   TAXI, WC, ...) counts as known, and so does a word one OCR slip away from a dictionary
   word (6+ letters, not a census name: "GALLERLES" is a misread sign word, not a name);
@@ -70,7 +72,7 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from veil.privacy import places
+from veil.privacy import lexicon, places
 from veil.privacy.romanize import romanize_indic
 
 #: Private text categories, in the order guides and networks use them.
@@ -779,10 +781,10 @@ def name_score(text: str) -> float:
         return 1.0  # a surname, a comma and a given name: "Smith, John" as "John Smith", "Wood, Radek"
     given = _given_names()
     first_given = words[0].upper() in given or (len(words) >= 2 and _hyphenated_given(words[0]))
-    towns = _town_words(words)
+    other_known = _other_known_words(words)
     unknown = [w for i, w in enumerate(words)
                if len(w) >= 3 and (is_world_given_name(w) or (not is_known_word(w) and not is_misread_word(w)
-                                                              and i not in towns))]
+                                                              and i not in other_known))]
     if len(words) >= 2 and (first_given or unknown):
         return 1.0
     if len(words) == 1 and first_given:
@@ -791,7 +793,7 @@ def name_score(text: str) -> float:
         # a lone unknown word: a name ("KOWALCZYK") or a brand ("SANYO"); a sign word OCR
         # misread ("GALLERLES") is not counted unknown
         return 0.5
-    if len(words) == 1 and _given_prefix(words[0]):
+    if len(words) == 1 and _given_prefix(words[0]) and not other_known:
         return 1.0
     if len(words) == 2 and _romanized_name(words[0], words[1]):
         return 1.0  # "Wang Fang", "Li Na"
@@ -1033,17 +1035,34 @@ def public_place(words: Sequence[str]) -> bool:
     return key in (single if len(words) == 1 else multi)
 
 
-def _town_words(words: Sequence[str]) -> set[int]:
-    """The places of the words that are towns' names no person bears (:func:`_public_places`:
-    "Southampton" in "Welcome to Southampton", "Kislovodsk Station"), to count as known words,
-    not as unknown ones that could be surnames. None when another word is a given name or a
-    form of address ("Senna Beek": a person named after a town, as many are), and not after
-    a name's particle ("Senna van Beek", "Leonardo da Vinci")."""
+@functools.lru_cache(maxsize=1)
+def _listed_names() -> frozenset[str]:
+    """Every given name and surname some list holds, upper case, accents folded: the census
+    lists, every part of the given names (2 letters or more) and surnames of Faker's locales,
+    and the romanized ones."""
+    out = set(_census_names()) | set(_world_given_locales()) | _world_surnames()
+    for _, listed in _person_providers():
+        out |= _name_parts(listed, (*_FIRST_NAME_LISTS, "last_names", "last_names_male", "last_names_female"), 2)
+    for surnames, given in _romanized_names():
+        out |= surnames | given
+    return frozenset(out)
+
+
+def _other_known_words(words: Sequence[str]) -> set[int]:
+    """The places of the words to count as known words, not as unknown ones that could be
+    surnames: towns' names no person bears (:func:`_public_places`: "Southampton" in
+    "Welcome to Southampton") and common words of German, French, Spanish, Italian, Dutch
+    and Portuguese that no name list holds (:mod:`veil.privacy.lexicon`: "Ausgang",
+    "Boulangerie", "Geschlossen"). None when another word is a given name or a form of
+    address ("Senna Beek": a person named after a town, as many are), and not after a
+    name's particle ("Senna van Beek", "Leonardo da Vinci")."""
     up = [fold_latin(w).upper() for w in words]
     if any(w in _HONORIFICS or w in _given_names(top=None) or w in _world_given_locales() for w in up):
         return set()
-    single = _public_places()[0]
-    return {i for i, w in enumerate(up) if w in single and not (i and up[i - 1] in _NAME_PARTICLES)}
+    towns, foreign, names = _public_places()[0], lexicon.foreign_words(), _listed_names()
+    return {i for i, (word, w) in enumerate(zip(words, up, strict=True))
+            if not (i and up[i - 1] in _NAME_PARTICLES)
+            and (w in towns or (w not in names and (word.lower() in foreign or lexicon.plain(word) in foreign)))}
 
 
 def place_name(words: Sequence[str]) -> bool:
