@@ -461,3 +461,12 @@ def test_common_words_of_other_languages_are_public(text: str, category: str) ->
     or without its accents), unless a name list holds it ("Rossi", "Schneider") or it stands
     beside a given name or a form of address."""
     assert text_category(text) == category
+
+
+def test_warm_up_loads_every_list() -> None:
+    """After warm_up the place, name and other languages' lists are loaded (no first-line cost)."""
+    from veil.privacy import lexicon, pii
+
+    pii.warm_up()
+    assert pii._public_places.cache_info().currsize == 1 and pii._listed_names.cache_info().currsize == 1
+    assert lexicon.foreign_words.cache_info().currsize == 1

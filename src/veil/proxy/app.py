@@ -113,6 +113,10 @@ def build_anonymizer(config: ProxyConfig) -> Anonymizer:
             f"anonymizer {config.anonymizer!r} fails on a test image ({type(e).__name__}: {e}); fix the spec or the "
             "model (e.g. retrain or re-save it) before starting the proxy"
         ) from None
+    if "textcls" in str(getattr(getattr(anonymizer, "guide", None), "spec", "") or "").split("+"):
+        from veil.privacy.pii import warm_up
+
+        warm_up()  # the text classifier's word, name and place lists now, not on the first request with text
     if config.fault_anonymizer_crash:
         log.warning("testing switch --fault-anonymizer-crash is on: every request image fails")
         return _CrashingAnonymizer(anonymizer)
