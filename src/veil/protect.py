@@ -945,6 +945,13 @@ def _finish(report: ProtectReport, cfg: ProtectConfig, out: Path, t0: float) -> 
         atomic_write_text(out / SUMMARY_FILE, json.dumps(report.to_dict(), indent=2) + "\n")
 
 
+def guide_parts(an: Anonymizer) -> list[str]:
+    """The detectors of ``an``'s guide ("faces+textcls+nudity" -> three parts); none for an
+    anonymizer without one."""
+    spec = str(getattr(getattr(an, "guide", None), "spec", "") or "")
+    return spec.split("+") if spec else []
+
+
 def anonymizer_notes(an: Anonymizer | str) -> list[str]:
     """What a user should know before trusting ``an``'s output (an anonymizer, or a spec whose
     model folder's ``config.json`` is read without loading the model): a default-network
@@ -957,7 +964,7 @@ def anonymizer_notes(an: Anonymizer | str) -> list[str]:
         except ModelError:
             spec = ""  # not a saved model: a baseline spec (a bad model path fails when loaded)
     else:
-        spec = str(getattr(getattr(an, "guide", None), "spec", "") or "")
+        spec = "+".join(guide_parts(an))
     parts = spec.split("+")
     if "textcls" in parts and "nudity" not in parts:
         return [f"this model's guide ({'+'.join(parts)}) has no nudity detector (it was trained before Veil "

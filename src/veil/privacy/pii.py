@@ -515,8 +515,9 @@ def _name_parts(listed: dict[str, Any], attrs: Sequence[str], min_len: int) -> s
     return out
 
 
-#: The lists of given names of a Faker person provider.
+#: The lists of given names and of surnames of a Faker person provider.
 _FIRST_NAME_LISTS = ("first_names", "first_names_male", "first_names_female", "first_names_nonbinary")
+_LAST_NAME_LISTS = ("last_names", "last_names_male", "last_names_female")
 
 
 @functools.lru_cache(maxsize=1)
@@ -551,6 +552,11 @@ def is_world_given_name(word: str) -> bool:
     up = fold_latin(word.strip(" .,'’-")).upper()
     return (len(up) >= 3 and up in _world_given_locales() and up not in _SIGNAGE and not _single_known(up)
             and up not in _place_like_surnames())
+
+
+def _census_or_world_given(word: str) -> bool:
+    """``word`` (upper case, folded) is a census given name or some country's (Faker's locales)."""
+    return word in _given_names(top=None) or word in _world_given_locales()
 
 
 @functools.lru_cache(maxsize=1)
@@ -638,7 +644,7 @@ def _listed_given_then_surname(given: str, surname: str) -> bool:
         return False  # "West John", "Smith Field", "Abbey Lane": places
     if g in _HONORIFICS or g in _ROLE_TITLES or (len(g) == 2 and g.lower() in _common_vocabulary()):
         return False  # "Lady Bird" (roles have rules of their own), "In Person"
-    return ((g in _world_given_locales() or g in _given_names(top=None))
+    return (_census_or_world_given(g)
             and (s in _world_surnames() or s in _common_surnames()))
 
 
@@ -826,7 +832,7 @@ def _particle_name(text: str) -> bool:
     caps = text.isupper()
     case = str.upper if caps else str
     particles = {case(p) for p in _PERSON_PARTICLES}
-    if pieces[0].upper() not in _given_names(top=None) and pieces[0].upper() not in _world_given_locales():
+    if not _census_or_world_given(pieces[0].upper()):
         return False
     if pieces[1] not in {case(p) for p in _FIRST_PARTICLES} or pieces[-1] in particles:
         return False
@@ -959,7 +965,7 @@ def _world_surnames() -> frozenset[str]:
     21,000): a street word one of them holds ("Mill", "Ford") may be a person's name."""
     out: set[str] = set()
     for _, listed in _person_providers():
-        for attr in ("last_names", "last_names_male", "last_names_female"):
+        for attr in _LAST_NAME_LISTS:
             names = listed.get(attr)
             if isinstance(names, (list, tuple, dict)):
                 out.update(up for name in names if (up := fold_latin(str(name)).upper()).isalpha())
@@ -994,15 +1000,13 @@ def _public_places() -> tuple[frozenset[str], frozenset[str]]:
     place word ("NEW YORK", "FRANKFURT AM MAIN", "RIO DE JANEIRO", "CRYSTAL LAKE"; not
     "FLORENCIO VARELA", "CARLOS A CARRILLO": towns named after a person, whose badge reads
     the same, nor "HONG KONG", "AN DUONG", which read as names of people of their countries)."""
-    given = _given_names(top=None) | set(_world_given_locales())
-    given |= {n for _, listed in _person_providers() for n in _name_parts(listed, _FIRST_NAME_LISTS, 2)}  # "An"
+    given = _listed_given()
     surnames = _common_surnames() | _world_surnames()
-    for romanized_surnames, romanized_given in _romanized_names():
-        given |= romanized_given
+    for romanized_surnames, _ in _romanized_names():
         surnames |= romanized_surnames
     compound_surnames = {" ".join(_WORD.findall(fold_latin(str(name)).upper()))  # "Le Roux", "De la Cruz"
                          for _, listed in _person_providers()
-                         for attr in ("last_names", "last_names_male", "last_names_female")
+                         for attr in _LAST_NAME_LISTS
                          if isinstance(listed.get(attr), (list, tuple, dict)) for name in listed[attr]}
     single: set[str] = set()
     multi: set[str] = set()
@@ -1036,15 +1040,27 @@ def public_place(words: Sequence[str]) -> bool:
 
 
 @functools.lru_cache(maxsize=1)
-def _listed_names() -> frozenset[str]:
-    """Every given name and surname some list holds, upper case, accents folded: the census
-    lists, every part of the given names (2 letters or more) and surnames of Faker's locales,
-    and the romanized ones."""
-    out = set(_census_names()) | set(_world_given_locales()) | _world_surnames()
+def _listed_given() -> frozenset[str]:
+    """Every given name some list holds, upper case, accents folded: the census lists, every
+    part of Faker's locales' given names of 2 letters or more ("An"), and the romanized ones."""
+    out = set(_given_names(top=None)) | set(_world_given_locales())
     for _, listed in _person_providers():
-        out |= _name_parts(listed, (*_FIRST_NAME_LISTS, "last_names", "last_names_male", "last_names_female"), 2)
-    for surnames, given in _romanized_names():
-        out |= surnames | given
+        out |= _name_parts(listed, _FIRST_NAME_LISTS, 2)
+    for _, given in _romanized_names():
+        out |= given
+    return frozenset(out)
+
+
+@functools.lru_cache(maxsize=1)
+def _listed_names() -> frozenset[str]:
+    """Every given name and surname some list holds, upper case, accents folded: the given names
+    of :func:`_listed_given`, the census surnames, every part of Faker's locales' surnames
+    (2 letters or more) and the romanized ones."""
+    out = set(_listed_given()) | _census_names() | _world_surnames()
+    for _, listed in _person_providers():
+        out |= _name_parts(listed, _LAST_NAME_LISTS, 2)
+    for surnames, _ in _romanized_names():
+        out |= surnames
     return frozenset(out)
 
 
@@ -1057,7 +1073,7 @@ def _other_known_words(words: Sequence[str]) -> set[int]:
     address ("Senna Beek": a person named after a town, as many are), and not after a
     name's particle ("Senna van Beek", "Leonardo da Vinci")."""
     up = [fold_latin(w).upper() for w in words]
-    if any(w in _HONORIFICS or w in _given_names(top=None) or w in _world_given_locales() for w in up):
+    if any(w in _HONORIFICS or _census_or_world_given(w) for w in up):
         return set()
     towns, foreign, names = _public_places()[0], lexicon.foreign_words(), _listed_names()
     return {i for i, (word, w) in enumerate(zip(words, up, strict=True))
@@ -1238,7 +1254,7 @@ def _name_inside(text: str) -> bool:
                 window = run[i:i + size]
                 first = window[0].rstrip(".").upper()
                 # a form of address, a given name, or a role and a surname ("Thanks to Coach Frost")
-                given = (first in _HONORIFICS or first in _given_names(top=None) or first in _world_given_locales()
+                given = (first in _HONORIFICS or _census_or_world_given(first)
                          or (size == 2 and _role_then_surname(window[0].rstrip("."), window[1]))
                          or (size == 2 and len(first) == 1 and window[0].endswith(".")))  # "Property of J. Smith"
                 titled = all(len(w) >= 3 and w[0].isupper() and w[1:].islower() for w in window) \

@@ -98,7 +98,7 @@ def build_anonymizer(config: ProxyConfig) -> Anonymizer:
     Raises:
         ConfigError, ModelError, UnknownNameError: the spec or model is invalid.
     """
-    from veil.protect import anonymizer_notes, load_runtime
+    from veil.protect import anonymizer_notes, guide_parts, load_runtime
 
     # the same runtime as `veil protect` (onnxruntime for networks that export), so both give the same pixels
     anonymizer = load_runtime(config.anonymizer, "auto")
@@ -113,7 +113,7 @@ def build_anonymizer(config: ProxyConfig) -> Anonymizer:
             f"anonymizer {config.anonymizer!r} fails on a test image ({type(e).__name__}: {e}); fix the spec or the "
             "model (e.g. retrain or re-save it) before starting the proxy"
         ) from None
-    if "textcls" in str(getattr(getattr(anonymizer, "guide", None), "spec", "") or "").split("+"):
+    if "textcls" in guide_parts(anonymizer):
         from veil.privacy.pii import warm_up
 
         warm_up()  # the text classifier's word, name and place lists now, not on the first request with text
