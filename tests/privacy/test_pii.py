@@ -470,3 +470,27 @@ def test_warm_up_loads_every_list() -> None:
     pii.warm_up()
     assert pii._public_places.cache_info().currsize == 1 and pii._listed_names.cache_info().currsize == 1
     assert lexicon.foreign_words.cache_info().currsize == 1
+
+
+@pytest.mark.parametrize("text", [
+    "Breakfast 7:00 - 11:00", "Mo-Sa 9.00-20.00", "Lun-Ven 8h30-19h00", "Happy hour 17:00-19:00", "Open 10am-6pm",
+    "SALE 50% OFF", "Up to 70% off", "Rabatt 30 %", "Pint £4.50", "Kaffee 2,80 €", "1.99 EUR", "Only $9.99",
+    "Coffee 2.50 Tea 1.80 Cake 3.20", "Est. 1902", "Seit 1948", "1914-1918", "1899 – 2024", "Max 3.5 t",
+    "Höhe 2,10 m", "Zone 30 km/h",
+])
+def test_numbers_signs_write_are_public(text: str) -> None:
+    """Opening hours, prices, sales, founding years, spans of years and measures are no phone
+    number or plate, however many digits they hold."""
+    assert text_category(text) == "public"
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("Open 9:00-17:30 Tel 0161 496 0123", "phone"), ("O161 496 O123", "phone"), ("06.12.34.56.78", "phone"),
+    ("08-1916-2051", "phone"), ("2017-1999", "phone"), ("65 B 71942", "plate"), ("MH 12 KM 3456", "plate"),
+    ("WE 123KM", "plate"), ("12H34 AB", "plate"), ("LG16 NLC", "plate"),
+])
+def test_private_numbers_beside_sign_numbers_stay_private(text: str, category: str) -> None:
+    """A phone number after opening hours, one whose groups look like a span of years or a
+    time, letters read for its digits, and plates with letters that look like units stay
+    private."""
+    assert text_category(text) == category

@@ -5,14 +5,20 @@ public sign ("CAR PARK", "PRIORY GALLERIES") from private text ("MARIA KOWALSKI"
 "+44 7700 900123", "AB12 CDE") before anything leaves the machine. The cues are generic
 formats and word lists, not the strings of any data set:
 
-* **phone**: at least 7 digits, with a phone keyword (CALL, TEL, PHONE, MOBILE, FAX), a
-  leading ``+``, or the digits written in groups (``0161 496 0734``, ``555-0134``);
+* **phone**: at least 7 digits in one number (however grouped), with a phone keyword (CALL,
+  TEL, PHONE, MOBILE, FAX), a leading ``+``, or the digits written in groups (``0161 496
+  0734``, ``555-0134``);
 * **email**: ``local@domain.tld``, or any ``@`` between word characters, or an address
   written out against scrapers (``jane.doe [at] example.com``, ``jane (at) example dot org``);
 * **plate**: one short code of 6 to 10 letters and digits with at least two of each
   (``AB12 CDE``, ``AB-123-CD``, ``7ABC123``), in at most four groups; a dictionary word of
   4+ letters with a short number after it is a sign (``PLATFORM 10``, ``ROOM 101``); or
-  one letter among groups of 4+ digits (``06 A 1234``, ``1A2 3456``, ``A 12345``);
+  one letter among groups of 4+ digits (``06 A 1234``, ``1A2 3456``, ``A 12345``); no group
+  is a dictionary word of 4+ letters ("ONLY 9.99");
+* **numbers signs write** are neither: times of day, percentages, prices with their currency,
+  measures with their unit, founding years and spans of years ("Mo-Sa 9.00-20.00", "SALE 50%
+  OFF", "Pint £4.50", "Max 3.5 t", "Est. 1902", "1914-1918") are left out before the phone and
+  plate formats look (:func:`without_sign_numbers`); dates stay (a birth date is private);
 * **id**: a long number (6+ digits) or a long mixed code (8+ characters), digits after
   an ID keyword (ID, NO, CARD, ACCOUNT, IBAN, PASSPORT, LICENCE, SORT), a card or account
   number in groups (12 to 19 digits, no letters), digits in three or more groups with
@@ -383,11 +389,60 @@ def _alnum(text: str) -> str:
     return "".join(c for c in text if c.isalnum())
 
 
+#: Numbers that signs write and that no phone number or plate holds: a time of day ("7:00",
+#: "17h30", "9:30pm", "9.00-20.00"), a percentage ("50% OFF", "-30 %"), an amount with its
+#: currency ("£4.50", "12,90 €", "1.99 EUR"), a measure with its unit ("3.5 t", "30 km/h"), a
+#: founding year ("Est. 1902", "Seit 1948") and a span of years ("1914-1918"). Removed before
+#: the phone and plate formats look at a line, so "Breakfast 7:00 - 11:00" is no phone number
+#: and "SALE 50% OFF" no plate. Dates stay: a birth date is private.
+_SIGN_NUMBER = re.compile(
+    r"(?<![\w:.])(?:[01]?\d|2[0-3])(?::[0-5]\d|(?-i:h)[0-5]\d)(?:\s?[ap]\.?m\b\.?)?(?!\d|[:.]\d)"
+    r"|(?<![\w:.])(?:[01]?\d|2[0-3])[.:][0-5]\d\s?[-–]\s?(?:[01]?\d|2[0-3])[.:][0-5]\d(?!\d|[:.]\d)"
+    r"|(?<![\d.\-–/])\b(?:1[5-9]|20)\d{2}\s?[-–]\s?(?:1[5-9]|20)\d{2}\b(?![-–.]?\d)"
+    r"|[-−–]?\d+(?:[.,]\d+)?\s?%"
+    r"|[£$€¥₹₽₺₴₩₪]\s?\d+(?:[.,]\d+)*(?:[.,]-)?|\d+(?:[.,]\d+)*\s?[£$€¥₹₽₺₴₩₪]"
+    r"|\b(?:EUR|USD|GBP|CHF|JPY|CNY|INR|RUB|TRY|PLN|CZK|SEK|NOK|DKK|HUF|RON|AUD|CAD|NZD|MXN|BRL|ZAR|EURO|EUROS)"
+    r"\s?\d+[.,]\d{2}\b"
+    r"|\b\d+[.,]\d{2}\s?(?:EUR|USD|GBP|CHF|JPY|CNY|INR|RUB|TRY|PLN|CZK|SEK|NOK|DKK|HUF|RON|AUD|CAD|NZD|MXN|BRL"
+    r"|ZAR|EURO|EUROS)\b"
+    r"|\b\d+(?:[.,]\d+)?\s?(?-i:km/h|mph|km|kg|cm|mm|ml|kW|kWh)\b|\b\d+[.,]\d+\s?(?-i:[tmlg])\b"
+    r"|\b(?:EST|ESTD|ESTABLISHED|SINCE|SEIT|DEPUIS|DESDE|DAL|SINDS|FOUNDED|GEGR|FOND[EÉ]E?)\.?\s+(?:IN\s+)?"
+    r"(?:1[5-9]|20)\d{2}\b",
+    re.IGNORECASE)
+#: A number as phone numbers are written: digits with spaces, dots, dashes, slashes or brackets
+#: between them (and a leading "+").
+_DIGIT_RUN = re.compile(r"\+?\(?\d(?:[\d\s().\-–/]*\d)?")
+#: Letters a recogniser reads for digits inside a number ("O161 496 O123", "07700 9l0123").
+_LETTER_SLIPS = str.maketrans({"O": "0", "o": "0", "I": "1", "l": "1", "|": "1"})
+
+
+def without_sign_numbers(text: str) -> str:
+    """``text`` with its times, percentages, prices, measures and founding years blanked
+    (:data:`_SIGN_NUMBER`)."""
+    def blank(m: re.Match[str]) -> str:
+        years = re.fullmatch(r"(\d{4})\s?[-–]\s?(\d{4})", m.group())
+        # "2017-1999", "1916-2051": no span of years (a phone number's groups)
+        return m.group() if years and not years[1] <= years[2] <= "2030" else " "
+
+    return _SIGN_NUMBER.sub(blank, text)
+
+
+def _unslip_digits(text: str) -> str:
+    """Letters a recogniser read for digits turned back, in tokens of digits and such letters."""
+    return re.sub(r"\S+", lambda m: m.group().translate(_LETTER_SLIPS)
+                  if any(c.isdigit() for c in m.group()) and re.fullmatch(r"[\dOoIl|()+\-–./]+", m.group())
+                  else m.group(), text)
+
+
 def phone_score(text: str) -> float:
-    """1 for a phone number, else 0 (see the module doc)."""
-    digits = sum(c.isdigit() for c in text)
-    if digits < 7:
+    """1 for a phone number, else 0 (see the module doc). The digits must stand together
+    (one number, however grouped): a price list ("Coffee 2.50 Tea 1.80 Cake 3.20") or opening
+    hours are no phone number."""
+    text = without_sign_numbers(text)
+    runs = [sum(c.isdigit() for c in m.group()) for m in _DIGIT_RUN.finditer(_unslip_digits(text))]
+    if not runs or max(runs) < 7:
         return 0.0
+    digits = sum(c.isdigit() for c in text)
     up = text.upper()
     words = set(re.findall(r"[A-Z]+", up))
     grouped = len(re.findall(r"\d+", text)) >= 2 and digits <= 15
@@ -405,10 +460,15 @@ def email_score(text: str) -> float:
 
 
 def plate_score(text: str) -> float:
-    """1 for a licence-plate-like code, else 0."""
+    """1 for a licence-plate-like code, else 0. A word of 4+ letters that dictionaries know is
+    no plate's letter group ("ONLY 9.99", "PLATFORM 10"); times, prices, percentages and
+    measures are left out first (:func:`without_sign_numbers`: "SALE 50% OFF")."""
+    text = without_sign_numbers(text)
     groups = [g for g in re.split(r"[\s\-·•.]+", text.strip().upper()) if g]  # "18D•259"
     code = _alnum(text).upper()
-    if not 5 <= len(code) <= 10 or not 1 <= len(groups) <= 4 or code != "".join(_alnum(g) for g in groups):
+    if not 5 <= len(code) <= 10 or not 1 <= len(groups) <= 4:
+        return 0.0
+    if any(len(g) >= 4 and g.isalpha() and _single_known(g) for g in groups):
         return 0.0
     letters, digits = sum(c.isalpha() for c in code), sum(c.isdigit() for c in code)
     if letters == 1 and digits >= 4 and len(groups) >= 2 and "X" not in groups and all(g.isalnum() for g in groups):
