@@ -494,3 +494,24 @@ def test_private_numbers_beside_sign_numbers_stay_private(text: str, category: s
     time, letters read for its digits, and plates with letters that look like units stay
     private."""
     assert text_category(text) == category
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("Alpha Bank", "public"), ("Tesco Express", "public"), ("Smith Dental", "public"), ("Smith Associates", "public"),
+    ("Royal Bank of Scotland", "public"), ("University of Manchester", "public"), ("Church of England", "public"),
+    ("Maria Garcia Dental", "name"), ("JOHN SMITH ASSOCIATES", "name"), ("John Power", "name"),
+    ("Gallery of Maria Kowalski", "name"), ("Ties van de Brink", "name"), ("Property of John Smith", "name"),
+])
+def test_trades_and_institutions_by_what_they_are(text: str, category: str) -> None:
+    """A bank, chain or practice named by what it is, or "of" a place, is a business; a whole
+    person's name before or after it, or a given name as the "place word", stays a name."""
+    assert text_category(text) == category
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("Salidas", "public"), ("Llegadas", "public"), ("Rebajas", "public"), ("Toiletten", "public"),
+    ("Torres", "name"), ("Flores", "name"), ("Ramos", "name"),
+])
+def test_plurals_of_other_languages_common_words(text: str, category: str) -> None:
+    """A plural of a listed common word is known; a surname that is one stays a name."""
+    assert text_category(text) == category

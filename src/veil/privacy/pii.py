@@ -126,13 +126,28 @@ _PLACE_ENDS = {
     "RESTAURANT", "SHOP", "STORE", "SALON",
     "DELI", "BOUTIQUE", "TAVERN", "BREWERY", "GARAGE", "FLORIST", "BISTRO", "BRASSERIE", "TRATTORIA", "OSTERIA",
     "PATISSERIE", "BOULANGERIE", "PUB", "KEBAB", "PIZZA", "SUSHI", "TACOS", "BURGERS", "COFFEE", "PHARMACY",
-    "APOTHEKE", "EMPORIUM", "OUTLET", "MOTORS", "LTD", "INC", "LLC", "GMBH", "PLC"}
+    "APOTHEKE", "EMPORIUM", "OUTLET", "MOTORS", "LTD", "INC", "LLC", "GMBH", "PLC",
+    # trades, chains and institutions by what they are ("Alpha Bank", "Tesco Express", "Royal
+    # Bank of Scotland", "Supermercados Iberia", "Smith Dental")
+    "BANK", "BANKEN", "BANCORP", "BANKING", "SPARKASSE", "VOLKSBANK", "INSURANCE", "ASSURANCE", "ASSURANCES",
+    "VERSICHERUNG", "AIRLINES", "AIRWAYS", "AIRLINE", "TELECOM", "TELEKOM", "TELECOMS", "WIRELESS", "NETWORKS",
+    "SUPERMARKET", "SUPERMARKT", "SUPERMERCADO", "SUPERMERCADOS", "SUPERMERCATO", "HYPERMARKET", "SUPERSTORE",
+    "EXPRESS", "FOODS", "TRAVEL", "TOURS", "TAXIS", "CABS", "RENTALS", "RENTAL", "CHICKEN", "DONUTS", "BAGELS",
+    "NOODLES", "RAMEN", "LOUNGE", "CLUB", "GYM", "FITNESS", "SPA", "NAILS", "BEAUTY", "OPTICIANS", "OPTICIAN",
+    "OPTICAL", "DENTAL", "DENTIST", "VETS", "LAUNDRY", "LAUNDRETTE", "LAUNDROMAT", "CLEANERS", "HARDWARE", "BOOKS",
+    "BOOKSHOP", "BOOKSTORE", "JEWELLERS", "JEWELERS", "ELECTRONICS", "FURNITURE", "TOYS", "SHOES", "FASHION",
+    "BUTCHERS", "BAKERS", "GROCERY", "GROCERS", "CHEMISTS", "NEWSAGENTS", "PHARMACIE", "FARMACIA", "APOTHEEK",
+    "BACKEREI", "METZGEREI", "CAFFE", "RISTORANTE", "TAQUERIA", "CANTINA", "PANADERIA", "CARNICERIA", "PAPELERIA",
+    "LIBRERIA", "FERRETERIA", "CAFETERIA", "BARBERSHOP", "TATTOO", "STUDIO", "STUDIOS", "AGENCY", "ESTATES",
+    "PROPERTIES", "SERVICES", "SOLUTIONS", "GROUP", "HOLDINGS", "PARTNERS", "ASSOCIATES", "CONSULTING",
+    "INTERNATIONAL", "COMPANY", "CORP", "CORPORATION", "INDUSTRIES", "ENTERPRISES", "TECHNOLOGIES", "SYSTEMS", "LABS",
+    "ENERGY", "PETROLEUM", "OIL", "AUTO", "AUTOS", "CARS", "PHARMA"}
 #: Place words that are common US surnames too ("Grace Park", "Lois Lane", "Anna Hall" are
 #: people): a place only beside a word no person's name holds ("Central Park", "Royal Albert
 #: Hall", "City Hall") or after a possessive ("Lucy's Kitchen").
 _SURNAME_PLACE_ENDS = {
     "HALL", "PARK", "LANE", "CHURCH", "BEACH", "BARBER", "TEMPLE", "KITCHEN", "LAKE", "BRIDGE", "CASTLE", "PLAZA",
-    "GRILL", "MALL", "BAR", "GADE"}
+    "GRILL", "MALL", "BAR", "GADE", "MART", "MARKT", "BURGER", "POWER", "MEDIA"}
 #: Words that start a place's name ("Rue Victor Hugo", "Via Giuseppe Verdi", "St George's
 #: Hospital", "Mount Kenya", "Bahnhof Zoo").
 _PLACE_STARTS = {
@@ -140,6 +155,7 @@ _PLACE_STARTS = {
     "RAMBLA", "GLORIETA", "ALAMEDA", "CALZADA", "JALAN", "JL", "LORONG", "ALEJA", "PLAC", "ULICA", "UL", "STRADA",
     "ALEEA", "BULEVARDUL", "TRAVESSA", "RODOVIA", "CHEMIN", "AVENUE", "BOULEVARD", "QUAI", "BAHNHOF", "ST", "SAINT",
     "SANKT", "SANTA", "SANTO", "SAO", "STE", "MOUNT", "MT", "FORT", "LAKE", "CAPE", "PORT",
+    "BANK", "BANCO", "BANQUE", "BANCA", "CAJA", "CAIXA",  # "Bank of Baroda", "Banco Santander"
     # French, Spanish, Italian, Portuguese, Romanian and Indonesian street words before the name
     "IMPASSE", "PLACE", "ALLEE", "ROUTE", "RONDA", "ACCESO", "CARRETERA", "TRAVESIA", "PASAJE", "CALLEJON",
     "BULEVAR", "CERRADA", "PRIVADA", "ANDADOR", "PROLONGACION", "CIRCUNVALACION", "RETORNO", "VICOLO", "CONTRADA",
@@ -156,7 +172,7 @@ _GIVEN_PLACE_STARTS = {"RUA", "RONDA"}
 #: Street words first that are English words too: a street only before name words ("Mount
 #: Kenya", "Port Louis"; not "PORT PLANNED BY JOHN SMITH", a sentence in capitals).
 _WORD_PLACE_STARTS = {"PLACE", "ROUTE", "DIAGONAL", "PATIO", "IMPASSE", "GANG", "CANADA", "SETOR", "EJE", "AVENUE",
-                      "BOULEVARD", "MOUNT", "FORT", "LAKE", "CAPE", "PORT"}
+                      "BOULEVARD", "MOUNT", "FORT", "LAKE", "CAPE", "PORT", "BANK"}
 #: Street words of English-speaking countries after the name ("Kyle Stream", "Faulkner Knolls",
 #: "Christopher Ridge", "Taurua Circuit"), as postal services list them. Those that are
 #: surnames or given names too ("Brooks", "Hill", "Glen") make a place only beside a dictionary
@@ -1136,9 +1152,18 @@ def _other_known_words(words: Sequence[str]) -> set[int]:
     if any(w in _HONORIFICS or _census_or_world_given(w) for w in up):
         return set()
     towns, foreign, names = _public_places()[0], lexicon.foreign_words(), _listed_names()
+
+    def common(word: str, w: str) -> bool:
+        if w in names:
+            return False
+        forms = {word.lower(), lexicon.plain(word)}
+        if len(w) >= 5:  # a plural of a listed word ("Salidas", "Rebajas", "Toiletten")
+            forms |= {f[:-n] for f in list(forms) for n, end in ((1, "s"), (2, "es"), (1, "n"), (2, "en"))
+                      if f.endswith(end) and f[:-n].upper() not in names}
+        return any(f in foreign for f in forms)
+
     return {i for i, (word, w) in enumerate(zip(words, up, strict=True))
-            if not (i and up[i - 1] in _NAME_PARTICLES)
-            and (w in towns or (w not in names and (word.lower() in foreign or lexicon.plain(word) in foreign)))}
+            if not (i and up[i - 1] in _NAME_PARTICLES) and (w in towns or common(word, w))}
 
 
 def place_name(words: Sequence[str]) -> bool:
@@ -1163,6 +1188,8 @@ def place_name(words: Sequence[str]) -> bool:
                                          or not _named_after_whole_name(compound.group(1)))
     if _place_start(words):
         return True
+    if _place_word_of(words, up):
+        return True
     last = up[-1].rstrip(".").rsplit("-", 1)[-1]  # "Hans-J. Rosenow-Platz"
     kind = _place_end(last)
     if kind is None:
@@ -1179,6 +1206,23 @@ def place_name(words: Sequence[str]) -> bool:
                    for w in up[:-1])
     return any(w.endswith("'S") or w in _PLACE_QUALIFIERS or (is_known_word(w) and not is_common_name(w))
                for w in up[:-1])
+
+
+#: Words between a place or business word and what it is of ("Bank of Scotland", "Banco de Occidente").
+_OF_WORDS = {"OF", "DE", "DEL", "DI", "DU", "DES", "DA", "DO", "FOR"}
+
+
+def _place_word_of(words: Sequence[str], up: Sequence[str]) -> bool:
+    """A place or business word, then "of" and what it is of, not a whole person's name
+    ("Royal Bank of Scotland", "University of Manchester", "Church of England"; not "Gallery
+    of Maria Kowalski"), after no whole name; a given name is no place word ("Ties de Brink")."""
+    for i in range(len(up) - 2):
+        if (up[i + 1] in _OF_WORDS and _place_end(up[i].rstrip(".")) in ("place", "surname")
+                and not _census_or_world_given(up[i].rstrip("."))  # "Ties van de Brink" is a person
+                and (len(words) - i - 2 < 2 or name_score(" ".join(words[i + 2:])) < 1.0)
+                and (i == 0 or not _named_after_whole_name(" ".join(words[:i])))):
+            return True
+    return False
 
 
 def warm_up() -> None:
