@@ -51,7 +51,8 @@ formats and word lists, not the strings of any data set:
   ("Hélène" is "Helene", the Azerbaijani "Əliyev" "Aliyev"), and a lone digit OCR read for
   a letter inside a word counts as that letter ("W6jcik");
 * **place or business**: a place or business word after the name ("George Street", "Victoria
-  Station", "Lucy's Cafe") or a street word before it ("Rue Victor Hugo") makes a line a
+  Station", "Lucy's Cafe", "Alpha Bank", "Tesco Express") or a street word before it ("Rue
+  Victor Hugo"), or such a word, "of" and a place ("Royal Bank of Scotland"), makes a line a
   place's name, not a person's (:func:`place_name`), unless a whole name comes before the
   place word ("PRIYA BENALI STATION": a badge read with the sign beside it), a form of address
   starts the line, or the place word is a common surname ("Grace Park"); a town's or
