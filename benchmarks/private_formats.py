@@ -63,6 +63,15 @@ def formats_read(text_category: Any, per_locale: int) -> dict[str, Any]:
     return out
 
 
+def print_formats(rows: dict[str, Any], examples: int = 6) -> None:
+    """One line per kind: read private, of drawn, and a few read as public (with their locale)."""
+    print(f"{'kind':14} {'private':>14}  read as public (examples)")
+    for kind, row in rows.items():
+        share = 100 * row["private"] / max(1, row["lines"])
+        shown = ", ".join(f"{line} ({loc})" for loc, line in row["public"][:examples])
+        print(f"{kind:14} {row['private']:>6}/{row['lines']:<6} {share:5.1f} %  {shown}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--per-locale", type=int, default=40, help="strings of each kind drawn per locale")
@@ -73,11 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     from veil.privacy.pii import text_category
 
     rows = formats_read(text_category, args.per_locale)
-    print(f"{'kind':12} {'private':>14}  read as public (examples)")
-    for kind, row in rows.items():
-        share = 100 * row["private"] / max(1, row["lines"])
-        examples = ", ".join(f"{line} ({loc})" for loc, line in row["public"][:6])
-        print(f"{kind:12} {row['private']:>6}/{row['lines']:<6} {share:5.1f} %  {examples}")
+    print_formats(rows)
     atomic_write_text(args.out, json.dumps({"per_locale": args.per_locale, "kinds": rows}, indent=1,
                                            ensure_ascii=False))
     return 0

@@ -25,7 +25,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from private_formats import formats_read
+from private_formats import formats_read, print_formats
 
 
 def _hour(r: random.Random, lo: int = 6, hi: int = 23) -> int:
@@ -141,11 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         share = 100 * row["public"] / max(1, row["lines"])
         examples = ", ".join(f"{line} ({cat})" for line, cat in row["hidden"][:5])
         print(f"{kind:14} {row['public']:>6}/{row['lines']:<6} {share:5.1f} %  {examples}")
-    print(f"\n{'private':14} {'private':>14}  read as public (examples)")
-    for kind, row in private.items():
-        share = 100 * row["private"] / max(1, row["lines"])
-        examples = ", ".join(f"{line} ({loc})" for loc, line in row["public"][:5])
-        print(f"{kind:14} {row['private']:>6}/{row['lines']:<6} {share:5.1f} %  {examples}")
+    print()
+    print_formats(private, examples=5)
     atomic_write_text(args.out, json.dumps({"per_template": args.per_template, "seed": args.seed, "signs": signs,
                                             "private": private}, indent=1, ensure_ascii=False))
     return 0
