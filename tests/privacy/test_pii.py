@@ -515,3 +515,13 @@ def test_trades_and_institutions_by_what_they_are(text: str, category: str) -> N
 def test_plurals_of_other_languages_common_words(text: str, category: str) -> None:
     """A plural of a listed common word is known; a surname that is one stays a name."""
     assert text_category(text) == category
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("An Vũ", "name"), ("Hà Đặng", "name"), ("Hà Thế Vũ", "name"), ("Đỗ Hùng", "name"), ("AN VŨ", "name"),
+    ("Le Café", "public"), ("Hồ Chí Minh", "public"),
+])
+def test_vietnamese_names_of_one_syllable_words(text: str, category: str) -> None:
+    """Syllables written as only Vietnamese writes them, with a common family name first or
+    last, are a name; French accents are not Vietnamese, and the city stays a place."""
+    assert text_category(text) == category

@@ -860,6 +860,8 @@ def name_score(text: str) -> float:
         return 0.0  # "Müller GmbH", "Baker & Sons": a firm named after someone
     if len(words) == 2 and _role_then_surname(words[0], words[1]):
         return 1.0  # "Coach Frost", "PASTOR BAKER", "Col. White": a role and a surname
+    if _vietnamese_name(text):
+        return 1.0  # "An Vũ", "Đỗ Hùng": syllables that are words of the language too
     if len(words) == 2 and re.fullmatch(r"[^,]+,\s*[^,]+", stripped) and name_score(f"{words[1]} {words[0]}") == 1.0:
         return 1.0  # a surname, a comma and a given name: "Smith, John" as "John Smith", "Wood, Radek"
     given = _given_names()
@@ -887,6 +889,29 @@ def name_score(text: str) -> float:
     if len(words) == 2 and _surname_then_given(words[0], words[1]):
         return 1.0  # "Kiss Péter", "NAGY ANNA": the family name first
     return 0.0
+
+
+#: Letters only Vietnamese writes among Latin scripts (horns, breves, dots below, hooks above,
+#: tildes on i, u, y, and the crossed d), not French, Spanish or Portuguese accents.
+_VIETNAMESE_LETTERS = re.compile("[ăắằẳẵặơớờởỡợưứừửữựđĩũỹạảấầẩẫậẹẻẽếềểễệỉịọỏốồổỗộụủỳỵỷ]", re.IGNORECASE)
+#: Vietnam's commonest family names (folded): about nine in ten people bear one of them.
+_VIETNAMESE_SURNAMES = {"NGUYEN", "TRAN", "LE", "PHAM", "HOANG", "HUYNH", "PHAN", "VU", "VO", "DANG", "BUI", "DO",
+                        "HO", "NGO", "DUONG", "LY", "DINH", "TRUONG", "DOAN", "LAM", "MAI", "TRINH", "CAO",
+                        "LUONG", "TO", "TA", "HA", "LA", "VUONG", "THAI", "KIEU", "QUACH", "TANG", "CHAU"}
+
+
+def _vietnamese_name(text: str) -> bool:
+    """Two to four one-syllable words written with letters only Vietnamese has, the first or
+    the last a common Vietnamese family name ("An Vũ", "Hà Thế Vũ", "Đỗ Hùng", "Vũ Hà"): each
+    syllable is a word of the language too, so no other cue tells such a name from words."""
+    text = unicodedata.normalize("NFC", text)
+    words = text.split()
+    if not 2 <= len(words) <= 4 or not _VIETNAMESE_LETTERS.search(text):
+        return False
+    if not all(w.isalpha() and len(w) <= 7 for w in words):
+        return False
+    folded = [fold_latin(w).upper() for w in words]
+    return folded[0] in _VIETNAMESE_SURNAMES or folded[-1] in _VIETNAMESE_SURNAMES
 
 
 #: Particles of family names written lower case between a given name and the surname ("van
