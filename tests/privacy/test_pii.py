@@ -525,3 +525,17 @@ def test_vietnamese_names_of_one_syllable_words(text: str, category: str) -> Non
     """Syllables written as only Vietnamese writes them, with a common family name first or
     last, are a name; French accents are not Vietnamese, and the city stays a place."""
     assert text_category(text) == category
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("Open Mon-Sat", "public"), ("MON-FRI 9-5", "public"), ("CCTV in operation", "public"),
+    ("Follow us on Instagram", "public"), ("We accept PayPal", "public"),
+    ("www.bakery.co.uk", "public"), ("WWW.JOESPIZZA.COM", "public"), ("Visit www.citymuseum.org", "public"),
+    ("www.johnsmith.com", "name"), ("https://johnsmith.com/about", "name"), ("www.anna-kowalska.pl", "name"),
+    ("Dr.Smith", "name"), ("Mr.Li", "name"), ("Anna-Lena", "name"), ("jane.doe@mail.com", "email"),
+])
+def test_days_acronyms_and_web_addresses(text: str, category: str) -> None:
+    """Days of opening hours, notices' acronyms and the services shop windows name are sign
+    words; a web address is judged by its site's name (a shop's or a person's), and a dot OCR
+    left without its space ("Dr.Smith") is no web address."""
+    assert text_category(text) == category

@@ -105,7 +105,18 @@ _SIGNAGE = {"CAFE", "TAXI", "WC", "ATM", "EXIT", "HOTEL", "BAR", "PUB", "PIZZA",
             "GYM", "BISTRO", "KEBAB", "METRO", "TRAM", "BUS", "PARKING", "TOILETS", "INFO", "STREET", "ST",
             "RD", "AVE", "NO", "OPEN", "CLOSED", "SALE", "FREE", "WIFI", "POLICE", "CENTRE", "THEATRE",
             "CINEMA", "OK", "STOP", "TICKETS", "ENTRANCE", "PHARMACY", "MUSEUM", "GALLERY", "BAKERY",
-            "LTD", "INC", "CO", "THE", "AND", "OF", "WI-FI", "TEL", "FAX"}
+            "LTD", "INC", "CO", "THE", "AND", "OF", "WI-FI", "TEL", "FAX",
+            # months as opening hours write them ("Closed 24 Dec"; days: _DAYS)
+            "FEB", "APR", "AUG", "SEPT", "OCT", "NOV", "DEC",
+            # acronyms of notices and shop windows, and the services they name ("CCTV in
+            # operation", "Follow us on Instagram", "We accept PayPal")
+            "CCTV", "LPG", "USB", "SIM", "DVD", "GPS", "NHS", "DIY", "BBQ", "VIP", "RSVP", "SOS", "AED", "SMS", "APP",
+            "APPS", "WWW", "HTTP", "HTTPS", "INSTAGRAM", "FACEBOOK", "TWITTER", "TIKTOK", "WHATSAPP", "YOUTUBE",
+            "LINKEDIN", "SNAPCHAT", "PINTEREST", "TRIPADVISOR", "PAYPAL", "VISA", "MASTERCARD", "AMEX", "MAESTRO",
+            "UBER", "DELIVEROO", "AIRBNB", "BLUETOOTH", "EMAIL", "E-MAIL"}
+#: Days as opening hours write them ("Open Mon-Sun", "MON-FRI 9-5").
+_DAYS = {"MON", "TUE", "TUES", "WED", "THU", "THUR", "THURS", "FRI", "SAT", "SUN"}
+_SIGNAGE |= _DAYS
 
 #: Words that end the name of a street, a station, a building or a business ("George Street",
 #: "Victoria Station", "Taj Mahal Restaurant", "Karl Marx Allee"): the name before them names the
@@ -362,6 +373,9 @@ def _stems(word: str) -> list[str]:
 def _single_known(word: str) -> bool:
     if word.upper() in _SIGNAGE:
         return True
+    parts = word.upper().split("-")
+    if len(parts) > 1 and all(p in _SIGNAGE for p in parts):
+        return True  # "Mon-Sat", "Fri-Sun"
     vocab = _vocabulary()
     return any(s in vocab for s in _stems(word))
 
@@ -487,6 +501,8 @@ def plate_score(text: str) -> float:
         return 0.0
     if any(len(g) >= 4 and g.isalpha() and _single_known(g) for g in groups):
         return 0.0
+    if sum(g in _DAYS for g in groups) >= 2:
+        return 0.0  # "MON-FRI 9-5": opening hours
     letters, digits = sum(c.isalpha() for c in code), sum(c.isdigit() for c in code)
     if letters == 1 and digits >= 4 and len(groups) >= 2 and "X" not in groups and all(g.isalnum() for g in groups):
         return 1.0  # one letter among digit groups: "06 A 1234" (Turkey), "1A2 3456" (Czechia), "A 12345" (Dubai)
@@ -840,11 +856,37 @@ def business_name(text: str) -> bool:
             and not _named_after_whole_name(" ".join(words)) and words[0] not in _HONORIFICS)
 
 
+#: A web address: a host of two or more labels ending in a top-level domain of letters, with
+#: or without its scheme and path ("www.bakery.co.uk", "https://johnsmith.com/about").
+_WEB_ADDRESS = re.compile(
+    r"(?:https?://(?P<h1>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,6})"
+    r"|(?P<h2>www\.[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,6})"
+    r"|(?P<h3>[A-Za-z0-9-]{3,}(?:\.[A-Za-z0-9-]+)*\.(?:com|org|net|edu|gov|info|biz|io|app|shop|online|store|eu|uk|de|fr"
+    r"|es|it|nl|pl|ch|at|be|se|dk|fi|pt|ie|ca|au|br|mx|jp|ru|us)))(?:/\S*)?",
+    re.IGNORECASE)  # not "Dr.Smith", "Mr.Li": a dot OCR left without its space
+
+
+def _site_labels(host: str) -> list[str]:
+    """The labels of a host that name the site: no "www", no top-level domain, no second-level
+    one of up to three letters ("co" of "co.uk")."""
+    labels = [label for label in host.split(".") if label.lower() != "www"][:-1]
+    if len(labels) > 1 and len(labels[-1]) <= 3:
+        labels = labels[:-1]
+    return labels
+
+
 def name_score(text: str) -> float:
     """1 for a personal name, 0.5 for a single unknown word, else 0 (see the module doc)."""
     stripped = _unslip(fold_latin(text.strip()))
     if not stripped or any(c.isdigit() for c in stripped):
         return 0.0
+    address = _WEB_ADDRESS.fullmatch(stripped)
+    if address:  # "www.bakery.co.uk" is a shop's, "www.johnsmith.com" a person's
+        host = address.group("h1") or address.group("h2") or address.group("h3")
+        return max((name_score(label.replace("-", " ")) for label in _site_labels(host)), default=0.0)
+    # a web address inside a line counts as the words of its site ("Visit www.citymuseum.org")
+    stripped = _WEB_ADDRESS.sub(lambda m: " ".join(_site_labels(m.group("h1") or m.group("h2") or m.group("h3"))),
+                                stripped)
     words = _WORD.findall(stripped)
     if _particle_name(stripped) and not place_name(words) and not public_place(words) and not business_name(stripped):
         return 1.0  # "Catharina van den Berg", "Puk van Dijk-van der Velde", "Luce du Camus"
@@ -865,7 +907,8 @@ def name_score(text: str) -> float:
     if len(words) == 2 and re.fullmatch(r"[^,]+,\s*[^,]+", stripped) and name_score(f"{words[1]} {words[0]}") == 1.0:
         return 1.0  # a surname, a comma and a given name: "Smith, John" as "John Smith", "Wood, Radek"
     given = _given_names()
-    first_given = words[0].upper() in given or (len(words) >= 2 and _hyphenated_given(words[0]))
+    first_given = words[0].upper() in given or (_hyphenated_given(words[0]) and (
+        len(words) >= 2 or all(p in given for p in fold_latin(words[0]).upper().split("-"))))  # "Anna-Lena" alone
     other_known = _other_known_words(words)
     unknown = [w for i, w in enumerate(words)
                if len(w) >= 3 and (is_world_given_name(w) or (not is_known_word(w) and not is_misread_word(w)
