@@ -79,7 +79,8 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from veil.privacy import lexicon, places
+from veil.privacy import lexicon, listcache, places
+from veil.privacy.listcache import words_from_json, words_to_json
 from veil.privacy.romanize import romanize_indic
 
 #: Private text categories, in the order guides and networks use them.
@@ -312,6 +313,7 @@ FOREIGN_SCRIPT_SHARE = 0.3
 
 
 @functools.lru_cache(maxsize=1)
+@listcache.on_disk("vocabulary", words_to_json, words_from_json)
 def _vocabulary() -> frozenset[str]:
     """Lower-case English words: those Webster's 2nd (web2) and GCIDE agree on, plus those
     either one holds that are not a US census given name or surname.
@@ -613,7 +615,15 @@ _FIRST_NAME_LISTS = ("first_names", "first_names_male", "first_names_female", "f
 _LAST_NAME_LISTS = ("last_names", "last_names_male", "last_names_female")
 
 
+def _counts_from_json(data: Any) -> dict[str, int]:
+    """A JSON object of name -> count back as a dict (every key a string, every count an int)."""
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, int) for k, v in data.items()):
+        raise ValueError("not a table of counts")
+    return data
+
+
 @functools.lru_cache(maxsize=1)
+@listcache.on_disk("world-given", dict, _counts_from_json)
 def _world_given_locales() -> dict[str, int]:
     """Given names of the locales of Faker's person providers (``faker`` package, about 80
     countries), in Latin script, accents folded, upper case, each part of a compound name
@@ -1105,6 +1115,7 @@ def _place_start(words: Sequence[str]) -> bool:
 
 
 @functools.lru_cache(maxsize=1)
+@listcache.on_disk("world-surnames", words_to_json, words_from_json)
 def _world_surnames() -> frozenset[str]:
     """Surnames of the locales of Faker's person providers, in Latin script, upper case (about
     21,000): a street word one of them holds ("Mill", "Ford") may be a person's name."""
@@ -1132,6 +1143,8 @@ _SURNAME_ENDINGS = ("OVA", "EVA", "OV", "EV", "SKI", "SKA", "SKY", "ENKO", "CHUK
 
 
 @functools.lru_cache(maxsize=1)
+@listcache.on_disk("public-places", lambda v: [words_to_json(v[0]), words_to_json(v[1])],
+                  lambda d: (words_from_json(d[0]), words_from_json(d[1])))
 def _public_places() -> tuple[frozenset[str], frozenset[str]]:
     """(one word, several words) of the world's place names (:mod:`veil.privacy.places`), upper
     case, accents folded, that read as places, not as people.
@@ -1185,6 +1198,7 @@ def public_place(words: Sequence[str]) -> bool:
 
 
 @functools.lru_cache(maxsize=1)
+@listcache.on_disk("listed-given", words_to_json, words_from_json)
 def _listed_given() -> frozenset[str]:
     """Every given name some list holds, upper case, accents folded: the census lists, every
     part of Faker's locales' given names of 2 letters or more ("An"), and the romanized ones."""
@@ -1197,6 +1211,7 @@ def _listed_given() -> frozenset[str]:
 
 
 @functools.lru_cache(maxsize=1)
+@listcache.on_disk("listed-names", words_to_json, words_from_json)
 def _listed_names() -> frozenset[str]:
     """Every given name and surname some list holds, upper case, accents folded: the given names
     of :func:`_listed_given`, the census surnames, every part of Faker's locales' surnames
@@ -1296,8 +1311,9 @@ def _place_word_of(words: Sequence[str], up: Sequence[str]) -> bool:
 
 def warm_up() -> None:
     """Load every list the classifier reads (dictionaries, names, places, other languages' words)
-    now rather than on the first line it judges: about 2.5 s, and about 5 s more once per
-    machine to build the other languages' word array (:mod:`veil.privacy.lexicon`). The proxy
+    now rather than on the first line it judges: about 0.2 s from the disk caches
+    (:mod:`veil.privacy.listcache`, :mod:`veil.privacy.lexicon`), about 7 s once per machine to
+    build them. The proxy
     calls it at start for a model that reads text, so its first request does not pay it."""
     _vocabulary()
     _given_names(top=None)
