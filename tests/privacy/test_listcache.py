@@ -80,3 +80,14 @@ def test_the_key_follows_the_sources_and_the_code() -> None:
     key = listcache._key()
     assert len(key) == 16 and key == listcache._key()
     assert set(listcache.BUILDERS) <= {p.name for p in listcache.Path(listcache.__file__).parent.glob("*.py")}
+
+
+def test_an_entry_of_another_key_is_deleted_when_the_list_is_built(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VEIL_CACHE_DIR", str(tmp_path))
+    old = tmp_path / "lists" / "test-words-0000000000000000.json"
+    other = tmp_path / "lists" / "other-list-0000000000000000.json"
+    old.parent.mkdir(parents=True)
+    old.write_text('["stale"]', encoding="utf-8")
+    other.write_text('["kept"]', encoding="utf-8")
+    assert _counted([])() == {"alpha", "beta", "grün"}
+    assert not old.exists() and other.exists()

@@ -7,8 +7,9 @@ evaluation worker paid it. :func:`on_disk` keeps each list as JSON in
 ``$VEIL_CACHE_DIR/lists`` (as the ONNX and lexicon caches do; ``VEIL_CACHE_DIR=off``: built by
 each process), written atomically, keyed by the versions of the packages the lists come from
 and the source of the modules that build them, so a new version of either builds them again;
-a damaged entry is built again with a warning. JSON, not pickle: reading a cache never runs
-code. Reading all of them back takes about 0.1 s.
+a damaged entry is built again with a warning, and an entry of another key is deleted when
+the new one is written. JSON, not pickle: reading a cache never runs code. Reading all of
+them back takes about 0.2 s.
 """
 
 from __future__ import annotations
@@ -45,8 +46,18 @@ def _key() -> str:
             h.update(f"{dist}=none;".encode())
     here = Path(__file__).parent
     for name in BUILDERS:
-        h.update((here / name).read_bytes())
+        try:
+            h.update((here / name).read_bytes())
+        except OSError:  # installed without its sources: the package's version stands for them
+            h.update(f"veil={_veil_version()};{name}".encode())
     return h.hexdigest()[:16]
+
+
+def _veil_version() -> str:
+    try:
+        return version("veil")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def cache_path(name: str) -> Path | None:
@@ -75,6 +86,9 @@ def on_disk(name: str, encode: Callable[[Any], Any],
                 try:
                     with atomic_open(path, "w", encoding="utf-8") as fh:
                         json.dump(encode(value), fh, ensure_ascii=False, separators=(",", ":"))
+                    for stale in path.parent.glob(f"{name}-{'?' * 16}.json"):  # built by other versions
+                        if stale != path:
+                            stale.unlink(missing_ok=True)
                 except OSError as e:
                     log.warning("word list cache %s cannot be written (%s); kept in memory", path, e)
             return value
