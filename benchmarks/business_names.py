@@ -24,7 +24,8 @@ import importlib
 import json
 from typing import Any
 
-from place_names import _faker, names_read
+from place_names import names_read
+from street_names import seeded_faker
 
 #: ``faker`` locales with a list of real banks.
 BANK_LOCALES = ("az_AZ", "de_CH", "el_GR", "en_GB", "en_IN", "es_AR", "es_CO", "es_MX", "nl_BE", "pt_BR", "uk_UA")
@@ -46,7 +47,7 @@ def bank_names() -> list[str]:
 
 def firm_names(locale: str, n: int) -> list[str]:
     """``n`` company names ``faker`` makes up for ``locale`` (distinct)."""
-    fake = _faker(locale)
+    fake = seeded_faker(locale)
     return list(dict.fromkeys(fake.company() for _ in range(n)))
 
 

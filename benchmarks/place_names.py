@@ -31,6 +31,8 @@ import json
 import warnings
 from typing import Any
 
+from street_names import seeded_faker
+
 #: Faker locales whose ``city()`` draws from a list of real towns.
 TOWN_LOCALES = ("de_DE", "de_AT", "de_CH", "nl_NL", "sv_SE", "da_DK", "fi_FI", "es_ES", "pt_PT", "it_IT", "pl_PL",
                 "cs_CZ", "sk_SK", "hu_HU", "ro_RO", "hr_HR", "sl_SI", "id_ID", "en_IN")
@@ -43,19 +45,11 @@ NAME_LOCALES = ("en_US", "en_GB", "en_AU", "en_IN", "de_DE", "de_AT", "nl_NL", "
 SIGN_FORMS = ("Welcome to {}", "{} 12 km", "Next stop: {}", "Trains to {}")
 
 
-def _faker(locale: str, seed: int = 0) -> Any:
-    from faker import Faker
-
-    fake = Faker(locale)
-    fake.seed_instance(seed)
-    return fake
-
-
 def towns_read(text_category: Any, per_locale: int, listed: Any) -> dict[str, Any]:
     """Per locale: distinct towns drawn, read public, and those of them the place list lacks."""
     out: dict[str, Any] = {}
     for locale in TOWN_LOCALES:
-        fake = _faker(locale)
+        fake = seeded_faker(locale)
         towns = list(dict.fromkeys(fake.city() for _ in range(per_locale)))
         hidden = [t for t in towns if text_category(t) != "public"]
         unlisted = [t for t in towns if not listed(t)]
@@ -81,14 +75,14 @@ def names_read(text_category: Any, per_locale: int) -> dict[str, Any]:
 
     people: list[str] = []
     for locale in NAME_LOCALES:
-        fake = _faker(locale, 1)
+        fake = seeded_faker(locale, 1)
         people += [fake.name() for _ in range(per_locale)] + [f"{fake.first_name()} {fake.last_name()}"
                                                               for _ in range(per_locale)]
     surnames: list[str] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # deprecated locale aliases
         for locale in AVAILABLE_LOCALES:
-            fake = _faker(locale, 5)
+            fake = seeded_faker(locale, 5)
             try:
                 surnames += [fake.last_name() for _ in range(per_locale)]
             except (AttributeError, TypeError):

@@ -57,11 +57,13 @@ REAL_STREETS = (
 )
 
 
-def _faker(locale: str) -> Any:
+def seeded_faker(locale: str, seed: int = 0) -> Any:
+    """A ``faker`` instance for ``locale`` whose draws follow ``seed`` (and ``PYTHONHASHSEED``):
+    the format and name benchmarks draw their lines with it."""
     from faker import Faker
 
     fake = Faker(locale)
-    fake.seed_instance(0)
+    fake.seed_instance(seed)
     return fake
 
 
@@ -69,7 +71,7 @@ def streets_read(text_category: Any, per_locale: int) -> dict[str, Any]:
     """Per locale: how many distinct faker street names read as public, and a few that did not."""
     out: dict[str, Any] = {}
     for locale in LOCALES:
-        fake = _faker(locale)
+        fake = seeded_faker(locale)
         names = list(dict.fromkeys(fake.street_name() for _ in range(per_locale)))
         hidden = [n for n in names if text_category(n) != "public"]
         out[locale] = {"streets": len(names), "public": len(names) - len(hidden), "hidden": hidden[:8]}
@@ -81,7 +83,7 @@ def names_read(text_category: Any, per_locale: int) -> dict[str, Any]:
     every one that did not."""
     out: dict[str, Any] = {}
     for locale in (*LOCALES, *NAME_ONLY_LOCALES):
-        fake = _faker(locale)
+        fake = seeded_faker(locale)
         names = list(dict.fromkeys([fake.name() for _ in range(per_locale)]
                                    + [f"{fake.first_name()} {fake.last_name()}" for _ in range(per_locale)]))
         names += [n.upper() for n in names]
