@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from veil.fsutil import atomic_open, cache_root
+from veil.fsutil import cache_root, load_or_build
 
 log = logging.getLogger(__name__)
 
@@ -89,16 +89,5 @@ def foreign_words() -> SortedWords:
     """The common words of :data:`LANGUAGES`, lower case, as written and without accents."""
     root = cache_root()
     path = None if root is None else root / "lexicon" / f"words-{_key()}.npy"
-    if path is not None and path.exists():
-        try:
-            return SortedWords(np.load(path, mmap_mode="r"))
-        except (OSError, ValueError) as e:
-            log.warning("lexicon cache %s does not load (%s); building it again", path, e)
-    words = _read_lists()
-    if path is not None:
-        try:
-            with atomic_open(path, "wb") as fh:
-                np.save(fh, words)
-        except OSError as e:
-            log.warning("lexicon cache %s cannot be written (%s); kept in memory", path, e)
-    return SortedWords(words)
+    return SortedWords(load_or_build(path, _read_lists, lambda p: np.load(p, mmap_mode="r"), np.save,
+                                     what="lexicon cache", log=log, binary=True))

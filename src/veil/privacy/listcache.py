@@ -23,7 +23,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, TypeVar
 
-from veil.fsutil import atomic_open, cache_root
+from veil.fsutil import cache_root, load_or_build
 
 log = logging.getLogger(__name__)
 
@@ -76,22 +76,18 @@ def on_disk(name: str, encode: Callable[[Any], Any],
         @functools.wraps(build)
         def cached() -> T:
             path = cache_path(name)
-            if path is not None and path.exists():
-                try:
-                    return decode(json.loads(path.read_text(encoding="utf-8")))
-                except (OSError, ValueError, TypeError, KeyError, IndexError) as e:
-                    log.warning("word list cache %s does not load (%s); building it again", path, e)
-            value = build()
-            if path is not None:
-                try:
-                    with atomic_open(path, "w", encoding="utf-8") as fh:
-                        json.dump(encode(value), fh, ensure_ascii=False, separators=(",", ":"))
-                    for stale in path.parent.glob(f"{name}-{'?' * 16}.json"):  # built by other versions
-                        if stale != path:
-                            stale.unlink(missing_ok=True)
-                except OSError as e:
-                    log.warning("word list cache %s cannot be written (%s); kept in memory", path, e)
-            return value
+
+            def drop_stale() -> None:  # entries built by other versions
+                assert path is not None
+                for stale in path.parent.glob(f"{name}-{'?' * 16}.json"):
+                    if stale != path:
+                        stale.unlink(missing_ok=True)
+
+            return load_or_build(
+                path, build, lambda p: decode(json.loads(p.read_text(encoding="utf-8"))),
+                lambda fh, value: json.dump(encode(value), fh, ensure_ascii=False, separators=(",", ":")),
+                what="word list cache", log=log, errors=(OSError, ValueError, TypeError, KeyError, IndexError),
+                written=drop_stale)
 
         return cached
 
