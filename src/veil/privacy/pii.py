@@ -428,16 +428,16 @@ def _alnum(text: str) -> str:
 #: founding year ("Est. 1902", "Seit 1948") and a span of years ("1914-1918"). Removed before
 #: the phone and plate formats look at a line, so "Breakfast 7:00 - 11:00" is no phone number
 #: and "SALE 50% OFF" no plate. Dates stay: a birth date is private.
+_CURRENCY_SIGNS = "[£$€¥₹₽₺₴₩₪]"
+_CURRENCY_CODES = ("(?:EUR|USD|GBP|CHF|JPY|CNY|INR|RUB|TRY|PLN|CZK|SEK|NOK|DKK|HUF|RON|AUD|CAD|NZD|MXN|BRL|ZAR|EURO"
+                   "|EUROS)")
 _SIGN_NUMBER = re.compile(
     r"(?<![\w:.])(?:[01]?\d|2[0-3])(?::[0-5]\d|(?-i:h)[0-5]\d)(?:\s?[ap]\.?m\b\.?)?(?!\d|[:.]\d)"
     r"|(?<![\w:.])(?:[01]?\d|2[0-3])[.:][0-5]\d\s?[-–]\s?(?:[01]?\d|2[0-3])[.:][0-5]\d(?!\d|[:.]\d)"
     r"|(?<![\d.\-–/])\b(?:1[5-9]|20)\d{2}\s?[-–]\s?(?:1[5-9]|20)\d{2}\b(?![-–.]?\d)"
     r"|[-−–]?\d+(?:[.,]\d+)?\s?%"
-    r"|[£$€¥₹₽₺₴₩₪]\s?\d+(?:[.,]\d+)*(?:[.,]-)?|\d+(?:[.,]\d+)*\s?[£$€¥₹₽₺₴₩₪]"
-    r"|\b(?:EUR|USD|GBP|CHF|JPY|CNY|INR|RUB|TRY|PLN|CZK|SEK|NOK|DKK|HUF|RON|AUD|CAD|NZD|MXN|BRL|ZAR|EURO|EUROS)"
-    r"\s?\d+[.,]\d{2}\b"
-    r"|\b\d+[.,]\d{2}\s?(?:EUR|USD|GBP|CHF|JPY|CNY|INR|RUB|TRY|PLN|CZK|SEK|NOK|DKK|HUF|RON|AUD|CAD|NZD|MXN|BRL"
-    r"|ZAR|EURO|EUROS)\b"
+    rf"|{_CURRENCY_SIGNS}\s?\d+(?:[.,]\d+)*(?:[.,]-)?|\d+(?:[.,]\d+)*\s?{_CURRENCY_SIGNS}"
+    rf"|\b{_CURRENCY_CODES}\s?\d+[.,]\d{{2}}\b|\b\d+[.,]\d{{2}}\s?{_CURRENCY_CODES}\b"
     r"|\b\d+(?:[.,]\d+)?\s?(?-i:km/h|mph|km|kg|cm|mm|ml|kW|kWh)\b|\b\d+[.,]\d+\s?(?-i:[tmlg])\b"
     r"|\b(?:EST|ESTD|ESTABLISHED|SINCE|SEIT|DEPUIS|DESDE|DAL|SINDS|FOUNDED|GEGR|FOND[EÉ]E?)\.?\s+(?:IN\s+)?"
     r"(?:1[5-9]|20)\d{2}\b",
@@ -1313,8 +1313,8 @@ def warm_up() -> None:
     """Load every list the classifier reads (dictionaries, names, places, other languages' words)
     now rather than on the first line it judges: about 0.2 s from the disk caches
     (:mod:`veil.privacy.listcache`, :mod:`veil.privacy.lexicon`), about 7 s once per machine to
-    build them. The proxy
-    calls it at start for a model that reads text, so its first request does not pay it."""
+    build them. The proxy calls it at start for a model that reads text, so its first request
+    does not pay it."""
     _vocabulary()
     _given_names(top=None)
     _public_places()
