@@ -539,3 +539,43 @@ def test_days_acronyms_and_web_addresses(text: str, category: str) -> None:
     words; a web address is judged by its site's name (a shop's or a person's), and a dot OCR
     left without its space ("Dr.Smith") is no web address."""
     assert text_category(text) == category
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("Hello my name is Oliver", "name"), ("HELLO my name is JAMES", "name"), ("My name is Oluwaseun", "name"),
+    ("Your server today is Marco", "name"), ("Welcome back, Oliver", "name"), ("Thanks Grace!", "name"),
+    ("Best wishes, Tom", "name"), ("Lieber Max", "name"), ("Alles Gute zum Geburtstag Yevgenia", "name"),
+    ("Je m'appelle Thomas", "name"),
+    ("Welcome Home", "public"), ("Welcome to Oliver's", "public"), ("Hello Sydney", "name"),
+    ("Welcome India", "public"), ("Happy Birthday Queen", "public"), ("Cheers, Mate", "public"),
+    ("Love Island", "public"), ("Love, Mum", "public"), ("Welcome Summer Camp", "public"),
+    ("Welkom Thuis", "public"), ("Sankt Johann im Pongau", "public"), ("HEYLEN", "public"),
+])
+def test_a_given_name_a_greeting_or_introduction_addresses(text: str, category: str) -> None:
+    """After a phrase that introduces, greets, thanks or signs off a person, a given name that
+    is a word too is a name (after an introduction, any unknown capitalised word); not a
+    possessive, a country or large city, a month or season, a word only some list calls a
+    name, or a phrase's word run into a name ("HEY" in "HEYLEN", "im" of a German town).
+    "Hello Sydney" was a name before this rule (a given name two countries list)."""
+    assert text_category(text) == category
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("TAXI AB12 CDE", "plate"), ("PLATE B-MK 4521", "plate"), ("Taxi KA 01 AB 1234", "plate"),
+    ("FLIGHT BA 2490", "public"), ("GATE B12 C3", "public"), ("BUS 42 TO CITY", "public"),
+    ("Founded in 1978", "public"), ("Open 10am-6pm", "public"), ("Concetto ridotta 24/7", "public"),
+])
+def test_a_plate_after_a_word_that_labels_it(text: str, category: str) -> None:
+    """A taxi's roof sign read with its plate is a plate; a flight, a gate, a route, a year
+    or opening hours after a word are not."""
+    assert text_category(text) == category
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("Visit www.johnsmith.com", "name"), ("Portfolio: tom-frost.me", "name"), ("Visit www.bakery.co.uk", "public"),
+    ("Cô Lan", "name"), ("Bác Hùng", "name"), ("Chị Linh", "name"), ("CÔ LAN", "name"), ("Chí Linh", "public"),
+])
+def test_personal_sites_in_sentences_and_vietnamese_forms_of_address(text: str, category: str) -> None:
+    """A person's web address inside a sentence is a name; so is a Vietnamese form of address
+    before a given name, judged before the place lists fold away its tone ("Chí Linh" is a town)."""
+    assert text_category(text) == category

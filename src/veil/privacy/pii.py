@@ -423,7 +423,7 @@ def _alnum(text: str) -> str:
 
 
 #: Numbers that signs write and that no phone number or plate holds: a time of day ("7:00",
-#: "17h30", "9:30pm", "9.00-20.00"), a percentage ("50% OFF", "-30 %"), an amount with its
+#: "17h30", "9:30pm", "10am", "9.00-20.00"), a percentage ("50% OFF", "-30 %"), an amount with its
 #: currency ("£4.50", "12,90 €", "1.99 EUR"), a measure with its unit ("3.5 t", "30 km/h"), a
 #: founding year ("Est. 1902", "Seit 1948") and a span of years ("1914-1918"). Removed before
 #: the phone and plate formats look at a line, so "Breakfast 7:00 - 11:00" is no phone number
@@ -433,6 +433,7 @@ _CURRENCY_CODES = ("(?:EUR|USD|GBP|CHF|JPY|CNY|INR|RUB|TRY|PLN|CZK|SEK|NOK|DKK|H
                    "|EUROS)")
 _SIGN_NUMBER = re.compile(
     r"(?<![\w:.])(?:[01]?\d|2[0-3])(?::[0-5]\d|(?-i:h)[0-5]\d)(?:\s?[ap]\.?m\b\.?)?(?!\d|[:.]\d)"
+    r"|(?<![\w:.])(?:1[0-2]|0?[1-9])(?:[ap]m\b|\s?[ap]\.m\.)"
     r"|(?<![\w:.])(?:[01]?\d|2[0-3])[.:][0-5]\d\s?[-–]\s?(?:[01]?\d|2[0-3])[.:][0-5]\d(?!\d|[:.]\d)"
     r"|(?<![\d.\-–/])\b(?:1[5-9]|20)\d{2}\s?[-–]\s?(?:1[5-9]|20)\d{2}\b(?![-–.]?\d)"
     r"|[-−–]?\d+(?:[.,]\d+)?\s?%"
@@ -492,7 +493,29 @@ def email_score(text: str) -> float:
     return 1.0 if re.search(r"\w@\w", text.replace(" ", "")) else 0.0
 
 
+#: Words before a code that say it is no number plate ("FLIGHT BA 2490", "MODEL XR 2000").
+_NOT_PLATE_LABELS = _LETTER_LABELS | {"FLIGHT", "TRAIN", "SERVICE", "VERSION", "PRODUCT", "ITEM", "ORDER",
+                                      "ARTICLE", "CODE", "VOUCHER", "COUPON", "PROMO"}
+
+
 def plate_score(text: str) -> float:
+    """1 for a licence-plate-like code, else 0 (:func:`_plate_format`), also after a word that
+    labels it ("TAXI AB12 CDE", "PLATE B-MK 4521": the sign on a car's roof and its plate
+    read as one line), unless the word names another kind of code (:data:`_NOT_PLATE_LABELS`:
+    "FLIGHT BA 2490"); the code's letter groups as short as plates write them ("Concetto
+    ridotta 24/7" is none)."""
+    if _plate_format(text):
+        return 1.0
+    label, _, rest = without_sign_numbers(text).strip().partition(" ")  # "Founded in 1978" is a year
+    label = label.rstrip(":.")
+    if (len(label) >= 3 and label.isalpha() and label.upper() not in _NOT_PLATE_LABELS
+            and len(_alnum(rest)) >= 6 and all(len(run) <= 4 for run in re.findall(r"[^\W\d_]+", rest))
+            and _plate_format(rest)):
+        return 1.0
+    return 0.0
+
+
+def _plate_format(text: str) -> float:
     """1 for a licence-plate-like code, else 0. A word of 4+ letters that dictionaries know is
     no plate's letter group ("ONLY 9.99", "PLATFORM 10"); times, prices, percentages and
     measures are left out first (:func:`without_sign_numbers`: "SALE 50% OFF")."""
@@ -872,7 +895,7 @@ _WEB_ADDRESS = re.compile(
     r"(?:https?://(?P<h1>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,6})"
     r"|(?P<h2>www\.[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,6})"
     r"|(?P<h3>[A-Za-z0-9-]{3,}(?:\.[A-Za-z0-9-]+)*\.(?:com|org|net|edu|gov|info|biz|io|app|shop|online|store|eu|uk|de|fr"
-    r"|es|it|nl|pl|ch|at|be|se|dk|fi|pt|ie|ca|au|br|mx|jp|ru|us)))(?:/\S*)?",
+    r"|es|it|nl|pl|ch|at|be|se|dk|fi|pt|ie|ca|au|br|mx|jp|ru|us|me)))(?:/\S*)?",
     re.IGNORECASE)  # not "Dr.Smith", "Mr.Li": a dot OCR left without its space
 
 
@@ -893,7 +916,8 @@ def name_score(text: str) -> float:
     address = _WEB_ADDRESS.fullmatch(stripped)
     if address:  # "www.bakery.co.uk" is a shop's, "www.johnsmith.com" a person's
         host = address.group("h1") or address.group("h2") or address.group("h3")
-        return max((name_score(label.replace("-", " ")) for label in _site_labels(host)), default=0.0)
+        # labels as words of a line ("john-smith" as "John Smith"): the name rules read capitals
+        return max((name_score(label.replace("-", " ").title()) for label in _site_labels(host)), default=0.0)
     # a web address inside a line counts as the words of its site ("Visit www.citymuseum.org")
     stripped = _WEB_ADDRESS.sub(lambda m: " ".join(_site_labels(m.group("h1") or m.group("h2") or m.group("h3"))),
                                 stripped)
@@ -906,6 +930,8 @@ def name_score(text: str) -> float:
         return 1.0  # a form of address and a name: "Dr. Anna Müller", "MR SMITH"
     if _initial_and_surname(stripped, words):
         return 1.0  # an initial and a surname: "J. SMITH", "B. Hall", "A. Park"
+    if _vietnamese_addressed(text):
+        return 1.0  # "Chị Linh": Ms Linh ("Chí Linh" is a town)
     if place_name(words) or public_place(words):
         return 0.0  # "George Street", "Rue Victor Hugo", "Lucy's Cafe", "Frankfurt am Main": a place or a business
     if business_name(stripped):
@@ -953,18 +979,37 @@ _VIETNAMESE_SURNAMES = {"NGUYEN", "TRAN", "LE", "PHAM", "HOANG", "HUYNH", "PHAN"
                         "LUONG", "TO", "TA", "HA", "LA", "VUONG", "THAI", "KIEU", "QUACH", "TANG", "CHAU"}
 
 
+#: Vietnamese forms of address before a given name ("Cô Lan": Miss Lan, "Bác Hùng": uncle
+#: Hùng), those written with letters or accents no other Latin-script language gives these
+#: words ("Anh", "Em" are left out).
+_VIETNAMESE_TITLES = {"ông", "bà", "chị", "cô", "chú", "bác", "thầy", "dì", "cậu", "mợ", "thím", "cụ"}
+
+
 def _vietnamese_name(text: str) -> bool:
     """Two to four one-syllable words written with letters only Vietnamese has, the first or
     the last a common Vietnamese family name ("An Vũ", "Hà Thế Vũ", "Đỗ Hùng", "Vũ Hà"): each
-    syllable is a word of the language too, so no other cue tells such a name from words."""
+    syllable is a word of the language too, so no other cue tells such a name from words.
+    Also a form of address and a name (:func:`_vietnamese_addressed`)."""
     text = unicodedata.normalize("NFC", text)
     words = text.split()
-    if not 2 <= len(words) <= 4 or not _VIETNAMESE_LETTERS.search(text):
+    if not 2 <= len(words) <= 4 or not all(w.isalpha() and len(w) <= 7 for w in words):
         return False
-    if not all(w.isalpha() and len(w) <= 7 for w in words):
+    if _vietnamese_addressed(text):
+        return True
+    if not _VIETNAMESE_LETTERS.search(text):
         return False
     folded = [fold_latin(w).upper() for w in words]
     return folded[0] in _VIETNAMESE_SURNAMES or folded[-1] in _VIETNAMESE_SURNAMES
+
+
+def _vietnamese_addressed(text: str) -> bool:
+    """A Vietnamese form of address (:data:`_VIETNAMESE_TITLES`, with its tone mark) before one
+    to three capitalised syllables: "Cô Lan" (Miss Lan), "Bác Hùng", "Chị Linh", "Ông Nguyễn
+    Văn An". Folded, some read as places ("Chi Linh", "Bac Quang" are towns: "Chí Linh",
+    "Bắc Quang"), so this is judged on the line as written, before the place lists."""
+    words = unicodedata.normalize("NFC", text).split()
+    return (2 <= len(words) <= 4 and words[0].lower() in _VIETNAMESE_TITLES
+            and all(w.isalpha() and len(w) <= 7 and w[0].isupper() for w in words[1:]))
 
 
 #: Particles of family names written lower case between a given name and the surname ("van
@@ -1357,6 +1402,10 @@ def text_category(text: str, confidence: float = 1.0, min_confidence: float = 0.
     if (best == "public" and _name_inside(text) and not business_name(text) and not street_line(text)
             and not public_place(_WORD.findall(fold_latin(text)))):  # "Vila Nova de Gaia": no "Vila Nova" inside
         best = "name"  # "Property of John Smith", "Delivered to: Keziah Moreau, 14 Elm Road"
+    if best == "public" and any(name_score(m.group()) == 1.0 for m in _WEB_ADDRESS.finditer(text)):
+        best = "name"  # "Visit www.johnsmith.com": a person's site inside a sentence
+    if best == "public" and _addressed_name(text):
+        best = "name"  # "Hello my name is Oliver", "Welcome back, Oliver", "Love, Tom"
     if best == "public" and (foreign_script_share(text) >= FOREIGN_SCRIPT_SHARE or mixes_scripts(text)
                              or any(garbled_word(w) for w in _unslip(text).split())):
         return "unread"  # "王小明", "Ελένη Παπαδοπούλου", "ИBaH", "RA3HGOB": no cue can tell a name from a sign
@@ -1451,6 +1500,108 @@ def _name_inside(text: str) -> bool:
                 if (given or titled) and len(window) < len(whole) and name_score(" ".join(window)) == 1.0:
                     return True
     return False
+
+
+#: Phrases that introduce, address, thank or sign off a person, in the six languages of the
+#: word lists and English (accents folded, any case): the capitalised given name after one is
+#: that person's, even when it is a dictionary word too ("Hello my name is Oliver", "Thank
+#: you Tom", "Lieber Max", "Happy Birthday Grace"); after an introduction (or ending a
+#: greeting), any capitalised word no dictionary knows ("My name is Oluwaseun"). Longer phrases
+#: first, so "welcome back" wins over "welcome".
+_INTRODUCTIONS = (
+    # introductions and service ("Your server today is Marco")
+    r"hello,?\s+my\s+name\s+is", r"hi,?\s+my\s+name\s+is", r"my\s+name\s+is", r"my\s+name['’]?s", r"i['’]m", r"i\s+am",
+    r"call\s+me", r"ask\s+for", r"served\s+by", r"attended\s+by",
+    r"your\s+(?:server|host|hostess|driver|guide|waiter|waitress|barista|cashier|nurse|doctor|teacher|stylist"
+    r"|therapist|technician|agent|advisor|adviser|consultant|instructor|trainer|captain|pilot)"
+    r"(?:\s+today|\s+tonight)?(?:\s+is|\s*:)",
+    r"mein\s+name\s+ist", r"ich\s+heisse", r"ich\s+bin", r"je\s+m'?appelle", r"je\s+suis", r"me\s+llamo",
+    r"mi\s+nombre\s+es", r"mi\s+chiamo", r"il\s+mio\s+nome\s+e", r"mijn\s+naam\s+is", r"ik\s+heet", r"ik\s+ben",
+    r"meu\s+nome\s+e", r"me\s+chamo", r"eu\s+sou")
+_GREETINGS = (
+    # greetings, wishes and thanks ("Welcome back, Oliver", "Happy Birthday Grace")
+    r"welcome\s+back", r"welcome\s+home", r"welcome", r"dear", r"hello", r"hi", r"hey", r"thank\s+you", r"thanks",
+    r"happy\s+(?:birthday|anniversary|retirement|graduation|wedding\s+day)", r"congratulations", r"congrats",
+    r"good\s+luck", r"get\s+well\s+soon", r"well\s+done", r"miss\s+you", r"we\s+love\s+you", r"love\s+from",
+    r"with\s+love", r"r\.?i\.?p\.?", r"rest\s+in\s+peace",
+    r"liebe[rs]?", r"hallo", r"danke", r"vielen\s+dank", r"alles\s+gute(?:\s+zum\s+geburtstag)?",
+    r"herzlichen\s+gluckwunsch(?:\s+zum\s+geburtstag)?", r"willkommen", r"cher", r"chere", r"bonjour", r"salut",
+    r"merci", r"bienvenue", r"(?:joyeux|bon)\s+anniversaire", r"querid[oa]", r"hola", r"gracias",
+    r"bienvenid[oa]", r"feliz\s+(?:cumpleanos|aniversario|aniversario)", r"felicidades", r"car[oa]", r"ciao",
+    r"grazie", r"benvenut[oa]", r"buon\s+compleanno", r"auguri", r"lieve", r"hoi", r"bedankt",
+    r"dank\s+je(?:\s+wel)?", r"welkom", r"gefeliciteerd", r"fijne\s+verjaardag", r"ola", r"oi", r"obrigad[oa]",
+    r"bem-vind[oa]", r"parabens")
+#: Sign-offs: the name after them needs the comma ("Love, Tom", "Cheers, Will"; not "Love Island").
+_SIGN_OFFS = (r"love", r"cheers", r"kind\s+regards", r"regards", r"best\s+wishes", r"best", r"yours\s+sincerely",
+              r"yours\s+truly", r"sincerely", r"yours", r"xoxo", r"viele\s+grusse", r"liebe\s+grusse", r"grusse",
+              r"gruss", r"bisous", r"amities", r"besos", r"un\s+abrazo", r"abrazos", r"baci", r"un\s+abbraccio",
+              r"groetjes", r"beijos", r"abracos")
+_ADDRESSED = re.compile(
+    r"(?:^|(?<=[\s,.!:;\"(]))(?:(?:(?P<intro>" + "|".join(_INTRODUCTIONS) + ")|" + "|".join(_GREETINGS)
+    + r")(?:\s*[,:!]\s*|\s+)|(?:" + "|".join(_SIGN_OFFS) + r")\s*,\s*)(?P<name>[^\W\d_][\w'’-]*)", re.IGNORECASE)
+#: Given names that are months, seasons or greetings' objects more often than people
+#: ("Hello May", "Welcome Summer", "Happy Birthday Jesus" stays a name).
+_NOT_ADDRESSED = {"JANUARY", "FEBRUARY", "MARCH", "APRIL", "MAY", "JUNE", "JULY", "AUGUST", "SEPTEMBER", "OCTOBER",
+                  "NOVEMBER", "DECEMBER", "SPRING", "SUMMER", "AUTUMN", "WINTER", "SUNSHINE", "HONEY", "BABY",
+                  "DARLING", "SWEETIE", "ANGEL", "EVERYONE", "ALL", "FRIENDS", "GUYS", "TEAM"}
+
+
+def _addressed_name(text: str) -> bool:
+    """True when a capitalised given name follows a phrase that addresses, introduces, thanks
+    or signs off a person (:data:`_INTRODUCTIONS`, :data:`_GREETINGS`, :data:`_SIGN_OFFS`): "Hello my name is
+    Oliver", "Your server today is Marco", "Welcome back, Oliver", "Best wishes, Tom". A
+    given name that is a dictionary word too ("Oliver", "Will", "Grace") reads public alone,
+    as signs use such words; the phrase says a person is meant. Not a possessive ("Welcome
+    to Oliver's", "Hello Oliver's Bakery"), nor a place or business the name starts ("Thank
+    you Rose Garden volunteers"), nor a month or season (:data:`_NOT_ADDRESSED`)."""
+    folded = fold_latin(text)
+    for m in _ADDRESSED.finditer(folded):
+        name = m.group("name")
+        intro = m.group("intro") is not None
+        last = not re.search(r"\w", folded[m.end():])
+        # "My name is Oluwaseun", "Alles Gute zum Geburtstag Yevgenia": a word no dictionary
+        # knows after an introduction, or ending a greeting; any list's given name after an
+        # introduction ("My name is Florin", though a florin is a coin)
+        unknown = ((intro or last) and len(name) >= 3 and not is_known_word(name) and not is_misread_word(name)
+                   and not _other_known_words([name]) and not public_place([name]))  # not "Welkom Thuis"
+        listed = intro and _census_or_world_given(fold_latin(name).upper()) and name.upper() not in _NOT_ADDRESSED
+        if (not name[:1].isupper() or re.search(r"['’]s$", name, re.IGNORECASE)
+                or not (unknown or listed or _addressable_given(name))):
+            continue
+        rest = re.match(r"\s+([^\W\d_][\w'’-]*)", folded[m.end():])
+        after = rest.group(1) if rest and rest.group(1)[:1].isupper() else None
+        if after is not None:
+            pair = f"{name} {after}"
+            if name_score(pair) == 1.0:
+                return True  # "Welcome Oliver Smith"
+            if (_place_end(fold_latin(after).upper().rstrip(".")) is not None or place_name([name, after])
+                    or public_place([name, after]) or business_name(pair)):
+                continue  # "Thank you Rose Garden volunteers"
+        return True
+    return False
+
+
+def _addressable_given(word: str) -> bool:
+    """``word`` is a given name a greeting may address: some list's given name that is no
+    dictionary word ("Priya", "Yevgenia"), or a word too that the US census lists and at least
+    three countries' lists hold ("Oliver", "Grace", "Tom"; not "Queen", "Kitty", "Phoenix",
+    "Mate") or that at most one dictionary holds (:func:`_personal_given_name`: "Radek"); no
+    month or season (:data:`_NOT_ADDRESSED`), and no country or city of a million people
+    ("Hello Sydney", "Welcome India")."""
+    up = fold_latin(word).upper().strip("'’-")
+    if len(up) < 3 or up in _NOT_ADDRESSED or up in _SIGNAGE or up in _large_places():
+        return False
+    if _single_known(up):
+        return (up in _given_names() and _world_given_locales().get(up, 0) >= 3) or _personal_given_name(up)
+    return up in _given_names() or _widely_given(up) or is_world_given_name(up)
+
+
+@functools.lru_cache(maxsize=1)
+def _large_places() -> frozenset[str]:
+    """Countries and places of a million people or more (:data:`places.LARGE`), upper case,
+    accents folded."""
+    own, _ = places.place_populations()
+    return frozenset(fold_latin(name).upper() for name, population in own.items() if population >= places.LARGE)
 
 
 _DIGIT_IN_WORD = re.compile(r"[^\W\d_]{2}\d+[^\W\d_]{2}")

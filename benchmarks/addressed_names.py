@@ -1,0 +1,133 @@
+"""Names and plates inside the lines people write around them: does the text classifier see them?
+
+A badge reads "Hello my name is Oliver", a cake "Happy Birthday Grace", a receipt "Your server
+today is Marco", a card "Love, Tom": the given name is a dictionary word as often as not, and
+a lone dictionary word reads public (signs use "Rose", "Grace", "Will"). The phrase around it
+says a person is meant. A taxi's roof sign and its plate are read as one line ("TAXI AB12
+CDE"); a personal web address sits inside a sentence ("Visit www.johnsmith.com"); Vietnamese
+write a form of address before a one-syllable given name ("Cô Lan", "Bác Hùng").
+
+This check writes, with no image and no OCR (the classifier alone, on the line as read):
+
+- ``greetings``: 41 phrases of seven languages (introductions, service, greetings, wishes,
+  thanks, sign-offs) around the given names of ``name_cues.py`` (real-photo check, street
+  scenario, international groups) and 24 given names that are English words ("Oliver",
+  "Grace", "Mark"): share read as ``name``;
+- ``labelled_plates``: ``faker`` plates of 20 locales after a word that labels them ("TAXI",
+  "PLATE", "POLICE"): share read as private;
+- ``personal_sites``: a person's web address inside a sentence: share read as ``name``;
+- ``vietnamese``: 8 Vietnamese forms of address before 24 Vietnamese given names;
+- ``public``: the public side, lines signs and adverts write with the same phrases and no
+  person ("Welcome Home", "Hello Sydney", "Thank you NHS", "Happy Birthday Grandma") and
+  codes after a word that are no plate ("FLIGHT BA 2490", "MODEL XR 2000"): share read as
+  ``public``.
+
+    .venv/bin/python benchmarks/addressed_names.py
+
+Prints the share per group with a few misses; writes ``--out`` (default
+``runs/bench/addressed_names.json``) atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+GREETINGS = (
+    "Hello my name is {}", "HELLO my name is {}", "My name is {}", "Hi, I'm {}", "Your server today is {}",
+    "Served by {}", "Ask for {}", "Welcome back, {}", "Welcome {}", "Dear {}", "Hi {}", "Thank you {}", "Thanks {}!",
+    "Happy Birthday {}!", "Congratulations {}", "Good luck {}", "Get well soon {}", "Love, {}", "Best wishes, {}",
+    "Cheers, {}",
+    "Mein Name ist {}", "Ich heiße {}", "Lieber {}", "Alles Gute zum Geburtstag {}", "Viele Grüße, {}",
+    "Je m'appelle {}", "Bonjour {}", "Joyeux anniversaire {}", "Bisous, {}",
+    "Me llamo {}", "Hola {}", "Feliz cumpleaños {}", "Besos, {}",
+    "Mi chiamo {}", "Buon compleanno {}", "Grazie {}",
+    "Mijn naam is {}", "Gefeliciteerd {}", "Hoi {}",
+    "Meu nome é {}", "Parabéns {}")
+#: Given names that are English words too: alone they read public, as signs use them.
+WORD_GIVEN = ("Oliver", "Grace", "Rose", "Tom", "John", "Mark", "Guy", "Bill", "Jack", "Hope", "Joy", "Faith",
+              "Victor", "Frank", "Dean", "Ray", "Rob", "Sue", "Pat", "Don", "Ruby", "Iris", "Violet", "Amber")
+PLATE_LABELS = ("TAXI", "Taxi", "PLATE", "POLICE", "VAN", "CAB", "MINICAB", "TRUCK")
+PLATE_LOCALES = ("en_GB", "en_US", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pl_PL", "sv_SE", "da_DK", "fi_FI",
+                 "pt_PT", "pt_BR", "cs_CZ", "hu_HU", "ro_RO", "tr_TR", "en_IN", "id_ID", "th_TH")
+SITE_SENTENCES = ("Visit {}", "See more at {}", "Portfolio: {}", "Follow me on {}", "Book now at {}")
+SITE_ENDS = (".com", ".de", ".me", ".co.uk", ".net")
+VIETNAMESE_TITLES = ("Cô", "Bác", "Ông", "Bà", "Chị", "Chú", "Thầy", "CÔ")
+#: Vietnamese given names (one syllable, as a form of address is followed).
+VIETNAMESE_GIVEN = ("Lan", "Hùng", "Mai", "Hoa", "Dũng", "Tuấn", "Hương", "Minh", "Thảo", "Linh", "Nam", "Phương",
+                    "Quang", "Trang", "Hải", "Yến", "Bảo", "Đức", "Châu", "Hạnh", "Long", "Thủy", "Sơn", "Vy")
+#: Public lines written with the phrases of :data:`GREETINGS` or a code after a word, and no person.
+PUBLIC = (
+    "Welcome to London", "Welcome Aboard", "Welcome Back Students", "Welcome Home", "Thank You For Shopping",
+    "Thank You Come Again", "Thanks For Visiting", "Hello Summer", "Hi Neighbour", "Dear Visitors", "Dear Customers",
+    "Happy Birthday Grandma", "Happy Birthday Mum", "Get Well Soon", "Good Luck Team GB", "Welcome Christmas Market",
+    "Welcome Spring Sale", "Congratulations Graduates", "Hello Autumn", "Hello Sunshine", "Merci Beaucoup",
+    "Willkommen Zuhause", "Hola Amigos", "Welkom Thuis", "I AM OPEN", "Ask for Details", "Ask for Assistance",
+    "Served by Great Western Railway", "Hello Fresh", "Welcome Victoria Station", "Thank you NHS",
+    "Thank You Key Workers", "Welcome Guests", "Hello London", "Hi Tech", "Cheers, Mate", "Hello Sydney",
+    "Bonjour Paris", "Welcome India", "Thank you Jordan", "Hello Phoenix", "Happy Birthday Queen",
+    "Thank You Doctors", "Dear Neighbours", "Hi Friends", "Welcome Everyone", "Thanks Team", "Welcome Freshers",
+    "Hello Gorgeous", "Welcome Members", "Best Western", "Best Wishes", "With Love", "Happy Easter",
+    "Welcome Spring", "Welcome Summer Camp", "Welcome to Oliver's", "Hello Kitty", "Love Island", "Love, Mum",
+    "Dear Customer", "Hi there", "Happy Birthday to you", "Hello World", "Welcome May Sale",
+    "FLIGHT BA 2490", "Flight LH 1234", "MODEL XR 2000", "GATE B12", "BUS 42 TO CITY", "PLATFORM 10", "ROOM 4B",
+    "EXIT 12A", "ROUTE 66", "Concetto ridotta 24/7", "Visit www.bakery.co.uk", "Book now at www.citymuseum.org")
+
+
+def _share(lines: list[str], wanted: Callable[[str], bool], text_category: Any) -> dict[str, Any]:
+    missed = [line for line in lines if not wanted(text_category(line))]
+    read = len(lines) - len(missed)
+    return {"lines": len(lines), "read": read, "share": read / len(lines) if lines else float("nan"),
+            "missed": missed}
+
+
+def groups(per_locale: int = 12) -> dict[str, tuple[list[str], Callable[[str], bool]]]:
+    """The lines of each group and what each should read as."""
+    import name_cues
+    from street_names import seeded_faker
+
+    given = list(dict.fromkeys([*name_cues.given_names(), *WORD_GIVEN]))
+    greetings = [template.format(name) for name in given for template in GREETINGS]
+    plates = []
+    for i, locale in enumerate(PLATE_LOCALES):
+        fake = seeded_faker(locale)
+        plates += [f"{PLATE_LABELS[(i + k) % len(PLATE_LABELS)]} {fake.license_plate()}" for k in range(per_locale)]
+    sites = []
+    for i, name in enumerate(given):
+        first, last = name, name_cues.WORD_SURNAMES[i % len(name_cues.WORD_SURNAMES)]
+        host = f"www.{first}{last}".lower() if i % 2 else f"{first}-{last}".lower()
+        sites.append(SITE_SENTENCES[i % len(SITE_SENTENCES)].format(host + SITE_ENDS[i % len(SITE_ENDS)]))
+    vietnamese = [f"{title} {given}" for title in VIETNAMESE_TITLES for given in VIETNAMESE_GIVEN]
+    private = lambda category: category not in ("public", "unread")  # noqa: E731
+    return {"greetings": (greetings, lambda c: c == "name"), "labelled_plates": (plates, private),
+            "personal_sites": (sites, lambda c: c == "name"), "vietnamese": (vietnamese, lambda c: c == "name"),
+            "public": (list(PUBLIC), lambda c: c == "public")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default="runs/bench/addressed_names.json")
+    args = ap.parse_args(argv)
+
+    from veil.fsutil import atomic_write_text
+    from veil.privacy.pii import text_category
+
+    results = {name: _share(lines, wanted, text_category) for name, (lines, wanted) in groups().items()}
+    for name, r in results.items():
+        wanted = "public" if name == "public" else "private" if name == "labelled_plates" else "names"
+        print(f"{name:16s} {r['read']:5d} of {r['lines']:5d} read as {wanted} ({100 * r['share']:.1f} %)"
+              + (f"; missed e.g. {', '.join(repr(m) for m in r['missed'][:6])}" if r["missed"] else ""))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, json.dumps(results, indent=1, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
