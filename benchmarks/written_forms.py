@@ -14,10 +14,13 @@ surnames that are English words ("Wood", "Hill", "Baker"), the hardest case for 
 forms of address include two the classifier had no rule for when this check was written
 ("Pastor", "Coach"; they leaked until a role before a surname became a name cue, a rule
 written from a wider list of roles, kinship words and public phrases than these two). Names also come inside sentences,
-dedications and address lines ("Signed by Radek Hill", "Parcel for Mei Fox, 14 Elm Road").
+dedications and address lines ("Signed by Radek Hill", "Parcel for Mei Fox, 14 Elm Road"), and
+after phrases that introduce, greet, thank or sign off a person ("Hello my name is Grace",
+"Happy Birthday Oliver!", "Love, Radek"), where the given name is often a word too.
 
     .venv/bin/python benchmarks/written_forms.py --anonymizer runs/demo/train/model
     .venv/bin/python benchmarks/written_forms.py --anonymizer runs/demo/train/model --public places
+    .venv/bin/python benchmarks/written_forms.py --anonymizer runs/demo/train/model --kinds greeting
 
 With ``--public places`` the public line beside each private one names a place after a given
 name of the same list ("Keziah Street", "RADEK STATION", "Aoife Cafe"): the names a badge must
@@ -45,7 +48,12 @@ PUBLIC = ("CITY LIBRARY", "FRESH BREAD DAILY", "NO PARKING", "PLATFORM 2", "MUSE
 PLACES = ("Street", "Road", "Avenue", "Station", "Square", "Cafe", "Bakery", "Hospital")
 PHOTOS = ("text/scenetext01.jpg", "text/scenetext02.jpg", "text/scenetext03.jpg", "text/scenetext04.jpg",
           "text/scenetext05.jpg", "text/scenetext06.jpg", "data/messi5.jpg", "data/basketball1.png")
-KINDS = ("address", "reversed", "in_sentence", "romanized", "secret", "spelled_email", "iban")
+KINDS = ("address", "reversed", "in_sentence", "romanized", "secret", "spelled_email", "iban", "greeting")
+#: Phrases that introduce, greet or sign off a person before a given name (kind ``greeting``).
+GREETINGS = ("Hello my name is {}", "HELLO my name is {}", "Your server today is {}", "Happy Birthday {}!",
+             "Welcome back, {}", "Thank you {}", "Best wishes, {}", "Love, {}", "Ich heiße {}", "Je m'appelle {}")
+#: Given names that are English words too (kind ``greeting``, beside :data:`GIVEN`).
+WORD_GIVEN = ("Oliver", "Grace", "Rose", "Mark", "Frank", "Victor", "Ruby", "Violet")
 ROMANIZED = (("Wang", "Fang"), ("Li", "Na"), ("Zhang", "Wei"), ("Chen", "Jing"), ("Liu", "Yang"), ("Sato", "Yuki"),
              ("Tanaka", "Akira"), ("Lin", "Mei-Ling"))
 SECRET_WORDS = ("sunflower", "bluefox", "harbour", "violet", "tango", "maple")
@@ -83,6 +91,10 @@ def make_string(kind: str, rng) -> tuple[str, str]:  # noqa: ANN001
         tld = ("de", "net", "org", "me")[int(rng.integers(4))]
         line = f"{local} [at] {host}.{tld}" if rng.random() < 0.5 else f"{local} (at) {host} dot {tld}"
         return line, line
+    if kind == "greeting":
+        names = (*GIVEN, *WORD_GIVEN)
+        name = names[int(rng.integers(len(names)))]
+        return GREETINGS[int(rng.integers(len(GREETINGS)))].format(name), name
     digits = "".join(str(int(d)) for d in rng.integers(0, 10, size=20))
     country = ("DE", "FR", "NL", "ES", "IT", "AT")[int(rng.integers(6))]
     code = f"{country}{digits[:2]}{digits[2:]}"
@@ -151,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--media", default=".media/opencv")
     ap.add_argument("--out", default="runs/bench/written_forms.json")
+    ap.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS),
+                    help="kinds to check (the photos of the others are drawn all the same, so each kind's are "
+                         "the same whichever are chosen)")
     ap.add_argument("--public", choices=("signs", "places"), default="signs",
                     help="public line beside each private one: signs (CITY LIBRARY, ...) or places named after "
                          "given names (Keziah Street, ...)")
@@ -167,13 +182,14 @@ def main(argv: list[str] | None = None) -> int:
 
     limit_threads(2)
     engines = attack_engines()
-    items = build(args.seed, Path(args.media), args.public)
+    kinds = [k for k in KINDS if k in args.kinds]
+    items = [item for item in build(args.seed, Path(args.media), args.public) if item["kind"] in kinds]
     print(f"{len(items)} photos, {PER_KIND} per kind; engines: {', '.join(engines)}")
-    print(f"\n{'anonymizer':28s} " + " ".join(f"{k:>13s}" for k in KINDS) + f" {'private':>8s} {'public':>7s}")
+    print(f"\n{'anonymizer':28s} " + " ".join(f"{k:>13s}" for k in kinds) + f" {'private':>8s} {'public':>7s}")
     rows, leaks = [], []
     for spec in specs:
         anon = with_runtime(create_anonymizer(spec), "auto", threads=2)
-        read = dict.fromkeys(KINDS, 0)
+        read = dict.fromkeys(kinds, 0)
         public_read = public_total = 0
         for item in items:
             protected = anon(item["image"])
@@ -184,10 +200,10 @@ def main(argv: list[str] | None = None) -> int:
                 leaks.append({"anonymizer": spec, "kind": item["kind"], "text": item["text"]})
             public_total += len(item["public"])
             public_read += sum(fold(w) in fold(text) for w in item["public"])  # OCR runs words together
-        row = {"anonymizer": spec, **{k: read[k] / PER_KIND for k in KINDS},
+        row = {"anonymizer": spec, **{k: read[k] / PER_KIND for k in kinds},
                "private": sum(read.values()) / len(items), "public_words_read": public_read / public_total}
         rows.append(row)
-        print(f"{spec:28s} " + " ".join(f"{row[k]:13.2f}" for k in KINDS)
+        print(f"{spec:28s} " + " ".join(f"{row[k]:13.2f}" for k in kinds)
               + f" {row['private']:8.3f} {row['public_words_read']:7.3f}")
     for leak in leaks:
         print(f"read after protection ({leak['anonymizer']}, {leak['kind']}): {leak['text']}")
