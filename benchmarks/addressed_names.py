@@ -16,11 +16,15 @@ This check writes, with no image and no OCR (the classifier alone, on the line a
 - ``labelled_plates``: ``faker`` plates of 20 locales after a word that labels them ("TAXI",
   "PLATE", "POLICE"): share read as private;
 - ``personal_sites``: a person's web address inside a sentence: share read as ``name``;
+- ``profiles``: a person's profile on a social site ("instagram.com/grace.stone",
+  "linkedin.com/in/radek-hill"): share read as ``name``;
+- ``surname_initial``: a census surname that is an English word, then an initial, as class
+  lists and rotas write names ("Stone J.", "Wood, R."): share read as ``name``;
 - ``vietnamese``: 8 Vietnamese forms of address before 24 Vietnamese given names;
 - ``public``: the public side, lines signs and adverts write with the same phrases and no
   person ("Welcome Home", "Hello Sydney", "Thank you NHS", "Happy Birthday Grandma") and
-  codes after a word that are no plate ("FLIGHT BA 2490", "MODEL XR 2000"): share read as
-  ``public``.
+  codes after a word that are no plate ("FLIGHT BA 2490", "MODEL XR 2000"), shops' profiles
+  and letters after a sign's word ("Gate B.", "Park A."): share read as ``public``.
 
     .venv/bin/python benchmarks/addressed_names.py
 
@@ -57,6 +61,9 @@ PLATE_LABELS = ("TAXI", "Taxi", "PLATE", "POLICE", "VAN", "CAB", "MINICAB", "TRU
 PLATE_LOCALES = ("en_GB", "en_US", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pl_PL", "sv_SE", "da_DK", "fi_FI",
                  "pt_PT", "pt_BR", "cs_CZ", "hu_HU", "ro_RO", "tr_TR", "en_IN", "id_ID", "th_TH")
 SITE_SENTENCES = ("Visit {}", "See more at {}", "Portfolio: {}", "Follow me on {}", "Book now at {}")
+#: A person's profile on a social site, as cards and stickers write it.
+PROFILES = ("instagram.com/{first}.{last}", "twitter.com/{first}{last}", "linkedin.com/in/{first}-{last}",
+            "tiktok.com/@{first}_{last}", "www.facebook.com/{first}.{last}", "Follow me: instagram.com/{first}_{last}")
 SITE_ENDS = (".com", ".de", ".me", ".co.uk", ".net")
 VIETNAMESE_TITLES = ("Cô", "Bác", "Ông", "Bà", "Chị", "Chú", "Thầy", "CÔ")
 #: Vietnamese given names (one syllable, as a form of address is followed).
@@ -77,7 +84,10 @@ PUBLIC = (
     "Welcome Spring", "Welcome Summer Camp", "Welcome to Oliver's", "Hello Kitty", "Love Island", "Love, Mum",
     "Dear Customer", "Hi there", "Happy Birthday to you", "Hello World", "Welcome May Sale",
     "FLIGHT BA 2490", "Flight LH 1234", "MODEL XR 2000", "GATE B12", "BUS 42 TO CITY", "PLATFORM 10", "ROOM 4B",
-    "EXIT 12A", "ROUTE 66", "Concetto ridotta 24/7", "Visit www.bakery.co.uk", "Book now at www.citymuseum.org")
+    "EXIT 12A", "ROUTE 66", "Concetto ridotta 24/7", "Visit www.bakery.co.uk", "Book now at www.citymuseum.org",
+    "facebook.com/joesbakery", "www.facebook.com/CityMuseumLondon", "instagram.com/thecoffeehouse",
+    "Follow us: twitter.com/londonmuseum", "Gate B.", "Plan B.", "Vitamin C.", "Park A.", "Hall B.", "Block C.",
+    "Zone A.", "Level A.")
 
 
 def _share(lines: list[str], wanted: Callable[[str], bool], text_category: Any) -> dict[str, Any]:
@@ -104,9 +114,15 @@ def groups(per_locale: int = 12) -> dict[str, tuple[list[str], Callable[[str], b
         host = f"www.{first}{last}".lower() if i % 2 else f"{first}-{last}".lower()
         sites.append(SITE_SENTENCES[i % len(SITE_SENTENCES)].format(host + SITE_ENDS[i % len(SITE_ENDS)]))
     vietnamese = [f"{title} {given}" for title in VIETNAMESE_TITLES for given in VIETNAMESE_GIVEN]
+    profiles = [PROFILES[i % len(PROFILES)].format(first=name.lower(), last=name_cues.WORD_SURNAMES[
+        i % len(name_cues.WORD_SURNAMES)].lower()) for i, name in enumerate(given)]
+    pairs = [(surname, letter) for surname in name_cues.WORD_SURNAMES for letter in "AJMR"]
+    initials = [f"{s}, {c}." if k % 2 else f"{s} {c}." if k % 3 else f"{s.upper()} {c}."
+                for k, (s, c) in enumerate(pairs)]
     private = lambda category: category not in ("public", "unread")  # noqa: E731
     return {"greetings": (greetings, lambda c: c == "name"), "labelled_plates": (plates, private),
-            "personal_sites": (sites, lambda c: c == "name"), "vietnamese": (vietnamese, lambda c: c == "name"),
+            "personal_sites": (sites, lambda c: c == "name"), "profiles": (profiles, lambda c: c == "name"),
+            "surname_initial": (initials, lambda c: c == "name"), "vietnamese": (vietnamese, lambda c: c == "name"),
             "public": (list(PUBLIC), lambda c: c == "public")}
 
 

@@ -579,3 +579,18 @@ def test_personal_sites_in_sentences_and_vietnamese_forms_of_address(text: str, 
     """A person's web address inside a sentence is a name; so is a Vietnamese form of address
     before a given name, judged before the place lists fold away its tone ("Chí Linh" is a town)."""
     assert text_category(text) == category
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("twitter.com/johnsmith", "name"), ("linkedin.com/in/anna-kowalska", "name"),
+    ("Follow me: instagram.com/anna.k99", "name"), ("tiktok.com/@oliver.grace", "name"),
+    ("facebook.com/joesbakery", "public"), ("www.facebook.com/CityMuseumLondon", "public"),
+    ("instagram.com", "public"),
+    ("Smith J.", "name"), ("SMITH J.", "name"), ("Wood, R.", "name"), ("Hall, J.", "name"),
+    ("Gate B.", "public"), ("Park A.", "public"), ("Hall B.", "public"), ("Vitamin C.", "public"),
+])
+def test_social_profiles_and_a_surname_before_an_initial(text: str, category: str) -> None:
+    """A social site's address is judged by the profile it names (a shop's stays public); a
+    census surname then an initial is a name as lists write it, except a place or sign word
+    before a letter without the comma."""
+    assert text_category(text) == category

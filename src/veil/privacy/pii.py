@@ -899,6 +899,25 @@ _WEB_ADDRESS = re.compile(
     re.IGNORECASE)  # not "Dr.Smith", "Mr.Li": a dot OCR left without its space
 
 
+#: Sites whose addresses name a profile after the host ("twitter.com/johnsmith").
+_PROFILE_SITES = {"twitter", "x", "instagram", "facebook", "fb", "tiktok", "linkedin", "youtube", "github", "gitlab",
+                  "pinterest", "threads", "snapchat", "medium", "vimeo", "soundcloud", "flickr", "behance",
+                  "dribbble", "twitch", "reddit", "mastodon", "bsky", "vk", "xing"}
+#: Path pieces of those sites before the profile's name ("linkedin.com/in/...", "youtube.com/c/...").
+_PROFILE_PREFIXES = {"in", "user", "users", "u", "c", "channel", "people", "profile", "pub", "add"}
+
+
+def _profile_handle(address: str, host: str) -> str | None:
+    """The profile name in a social site's address ("johnsmith" of "twitter.com/johnsmith",
+    "anna-kowalska" of "linkedin.com/in/anna-kowalska"), or None for other sites."""
+    labels = _site_labels(host)
+    if not labels or labels[-1].lower() not in _PROFILE_SITES:
+        return None
+    path = address[address.lower().find(host.lower()) + len(host):]
+    pieces = [p.lstrip("@") for p in re.split(r"[/?#]", path) if p and p.lower() not in _PROFILE_PREFIXES]
+    return pieces[0] if pieces and pieces[0] else None
+
+
 def _site_labels(host: str) -> list[str]:
     """The labels of a host that name the site: no "www", no top-level domain, no second-level
     one of up to three letters ("co" of "co.uk")."""
@@ -911,13 +930,16 @@ def _site_labels(host: str) -> list[str]:
 def name_score(text: str) -> float:
     """1 for a personal name, 0.5 for a single unknown word, else 0 (see the module doc)."""
     stripped = _unslip(fold_latin(text.strip()))
-    if not stripped or any(c.isdigit() for c in stripped):
-        return 0.0
     address = _WEB_ADDRESS.fullmatch(stripped)
     if address:  # "www.bakery.co.uk" is a shop's, "www.johnsmith.com" a person's
         host = address.group("h1") or address.group("h2") or address.group("h3")
+        handle = _profile_handle(address.group(), host)
+        if handle is not None and name_score(re.sub(r"[._-]+", " ", re.sub(r"\d+", "", handle)).strip().title()) == 1:
+            return 1.0  # "twitter.com/johnsmith", "instagram.com/anna.k99": a person's profile
         # labels as words of a line ("john-smith" as "John Smith"): the name rules read capitals
         return max((name_score(label.replace("-", " ").title()) for label in _site_labels(host)), default=0.0)
+    if not stripped or any(c.isdigit() for c in stripped):
+        return 0.0
     # a web address inside a line counts as the words of its site ("Visit www.citymuseum.org")
     stripped = _WEB_ADDRESS.sub(lambda m: " ".join(_site_labels(m.group("h1") or m.group("h2") or m.group("h3"))),
                                 stripped)
@@ -930,6 +952,8 @@ def name_score(text: str) -> float:
         return 1.0  # a form of address and a name: "Dr. Anna Müller", "MR SMITH"
     if _initial_and_surname(stripped, words):
         return 1.0  # an initial and a surname: "J. SMITH", "B. Hall", "A. Park"
+    if _surname_and_initial(stripped, words):
+        return 1.0  # a surname and an initial, as lists write them: "Smith J.", "Wood, R."
     if _vietnamese_addressed(text):
         return 1.0  # "Chị Linh": Ms Linh ("Chí Linh" is a town)
     if place_name(words) or public_place(words):
@@ -1063,6 +1087,18 @@ def _initial_and_surname(stripped: str, words: Sequence[str]) -> bool:
     if surname not in _census_names() or surname in _PLACE_ENDS:
         return False
     return not (words[0].upper() in _COMPASS_INITIALS and surname in _SURNAME_PLACE_ENDS)
+
+
+def _surname_and_initial(stripped: str, words: Sequence[str]) -> bool:
+    """A census surname, then an initial with its dot, as class lists, rotas and references
+    write names: "Smith J.", "SMITH J.", "Wood, R.", "Hall, J." Without the comma not after
+    a place, street or designating word that is a surname too ("Park A.", "Hall B.", "Gate B.")."""
+    if len(words) != 2 or len(words[1]) != 1 or not re.fullmatch(r"[^\W\d_][\w'’-]*,?\s+[A-Z]\.", stripped):
+        return False
+    surname = fold_latin(words[0]).upper()
+    if surname not in _census_names():
+        return False
+    return "," in stripped or surname not in _ANY_PLACE_ENDS | _SURNAME_PLACE_ENDS | _LETTER_LABELS
 
 
 def _role_then_surname(role: str, surname: str) -> bool:
