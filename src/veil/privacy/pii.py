@@ -1563,11 +1563,11 @@ _GREETINGS = (
     r"liebe[rs]?", r"hallo", r"danke", r"vielen\s+dank", r"alles\s+gute(?:\s+zum\s+geburtstag)?",
     r"herzlichen\s+gluckwunsch(?:\s+zum\s+geburtstag)?", r"willkommen", r"cher", r"chere", r"bonjour", r"salut",
     r"merci", r"bienvenue", r"(?:joyeux|bon)\s+anniversaire", r"querid[oa]", r"hola", r"gracias",
-    r"bienvenid[oa]", r"feliz\s+(?:cumpleanos|aniversario|aniversario)", r"felicidades", r"car[oa]", r"ciao",
+    r"bienvenid[oa]", r"feliz\s+(?:cumpleanos|aniversario)", r"felicidades", r"car[oa]", r"ciao",
     r"grazie", r"benvenut[oa]", r"buon\s+compleanno", r"auguri", r"lieve", r"hoi", r"bedankt",
     r"dank\s+je(?:\s+wel)?", r"welkom", r"gefeliciteerd", r"fijne\s+verjaardag", r"ola", r"oi", r"obrigad[oa]",
     r"bem-vind[oa]", r"parabens")
-#: Sign-offs: the name after them needs the comma ("Love, Tom", "Cheers, Will"; not "Love Island").
+#: Sign-offs: the name after them needs the comma ("Love, Tom", "Cheers, Sam"; not "Love Island").
 _SIGN_OFFS = (r"love", r"cheers", r"kind\s+regards", r"regards", r"best\s+wishes", r"best", r"yours\s+sincerely",
               r"yours\s+truly", r"sincerely", r"yours", r"xoxo", r"viele\s+grusse", r"liebe\s+grusse", r"grusse",
               r"gruss", r"bisous", r"amities", r"besos", r"un\s+abrazo", r"abrazos", r"baci", r"un\s+abbraccio",
