@@ -1012,15 +1012,12 @@ _VIETNAMESE_TITLES = {"ông", "bà", "chị", "cô", "chú", "bác", "thầy", "
 def _vietnamese_name(text: str) -> bool:
     """Two to four one-syllable words written with letters only Vietnamese has, the first or
     the last a common Vietnamese family name ("An Vũ", "Hà Thế Vũ", "Đỗ Hùng", "Vũ Hà"): each
-    syllable is a word of the language too, so no other cue tells such a name from words.
-    Also a form of address and a name (:func:`_vietnamese_addressed`)."""
+    syllable is a word of the language too, so no other cue tells such a name from words."""
     text = unicodedata.normalize("NFC", text)
     words = text.split()
-    if not 2 <= len(words) <= 4 or not all(w.isalpha() and len(w) <= 7 for w in words):
+    if not 2 <= len(words) <= 4 or not _VIETNAMESE_LETTERS.search(text):
         return False
-    if _vietnamese_addressed(text):
-        return True
-    if not _VIETNAMESE_LETTERS.search(text):
+    if not all(w.isalpha() and len(w) <= 7 for w in words):
         return False
     folded = [fold_latin(w).upper() for w in words]
     return folded[0] in _VIETNAMESE_SURNAMES or folded[-1] in _VIETNAMESE_SURNAMES
@@ -1399,6 +1396,7 @@ def warm_up() -> None:
     _vocabulary()
     _given_names(top=None)
     _public_places()
+    _large_places()
     _listed_names()
     lexicon.foreign_words()
     text_category("Welcome to Southampton: Ausgang")
@@ -1633,6 +1631,7 @@ def _addressable_given(word: str) -> bool:
 
 
 @functools.lru_cache(maxsize=1)
+@listcache.on_disk("large-places", words_to_json, words_from_json)
 def _large_places() -> frozenset[str]:
     """Countries and places of a million people or more (:data:`places.LARGE`), upper case,
     accents folded."""
