@@ -18,13 +18,18 @@ This check writes, with no image and no OCR (the classifier alone, on the line a
 - ``personal_sites``: a person's web address inside a sentence: share read as ``name``;
 - ``profiles``: a person's profile on a social site ("instagram.com/grace.stone",
   "linkedin.com/in/radek-hill"): share read as ``name``;
+- ``handles``: a person's user name after the messaging or social service it is on
+  ("Snapchat: anna.k99", "My insta is grace_hill", "LINE ID: tomfrost", "fb.com/the.real.anna"),
+  or alone on its line ("@the.real.anna", "radek.hill24"): share read as private;
 - ``surname_initial``: a census surname that is an English word, then an initial, as class
   lists and rotas write names ("Stone J.", "Wood, R."): share read as ``name``;
 - ``vietnamese``: 8 Vietnamese forms of address before 24 Vietnamese given names;
 - ``public``: the public side, lines signs and adverts write with the same phrases and no
   person ("Welcome Home", "Hello Sydney", "Thank you NHS", "Happy Birthday Grandma") and
   codes after a word that are no plate ("FLIGHT BA 2490", "MODEL XR 2000"), shops' profiles
-  and letters after a sign's word ("Gate B.", "Park A."): share read as ``public``.
+  and letters after a sign's word ("Gate B.", "Park A."), and shops' and museums' user names
+  or a service's name before a word ("Follow us on Instagram: cityzoo", "Line: Northern"):
+  share read as ``public``.
 
     .venv/bin/python benchmarks/addressed_names.py
 
@@ -65,6 +70,14 @@ SITE_SENTENCES = ("Visit {}", "See more at {}", "Portfolio: {}", "Follow me on {
 PROFILES = ("instagram.com/{first}.{last}", "twitter.com/{first}{last}", "linkedin.com/in/{first}-{last}",
             "tiktok.com/@{first}_{last}", "www.facebook.com/{first}.{last}", "Follow me: instagram.com/{first}_{last}")
 SITE_ENDS = (".com", ".de", ".me", ".co.uk", ".net")
+#: A person's user name after the messaging or social service it is on, as stickers, bios,
+#: cards and selfies write it.
+HANDLE_LINES = ("Snapchat: {}", "IG: {}", "Insta: @{}", "Instagram: @{}", "TikTok: @{}", "Skype: {}", "Discord: {}",
+                "Telegram: @{}", "Kik: {}", "My insta is {}", "Add me on Snapchat: {}", "Follow me on Instagram @{}",
+                "LINE ID: {}", "x.com/{}", "fb.com/{}", "tiktok.com/@{}", "Snap: {}", "WeChat: {}", "@{}", "{}")
+#: User names as people pick them: given name, surname, initial, a number.
+HANDLES = ("{first}.{l}{n}", "{first}{last}", "{first}_{last}", "{first}{n}", "the.real.{first}", "{first}.{last}{n}",
+           "{first}{l}{n}", "{l}{first}")
 VIETNAMESE_TITLES = ("Cô", "Bác", "Ông", "Bà", "Chị", "Chú", "Thầy", "CÔ")
 #: Vietnamese given names (one syllable, as a form of address is followed).
 VIETNAMESE_GIVEN = ("Lan", "Hùng", "Mai", "Hoa", "Dũng", "Tuấn", "Hương", "Minh", "Thảo", "Linh", "Nam", "Phương",
@@ -87,7 +100,12 @@ PUBLIC = (
     "EXIT 12A", "ROUTE 66", "Concetto ridotta 24/7", "Visit www.bakery.co.uk", "Book now at www.citymuseum.org",
     "facebook.com/joesbakery", "www.facebook.com/CityMuseumLondon", "instagram.com/thecoffeehouse",
     "Follow us: twitter.com/londonmuseum", "Gate B.", "Plan B.", "Vitamin C.", "Park A.", "Hall B.", "Block C.",
-    "Zone A.", "Level A.")
+    "Zone A.", "Level A.",
+    "Follow us on Instagram: cityzoo", "Instagram: @londonmuseum", "Find us on Facebook: citybakery",
+    "Instagram: @thecoffeehouse", "Facebook: Joes Bakery", "Follow us @joesbakery", "Line: Northern", "LINE 2",
+    "Signal: red", "Steam: open", "Discord: Join our server", "Twitch: live now", "Snapchat: Stories",
+    "TikTok: trending", "YouTube: Subscribe", "Follow us on TikTok @citybakes", "@cityzoo", "@home", "index.html",
+    "co.uk", "ext.24", "v2.1", "Room4B", "open_now", "sale.today")
 
 
 def _share(lines: list[str], wanted: Callable[[str], bool], text_category: Any) -> dict[str, Any]:
@@ -100,6 +118,7 @@ def _share(lines: list[str], wanted: Callable[[str], bool], text_category: Any) 
 def groups(per_locale: int = 12) -> dict[str, tuple[list[str], Callable[[str], bool]]]:
     """The lines of each group and what each should read as."""
     import name_cues
+    from international_names import fold
     from street_names import seeded_faker
 
     given = list(dict.fromkeys([*name_cues.given_names(), *WORD_GIVEN]))
@@ -116,12 +135,20 @@ def groups(per_locale: int = 12) -> dict[str, tuple[list[str], Callable[[str], b
     vietnamese = [f"{title} {given}" for title in VIETNAMESE_TITLES for given in VIETNAMESE_GIVEN]
     profiles = [PROFILES[i % len(PROFILES)].format(first=name.lower(), last=name_cues.WORD_SURNAMES[
         i % len(name_cues.WORD_SURNAMES)].lower()) for i, name in enumerate(given)]
+    handles = []
+    for i, name in enumerate(given):
+        last = name_cues.WORD_SURNAMES[(3 * i) % len(name_cues.WORD_SURNAMES)].lower()
+        first = fold(name).lower()
+        for k in range(2):
+            handle = HANDLES[(i + 3 * k) % len(HANDLES)].format(first=first, last=last, l=last[0], n=10 + (7 * i) % 90)
+            handles.append(HANDLE_LINES[(2 * i + k) % len(HANDLE_LINES)].format(handle))
     pairs = [(surname, letter) for surname in name_cues.WORD_SURNAMES for letter in "AJMR"]
     initials = [f"{s}, {c}." if k % 2 else f"{s} {c}." if k % 3 else f"{s.upper()} {c}."
                 for k, (s, c) in enumerate(pairs)]
     private = lambda category: category not in ("public", "unread")  # noqa: E731
     return {"greetings": (greetings, lambda c: c == "name"), "labelled_plates": (plates, private),
             "personal_sites": (sites, lambda c: c == "name"), "profiles": (profiles, lambda c: c == "name"),
+            "handles": (handles, private),
             "surname_initial": (initials, lambda c: c == "name"), "vietnamese": (vietnamese, lambda c: c == "name"),
             "public": (list(PUBLIC), lambda c: c == "public")}
 
@@ -136,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results = {name: _share(lines, wanted, text_category) for name, (lines, wanted) in groups().items()}
     for name, r in results.items():
-        wanted = "public" if name == "public" else "private" if name == "labelled_plates" else "names"
+        wanted = "public" if name == "public" else "private" if name in ("labelled_plates", "handles") else "names"
         print(f"{name:16s} {r['read']:5d} of {r['lines']:5d} read as {wanted} ({100 * r['share']:.1f} %)"
               + (f"; missed e.g. {', '.join(repr(m) for m in r['missed'][:6])}" if r["missed"] else ""))
     out = Path(args.out)

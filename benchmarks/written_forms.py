@@ -16,11 +16,12 @@ forms of address include two the classifier had no rule for when this check was 
 written from a wider list of roles, kinship words and public phrases than these two). Names also come inside sentences,
 dedications and address lines ("Signed by Radek Hill", "Parcel for Mei Fox, 14 Elm Road"), and
 after phrases that introduce, greet, thank or sign off a person ("Hello my name is Grace",
-"Happy Birthday Oliver!", "Love, Radek"), where the given name is often a word too.
+"Happy Birthday Oliver!", "Love, Radek"), where the given name is often a word too, and as
+user names after the service they are on ("Snapchat: radek.h42", "My insta is the.real.mei").
 
     .venv/bin/python benchmarks/written_forms.py --anonymizer runs/demo/train/model
     .venv/bin/python benchmarks/written_forms.py --anonymizer runs/demo/train/model --public places
-    .venv/bin/python benchmarks/written_forms.py --anonymizer runs/demo/train/model --kinds greeting
+    .venv/bin/python benchmarks/written_forms.py --anonymizer runs/demo/train/model --kinds greeting handle
 
 With ``--public places`` the public line beside each private one names a place after a given
 name of the same list ("Keziah Street", "RADEK STATION", "Aoife Cafe"): the names a badge must
@@ -48,12 +49,16 @@ PUBLIC = ("CITY LIBRARY", "FRESH BREAD DAILY", "NO PARKING", "PLATFORM 2", "MUSE
 PLACES = ("Street", "Road", "Avenue", "Station", "Square", "Cafe", "Bakery", "Hospital")
 PHOTOS = ("text/scenetext01.jpg", "text/scenetext02.jpg", "text/scenetext03.jpg", "text/scenetext04.jpg",
           "text/scenetext05.jpg", "text/scenetext06.jpg", "data/messi5.jpg", "data/basketball1.png")
-KINDS = ("address", "reversed", "in_sentence", "romanized", "secret", "spelled_email", "iban", "greeting")
+KINDS = ("address", "reversed", "in_sentence", "romanized", "secret", "spelled_email", "iban", "greeting", "handle")
 #: Phrases that introduce, greet or sign off a person before a given name (kind ``greeting``).
 GREETINGS = ("Hello my name is {}", "HELLO my name is {}", "Your server today is {}", "Happy Birthday {}!",
              "Welcome back, {}", "Thank you {}", "Best wishes, {}", "Love, {}", "Ich heiße {}", "Je m'appelle {}")
 #: Given names that are English words too (kind ``greeting``, beside :data:`GIVEN`).
 WORD_GIVEN = ("Oliver", "Grace", "Rose", "Mark", "Frank", "Victor", "Ruby", "Violet")
+#: A person's user name after the service it is on, as stickers, cards and selfies write it (kind ``handle``).
+HANDLE_LINES = ("Snapchat: {}", "IG: {}", "Insta: @{}", "Skype: {}", "My insta is {}", "Add me on Snapchat: {}",
+                "Kik: {}", "tiktok.com/@{}", "fb.com/{}", "LINE ID: {}")
+HANDLE_FORMS = ("{first}.{l}{n}", "{first}_{last}", "{first}{n}", "the.real.{first}", "{first}.{last}{n}")
 ROMANIZED = (("Wang", "Fang"), ("Li", "Na"), ("Zhang", "Wei"), ("Chen", "Jing"), ("Liu", "Yang"), ("Sato", "Yuki"),
              ("Tanaka", "Akira"), ("Lin", "Mei-Ling"))
 SECRET_WORDS = ("sunflower", "bluefox", "harbour", "violet", "tango", "maple")
@@ -95,6 +100,11 @@ def make_string(kind: str, rng) -> tuple[str, str]:  # noqa: ANN001
         names = (*GIVEN, *WORD_GIVEN)
         name = names[int(rng.integers(len(names)))]
         return GREETINGS[int(rng.integers(len(GREETINGS)))].format(name), name
+    if kind == "handle":
+        form = HANDLE_FORMS[int(rng.integers(len(HANDLE_FORMS)))]
+        handle = form.format(first=given.lower(), last=surname.lower(), l=surname[0].lower(),
+                             n=int(rng.integers(10, 99)))
+        return HANDLE_LINES[int(rng.integers(len(HANDLE_LINES)))].format(handle), handle
     digits = "".join(str(int(d)) for d in rng.integers(0, 10, size=20))
     country = ("DE", "FR", "NL", "ES", "IT", "AT")[int(rng.integers(6))]
     code = f"{country}{digits[:2]}{digits[2:]}"

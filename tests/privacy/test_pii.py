@@ -594,3 +594,46 @@ def test_social_profiles_and_a_surname_before_an_initial(text: str, category: st
     census surname then an initial is a name as lists write it, except a place or sign word
     before a letter without the comma."""
     assert text_category(text) == category
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("Snapchat: anna.k99", "name"), ("IG: anna.k99", "name"), ("My insta is grace_hill", "name"),
+    ("Skype: john.smith.42", "name"), ("IG: @the.real.anna", "name"), ("Kik: tomfrost", "name"),
+    ("Snapchat: grace99", "name"), ("Add me on Snapchat: freya.w", "name"),
+    ("Follow us on Instagram: cityzoo", "public"), ("Instagram: @thecoffeehouse", "public"),
+    ("Instagram: @londonmuseum", "public"), ("Facebook: Joes Bakery", "public"), ("Line: Northern", "public"),
+    ("Signal: red", "public"), ("Discord: Join our server", "public"), ("Free WiFi: CafeGuest", "public"),
+    ("@the.real.anna", "name"), ("@grace99", "name"), ("anna.k99", "name"), ("radek.hill24", "name"),
+    ("@cityzoo", "public"), ("@home", "public"), ("index.html", "public"), ("co.uk", "public"), ("ext.24", "public"),
+])
+def test_a_user_name_after_the_service_it_is_on(text: str, category: str) -> None:
+    """A person's user name after a messaging or social service's name is private: a whole
+    name, a given name among its pieces or with a number, or letters no dictionary makes.
+    Not when an organisation speaks ("Follow us"), nor an organisation's name of words, nor a
+    word after a service whose name is a word too ("Line", "Signal") without "@" or "ID". A user
+    name alone on its line is judged the same way after its "@"; without it, only lower-case
+    pieces joined by dots or underscores with a given name among them ("anna.k99")."""
+    assert text_category(text) == category
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("tiktok.com/@annak99", "name"), ("twitter.com/thandiwebrook", "name"), ("fb.com/john.smith.1987", "name"),
+    ("x.com/annak99", "name"), ("fb.com/joesbakery", "public"), ("instagram.com/thecoffeehouse", "public"),
+    ("www.facebook.com/CityMuseumLondon", "public"), ("Box.com", "public"),
+])
+def test_profiles_by_their_user_name_and_short_site_names(text: str, category: str) -> None:
+    """A profile is a person's when its user name reads as one (:func:`personal_handle`),
+    not only when it is a whole name ("annak99", "thandiwebrook" went out in the clear); sites
+    of two letters ("fb.com", "x.com") are sites, and no longer name's end ("Box.com")."""
+    assert text_category(text) == category
+
+
+@pytest.mark.parametrize(("handle", "personal"), [
+    ("anna.k99", True), ("john.smith.42", True), ("grace99", True), ("the.real.anna", True), ("tomfrost", True),
+    ("thandiwebrook", True), ("cityzoo", False), ("joesbakery", False), ("CityMuseumLondon", False),
+    ("thecoffeehouse", False), ("cafe24", False), ("42", False),
+])
+def test_personal_handle(handle: str, personal: bool) -> None:
+    from veil.privacy.pii import personal_handle
+
+    assert personal_handle(handle) is personal

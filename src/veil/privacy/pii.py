@@ -894,15 +894,15 @@ def business_name(text: str) -> bool:
 _WEB_ADDRESS = re.compile(
     r"(?:https?://(?P<h1>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,6})"
     r"|(?P<h2>www\.[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,6})"
-    r"|(?P<h3>[A-Za-z0-9-]{3,}(?:\.[A-Za-z0-9-]+)*\.(?:com|org|net|edu|gov|info|biz|io|app|shop|online|store|eu|uk|de|fr"
+    r"|(?P<h3>(?:[A-Za-z0-9-]{3,}|(?<![\w.-])(?:fb|vk|x|t|ig|yt))(?:\.[A-Za-z0-9-]+)*\.(?:com|org|net|edu|gov|info|biz|io|app|shop|online|store|eu|uk|de|fr"
     r"|es|it|nl|pl|ch|at|be|se|dk|fi|pt|ie|ca|au|br|mx|jp|ru|us|me)))(?:/\S*)?",
-    re.IGNORECASE)  # not "Dr.Smith", "Mr.Li": a dot OCR left without its space
+    re.IGNORECASE)  # not "Dr.Smith", "Mr.Li": a dot OCR left without its space; "fb.com", "t.me" are sites
 
 
 #: Sites whose addresses name a profile after the host ("twitter.com/johnsmith").
 _PROFILE_SITES = {"twitter", "x", "instagram", "facebook", "fb", "tiktok", "linkedin", "youtube", "github", "gitlab",
                   "pinterest", "threads", "snapchat", "medium", "vimeo", "soundcloud", "flickr", "behance",
-                  "dribbble", "twitch", "reddit", "mastodon", "bsky", "vk", "xing"}
+                  "dribbble", "twitch", "reddit", "mastodon", "bsky", "vk", "xing", "t", "ig", "yt"}
 #: Path pieces of those sites before the profile's name ("linkedin.com/in/...", "youtube.com/c/...").
 _PROFILE_PREFIXES = {"in", "user", "users", "u", "c", "channel", "people", "profile", "pub", "add"}
 
@@ -934,8 +934,8 @@ def name_score(text: str) -> float:
     if address:  # "www.bakery.co.uk" is a shop's, "www.johnsmith.com" a person's
         host = address.group("h1") or address.group("h2") or address.group("h3")
         handle = _profile_handle(address.group(), host)
-        if handle is not None and name_score(re.sub(r"[._-]+", " ", re.sub(r"\d+", "", handle)).strip().title()) == 1:
-            return 1.0  # "twitter.com/johnsmith", "instagram.com/anna.k99": a person's profile
+        if handle is not None and personal_handle(handle):
+            return 1.0  # "twitter.com/johnsmith", "tiktok.com/@annak99": a person's profile
         # labels as words of a line ("john-smith" as "John Smith"): the name rules read capitals
         return max((name_score(label.replace("-", " ").title()) for label in _site_labels(host)), default=0.0)
     if not stripped or any(c.isdigit() for c in stripped):
@@ -1440,6 +1440,8 @@ def text_category(text: str, confidence: float = 1.0, min_confidence: float = 0.
         best = "name"  # "Visit www.johnsmith.com": a person's site inside a sentence
     if best == "public" and _addressed_name(text):
         best = "name"  # "Hello my name is Oliver", "Welcome back, Oliver", "Love, Tom"
+    if best == "public" and (_labelled_handle(text) or _bare_handle(text)):
+        best = "name"  # "Snapchat: anna.k99", "My insta is grace_hill", "@the.real.anna": a person's user name
     if best == "public" and (foreign_script_share(text) >= FOREIGN_SCRIPT_SHARE or mixes_scripts(text)
                              or any(garbled_word(w) for w in _unslip(text).split())):
         return "unread"  # "王小明", "Ελένη Παπαδοπούλου", "ИBaH", "RA3HGOB": no cue can tell a name from a sign
@@ -1485,6 +1487,91 @@ def _secret_after_label(text: str) -> bool:
                        any(not t.isalpha() or not is_known_word(t) for t in tokens)):
             return True
     return False
+
+
+#: Messaging and social services whose name, before a colon or an "@", labels a user name
+#: ("Snapchat: anna.k99", "IG: grace_hill", "Skype: john.smith.42").
+_HANDLE_SERVICES = (r"snapchat", r"snap", r"instagram", r"insta", r"ig", r"tik\s?tok", r"twitter", r"skype",
+                    r"discord", r"telegram", r"kik", r"wechat", r"weixin", r"viber", r"facebook", r"fb", r"threads",
+                    r"mastodon", r"bluesky", r"bsky", r"twitch", r"youtube", r"yt", r"github", r"reddit",
+                    r"onlyfans", r"venmo", r"cash\s?app", r"psn", r"xbox", r"gamertag", r"steam", r"roblox",
+                    r"kakao(?:\s?talk)?", r"line", r"signal", r"x")
+#: Services whose name is a common word too ("Line 2", "Signal: red"): a handle after them needs
+#: its "@" or an "ID" label ("LINE ID: annak99").
+_AMBIGUOUS_SERVICES = {"LINE", "SIGNAL", "X", "THREADS", "STEAM"}
+_LABELLED_HANDLE = re.compile(
+    r"(?:^|(?<=[\s,.!(]))(?:(?:my|add\s+me\s+on|find\s+me\s+on|follow\s+me\s+on|dm\s+me\s+on|message\s+me\s+on)\s+)?"
+    r"(?P<service>" + "|".join(_HANDLE_SERVICES) + r")(?P<id>\s*(?:id|name|handle|username|user\s?name|tag))?"
+    r"(?:\s*[:：]\s*|\s+is\s+|\s+(?=@))(?P<at>@)?(?P<handle>[A-Za-z0-9][\w.]{1,29})(?!\w)", re.IGNORECASE)
+#: Words that say an organisation speaks ("Follow us on Instagram: cityzoo").
+_ORGANISATION_WORDS = {"US", "OUR", "OFFICIAL", "UNS", "NOUS", "NOS", "NOSOTROS", "SIGUENOS", "SEGUICI", "VOLG",
+                       "ONS", "SIGA-NOS"}
+
+
+def _labelled_handle(text: str) -> bool:
+    """True when a messaging or social service's name labels a user name that reads as a
+    person's (:func:`personal_handle`): "Snapchat: anna.k99", "My insta is grace_hill", "LINE ID:
+    annak99", "Add me on Skype: john.smith.42". Not when an organisation speaks ("Follow us on
+    Instagram: cityzoo"), nor after a service whose name is a word too ("Line 2", "Signal: red")
+    without an "@" or an "ID" label."""
+    folded = fold_latin(text)
+    if set(re.findall(r"[A-Z-]+", folded.upper())) & _ORGANISATION_WORDS:
+        return False
+    for m in _LABELLED_HANDLE.finditer(folded):
+        service = re.sub(r"\s", "", m.group("service")).upper()
+        if service in _AMBIGUOUS_SERVICES and not (m.group("at") or m.group("id")):
+            continue
+        if personal_handle(m.group("handle")):
+            return True
+    return False
+
+
+#: A line that is a user name by itself: "@" and the name, or lower-case pieces joined by dots
+#: or underscores as only user names write them ("anna.k99", "radek.hill24").
+_BARE_HANDLE = re.compile(r"@[A-Za-z0-9][\w.]{2,29}|[a-z][a-z0-9]*(?:[._][a-z0-9]+)+")
+
+
+def _bare_handle(text: str) -> bool:
+    """True when the line is a user name alone that reads as a person's
+    (:func:`personal_handle`): "@the.real.anna", "@grace99"; without its "@", a given name
+    among its pieces too ("anna.k99", "radek.hill24"; not "index.html", "co.uk", "ext.24")."""
+    stripped = fold_latin(text.strip())
+    if _BARE_HANDLE.fullmatch(stripped) is None or _WEB_ADDRESS.search(stripped) is not None:
+        return False
+    if not stripped.startswith("@") and not any(
+            p.upper() in _given_names() or is_world_given_name(p) or _addressable_given(p)
+            for p in re.findall(r"[a-z]{3,}", stripped)):
+        return False
+    return personal_handle(stripped)
+
+
+def personal_handle(handle: str) -> bool:
+    """True when a user name reads as a person's rather than an organisation's: a whole name
+    ("john.smith.42", "gracehill"), a given name with digits ("grace99"), or letters no
+    dictionary, word run or place makes ("anna.k99", "thandiwebrook", "annak"). Handles of
+    words ("cityzoo", "joesbakery", "CityMuseumLondon", "thecoffeehouse") are organisations'."""
+    folded = fold_latin(handle.strip().lstrip("@"))
+    pieces = [p for chunk in re.findall(r"[^\W\d_]+", folded) for p in re.findall(r"[A-Z]?[^\W\d_A-Z]+|[A-Z]+(?![a-z])",
+                                                                                  chunk)]
+    if not pieces or len("".join(pieces)) < 3:
+        return False
+    if name_score(" ".join(p.title() for p in pieces)) == 1.0:
+        return True
+    joined = "".join(pieces)
+    if any(c.isdigit() for c in folded) and len(pieces) == 1 and joined.upper() not in _SIGNAGE:
+        return True  # "grace99", "hoper26": a word or a name and a number, as people pick them ("cafe24" no)
+    if len(pieces) == 1 and any(_given_then_surname(joined[:i], joined[i:]) and _place_end(joined[i:].upper()) is None
+                                for i in range(3, len(joined) - 2)):
+        return True  # "freyawhite": a given name and a surname run together, both words too
+    if len(pieces) >= 2 and (any(_addressable_given(p) for p in pieces) or (
+            any(len(p) == 1 for p in pieces) and any(fold_latin(p).upper() in _given_names() or is_world_given_name(p)
+                                                      for p in pieces if len(p) >= 3))):
+        return True  # "the.real.anna", "freya.w": a given name among the pieces, or beside an initial
+    words = [p.title() for p in pieces]
+    # "cityzoo", "thecoffeehouse", "CityMuseumLondon" are an organisation's; "freya.w" has an initial
+    return not (is_known_word(joined) or place_name(words) or public_place(words) or all(
+        (len(p) >= 3 and is_known_word(p)) or fold_latin(p).upper() in _large_places() or public_place([p.title()])
+        for p in pieces))
 
 
 def _name_inside(text: str) -> bool:
