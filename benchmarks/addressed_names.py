@@ -21,6 +21,10 @@ This check writes, with no image and no OCR (the classifier alone, on the line a
 - ``handles``: a person's user name after the messaging or social service it is on
   ("Snapchat: anna.k99", "My insta is grace_hill", "LINE ID: tomfrost", "fb.com/the.real.anna"),
   or alone on its line ("@the.real.anna", "radek.hill24"): share read as private;
+- ``damaged_emails``: `faker` e-mail addresses of 10 locales as OCR may read them, a space
+  around the "@" or the top-level domain lost ("stricklandmark @example"): share read as
+  private (an "@" after a word that introduces a mention, "Follow us @cityzoo", is a user
+  name and no address, so this guards the other side);
 - ``surname_initial``: a census surname that is an English word, then an initial, as class
   lists and rotas write names ("Stone J.", "Wood, R."): share read as ``name``;
 - ``vietnamese``: 8 Vietnamese forms of address before 24 Vietnamese given names;
@@ -28,7 +32,8 @@ This check writes, with no image and no OCR (the classifier alone, on the line a
   person ("Welcome Home", "Hello Sydney", "Thank you NHS", "Happy Birthday Grandma") and
   codes after a word that are no plate ("FLIGHT BA 2490", "MODEL XR 2000"), shops' profiles
   and letters after a sign's word ("Gate B.", "Park A."), and shops' and museums' user names
-  or a service's name before a word ("Follow us on Instagram: cityzoo", "Line: Northern"):
+  or a service's name before a word ("Follow us on Instagram: cityzoo", "Follow us @joesbakery",
+  "Line: Northern"):
   share read as ``public``.
 
     .venv/bin/python benchmarks/addressed_names.py
@@ -75,6 +80,11 @@ SITE_ENDS = (".com", ".de", ".me", ".co.uk", ".net")
 HANDLE_LINES = ("Snapchat: {}", "IG: {}", "Insta: @{}", "Instagram: @{}", "TikTok: @{}", "Skype: {}", "Discord: {}",
                 "Telegram: @{}", "Kik: {}", "My insta is {}", "Add me on Snapchat: {}", "Follow me on Instagram @{}",
                 "LINE ID: {}", "x.com/{}", "fb.com/{}", "tiktok.com/@{}", "Snap: {}", "WeChat: {}", "@{}", "{}")
+#: An e-mail address as OCR may read it: a space around its "@", its top-level domain lost
+#: (the cost side of reading "Follow us @cityzoo" as a mention, not an address).
+DAMAGED_EMAILS = ("{local} @{domain}", "{local}@ {domain}", "{local}@{host}", "{local} @{host}", "{local} @ {host}",
+                  "Email: {local} @{host}", "E: {local} @{host}", "Contact {local} @{host}")
+EMAIL_LOCALES = ("en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pl_PL", "pt_BR", "sv_SE")
 #: User names as people pick them: given name, surname, initial, a number.
 HANDLES = ("{first}.{l}{n}", "{first}{last}", "{first}_{last}", "{first}{n}", "the.real.{first}", "{first}.{last}{n}",
            "{first}{l}{n}", "{l}{first}")
@@ -142,13 +152,20 @@ def groups(per_locale: int = 12) -> dict[str, tuple[list[str], Callable[[str], b
         for k in range(2):
             handle = HANDLES[(i + 3 * k) % len(HANDLES)].format(first=first, last=last, l=last[0], n=10 + (7 * i) % 90)
             handles.append(HANDLE_LINES[(2 * i + k) % len(HANDLE_LINES)].format(handle))
+    emails = []
+    for locale in EMAIL_LOCALES:
+        fake = seeded_faker(locale)
+        for k in range(per_locale * 2):
+            local, domain = (fake.email() if k % 2 else fake.company_email()).split("@")
+            host = domain.rsplit(".", 1)[0]
+            emails += [form.format(local=local, domain=domain, host=host) for form in DAMAGED_EMAILS]
     pairs = [(surname, letter) for surname in name_cues.WORD_SURNAMES for letter in "AJMR"]
     initials = [f"{s}, {c}." if k % 2 else f"{s} {c}." if k % 3 else f"{s.upper()} {c}."
                 for k, (s, c) in enumerate(pairs)]
     private = lambda category: category not in ("public", "unread")  # noqa: E731
     return {"greetings": (greetings, lambda c: c == "name"), "labelled_plates": (plates, private),
             "personal_sites": (sites, lambda c: c == "name"), "profiles": (profiles, lambda c: c == "name"),
-            "handles": (handles, private),
+            "handles": (handles, private), "damaged_emails": (emails, private),
             "surname_initial": (initials, lambda c: c == "name"), "vietnamese": (vietnamese, lambda c: c == "name"),
             "public": (list(PUBLIC), lambda c: c == "public")}
 
@@ -163,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
 
     results = {name: _share(lines, wanted, text_category) for name, (lines, wanted) in groups().items()}
     for name, r in results.items():
-        wanted = "public" if name == "public" else "private" if name in ("labelled_plates", "handles") else "names"
+        wanted = "public" if name == "public" else "private" if name in ("labelled_plates", "handles",
+                                                                         "damaged_emails") else "names"
         print(f"{name:16s} {r['read']:5d} of {r['lines']:5d} read as {wanted} ({100 * r['share']:.1f} %)"
               + (f"; missed e.g. {', '.join(repr(m) for m in r['missed'][:6])}" if r["missed"] else ""))
     out = Path(args.out)

@@ -637,3 +637,19 @@ def test_personal_handle(handle: str, personal: bool) -> None:
     from veil.privacy.pii import personal_handle
 
     assert personal_handle(handle) is personal
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("Follow us @joesbakery", "public"), ("Follow us on Instagram @cityzoo", "public"), ("Tag @cityzoo", "public"),
+    ("IG @cityzoo", "public"), ("Follow me @annak99", "name"), ("Photo by @grace_hill", "name"),
+    ("IG @grace_hill", "name"),
+    # an e-mail address read with a space or without its domain's end stays an address
+    ("j.smith @outlook", "email"), ("stricklandmark @example", "email"), ("anna @gmail", "email"),
+    ("jane @example.com", "email"), ("Contact marshtoby @example", "email"), ("Find us @ the market", "email"),
+])
+def test_a_mentioned_user_name_is_no_email_address(text: str, category: str) -> None:
+    """After a word that introduces a mention ("Follow us", "Photo by", a service's name) an
+    "@" names a user, judged as user names are (a shop's stays public, a person's is a name);
+    after anything else, or before a mail provider or a dot, it is an e-mail address read
+    with a space, as before."""
+    assert text_category(text) == category

@@ -490,7 +490,45 @@ def email_score(text: str) -> float:
     out against scrapers: "jane.doe [at] example.com", "jane (at) example dot org"), else 0."""
     if _EMAIL.search(text.replace(" ", "")) or _SPELLED_EMAIL.search(text):
         return 1.0
-    return 1.0 if re.search(r"\w@\w", text.replace(" ", "")) else 0.0
+    plain = text
+    for handle in mentioned_handles(text):  # "Follow us @joesbakery" names a user, no address
+        plain = plain.replace("@" + handle, " ")
+    return 1.0 if re.search(r"\w@\w", plain.replace(" ", "")) else 0.0
+
+
+#: Messaging and social services whose name, before a colon or an "@", labels a user name
+#: ("Snapchat: anna.k99", "IG: grace_hill", "Skype: john.smith.42").
+_HANDLE_SERVICES = (r"snapchat", r"snap", r"instagram", r"insta", r"ig", r"tik\s?tok", r"twitter", r"skype",
+                    r"discord", r"telegram", r"kik", r"wechat", r"weixin", r"viber", r"facebook", r"fb", r"threads",
+                    r"mastodon", r"bluesky", r"bsky", r"twitch", r"youtube", r"yt", r"github", r"reddit",
+                    r"onlyfans", r"venmo", r"cash\s?app", r"psn", r"xbox", r"gamertag", r"steam", r"roblox",
+                    r"kakao(?:\s?talk)?", r"line", r"signal", r"x")
+#: Words after which an "@" mentions a user ("Follow us @cityzoo", "Photo by @grace_hill").
+_MENTION_CUES = {"FOLLOW", "US", "ME", "BY", "ON", "VIA", "WITH", "TAG", "DM", "FIND", "JOIN", "SEE", "AND", "OR",
+                 "PHOTO", "PHOTOS", "CREDIT", "CREDITS", "THANKS", "FT", "FEAT", "SHOP", "VISIT"}
+#: The names of :data:`_HANDLE_SERVICES` as one pattern ("IG @cityzoo", "Insta: @grace_hill").
+_SERVICE_NAMES = "|".join(_HANDLE_SERVICES)
+#: Mail providers: "anna @gmail" is an e-mail address that lost its ".com", not a mention.
+_MAIL_PROVIDERS = {"GMAIL", "GOOGLEMAIL", "OUTLOOK", "HOTMAIL", "YAHOO", "ICLOUD", "GMX", "WEB", "POSTEO", "PROTON",
+                   "PROTONMAIL", "AOL", "LIVE", "MSN", "MAIL", "YANDEX", "QQ", "FASTMAIL", "TUTANOTA", "ORANGE",
+                   "FREE", "LAPOSTE", "LIBERO", "VIRGILIO", "ONET", "WP", "SEZNAM", "T-ONLINE", "BTINTERNET", "ME"}
+
+
+def mentioned_handles(text: str) -> list[str]:
+    """The user names a line mentions after an "@" that cannot be an e-mail address read with
+    a space: no dot after the "@" ("jane @example.com" is an address), no mail provider, and
+    the line's start, a word that introduces a mention (:data:`_MENTION_CUES`) or a service's
+    name before it ("Follow us @joesbakery" gives "joesbakery"; "j.smith @outlook",
+    "stricklandmark @example" nothing: an address's local part before it)."""
+    out = []
+    for m in re.finditer(r"(?:^|(?P<before>\S+)\s+)@(?P<handle>\w+)(?![\w.@-])", text):
+        before = m.group("before")
+        if m.group("handle").upper() in _MAIL_PROVIDERS:
+            continue
+        word = (before or "").rstrip(":").upper()
+        if before is None or word in _MENTION_CUES or re.fullmatch(_SERVICE_NAMES, word, re.IGNORECASE):
+            out.append(m.group("handle"))
+    return out
 
 
 #: Words before a code that say it is no number plate ("FLIGHT BA 2490", "MODEL XR 2000").
@@ -1440,7 +1478,7 @@ def text_category(text: str, confidence: float = 1.0, min_confidence: float = 0.
         best = "name"  # "Visit www.johnsmith.com": a person's site inside a sentence
     if best == "public" and _addressed_name(text):
         best = "name"  # "Hello my name is Oliver", "Welcome back, Oliver", "Love, Tom"
-    if best == "public" and (_labelled_handle(text) or _bare_handle(text)):
+    if best == "public" and (_labelled_handle(text) or _bare_handle(text) or _mentioned_person(text)):
         best = "name"  # "Snapchat: anna.k99", "My insta is grace_hill", "@the.real.anna": a person's user name
     if best == "public" and (foreign_script_share(text) >= FOREIGN_SCRIPT_SHARE or mixes_scripts(text)
                              or any(garbled_word(w) for w in _unslip(text).split())):
@@ -1489,13 +1527,6 @@ def _secret_after_label(text: str) -> bool:
     return False
 
 
-#: Messaging and social services whose name, before a colon or an "@", labels a user name
-#: ("Snapchat: anna.k99", "IG: grace_hill", "Skype: john.smith.42").
-_HANDLE_SERVICES = (r"snapchat", r"snap", r"instagram", r"insta", r"ig", r"tik\s?tok", r"twitter", r"skype",
-                    r"discord", r"telegram", r"kik", r"wechat", r"weixin", r"viber", r"facebook", r"fb", r"threads",
-                    r"mastodon", r"bluesky", r"bsky", r"twitch", r"youtube", r"yt", r"github", r"reddit",
-                    r"onlyfans", r"venmo", r"cash\s?app", r"psn", r"xbox", r"gamertag", r"steam", r"roblox",
-                    r"kakao(?:\s?talk)?", r"line", r"signal", r"x")
 #: Services whose name is a common word too ("Line 2", "Signal: red"): a handle after them needs
 #: its "@" or an "ID" label ("LINE ID: annak99").
 _AMBIGUOUS_SERVICES = {"LINE", "SIGNAL", "X", "THREADS", "STEAM"}
@@ -1529,6 +1560,16 @@ def _labelled_handle(text: str) -> bool:
 #: A line that is a user name by itself: "@" and the name, or lower-case pieces joined by dots
 #: or underscores as only user names write them ("anna.k99", "radek.hill24").
 _BARE_HANDLE = re.compile(r"@[A-Za-z0-9][\w.]{2,29}|[a-z][a-z0-9]*(?:[._][a-z0-9]+)+")
+
+
+def _mentioned_person(text: str) -> bool:
+    """True when the line mentions a person's user name after its "@" (:func:`mentioned_handles`,
+    :func:`personal_handle`: "Follow me @annak99", "Photo by @grace_hill"), unless an
+    organisation speaks ("Follow us @joesbakery")."""
+    folded = fold_latin(text)
+    if set(re.findall(r"[A-Z-]+", folded.upper())) & _ORGANISATION_WORDS:
+        return False
+    return any(personal_handle(h) for h in mentioned_handles(folded))
 
 
 def _bare_handle(text: str) -> bool:
