@@ -932,7 +932,8 @@ def business_name(text: str) -> bool:
 _WEB_ADDRESS = re.compile(
     r"(?:https?://(?P<h1>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,6})"
     r"|(?P<h2>www\.[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,6})"
-    r"|(?P<h3>(?:[A-Za-z0-9-]{3,}|(?<![\w.-])(?:fb|vk|x|t|ig|yt))(?:\.[A-Za-z0-9-]+)*\.(?:com|org|net|edu|gov|info|biz|io|app|shop|online|store|eu|uk|de|fr"
+    r"|(?P<h3>(?:[A-Za-z0-9-]{3,}|(?<![\w.-])(?:fb|vk|x|t|ig|yt))(?:\.[A-Za-z0-9-]+)*"
+    r"\.(?:com|org|net|edu|gov|info|biz|io|app|shop|online|store|eu|uk|de|fr"
     r"|es|it|nl|pl|ch|at|be|se|dk|fi|pt|ie|ca|au|br|mx|jp|ru|us|me)))(?:/\S*)?",
     re.IGNORECASE)  # not "Dr.Smith", "Mr.Li": a dot OCR left without its space; "fb.com", "t.me" are sites
 
@@ -1479,7 +1480,7 @@ def text_category(text: str, confidence: float = 1.0, min_confidence: float = 0.
     if best == "public" and _addressed_name(text):
         best = "name"  # "Hello my name is Oliver", "Welcome back, Oliver", "Love, Tom"
     if best == "public" and (_labelled_handle(text) or _bare_handle(text) or _mentioned_person(text)):
-        best = "name"  # "Snapchat: anna.k99", "My insta is grace_hill", "@the.real.anna": a person's user name
+        best = "name"  # a person's user name: "Snapchat: anna.k99", "My insta is grace_hill", "@the.real.anna"
     if best == "public" and (foreign_script_share(text) >= FOREIGN_SCRIPT_SHARE or mixes_scripts(text)
                              or any(garbled_word(w) for w in _unslip(text).split())):
         return "unread"  # "王小明", "Ελένη Παπαδοπούλου", "ИBaH", "RA3HGOB": no cue can tell a name from a sign
@@ -1588,9 +1589,11 @@ def _bare_handle(text: str) -> bool:
 
 def personal_handle(handle: str) -> bool:
     """True when a user name reads as a person's rather than an organisation's: a whole name
-    ("john.smith.42", "gracehill"), a given name with digits ("grace99"), or letters no
-    dictionary, word run or place makes ("anna.k99", "thandiwebrook", "annak"). Handles of
-    words ("cityzoo", "joesbakery", "CityMuseumLondon", "thecoffeehouse") are organisations'."""
+    ("john.smith.42", "gracehill", "tomfrost"), one word and a number ("grace99", "hoper26";
+    not a sign word: "cafe24"), a given name among its pieces or beside an initial
+    ("the.real.anna", "freya.w"), or letters no dictionary, word run or place makes
+    ("annak99", "thandiwebrook"). Handles of words and places ("cityzoo", "joesbakery",
+    "CityMuseumLondon", "thecoffeehouse") are organisations'."""
     folded = fold_latin(handle.strip().lstrip("@"))
     pieces = [p for chunk in re.findall(r"[^\W\d_]+", folded) for p in re.findall(r"[A-Z]?[^\W\d_A-Z]+|[A-Z]+(?![a-z])",
                                                                                   chunk)]
@@ -1603,7 +1606,7 @@ def personal_handle(handle: str) -> bool:
         return True  # "grace99", "hoper26": a word or a name and a number, as people pick them ("cafe24" no)
     if len(pieces) == 1 and any(_given_then_surname(joined[:i], joined[i:]) and _place_end(joined[i:].upper()) is None
                                 for i in range(3, len(joined) - 2)):
-        return True  # "freyawhite": a given name and a surname run together, both words too
+        return True  # "tomfrost": a given name and a census surname run together, both words too
     if len(pieces) >= 2 and (any(_addressable_given(p) for p in pieces) or (
             any(len(p) == 1 for p in pieces) and any(fold_latin(p).upper() in _given_names() or is_world_given_name(p)
                                                       for p in pieces if len(p) >= 3))):
