@@ -490,6 +490,8 @@ def email_score(text: str) -> float:
     out against scrapers: "jane.doe [at] example.com", "jane (at) example dot org"), else 0."""
     if _EMAIL.search(text.replace(" ", "")) or _SPELLED_EMAIL.search(text):
         return 1.0
+    if "@" not in text:
+        return 0.0
     plain = text
     for handle in mentioned_handles(text):  # "Follow us @joesbakery" names a user, no address
         plain = plain.replace("@" + handle, " ")
@@ -508,6 +510,7 @@ _MENTION_CUES = {"FOLLOW", "US", "ME", "BY", "ON", "VIA", "WITH", "TAG", "DM", "
                  "PHOTO", "PHOTOS", "CREDIT", "CREDITS", "THANKS", "FT", "FEAT", "SHOP", "VISIT"}
 #: The names of :data:`_HANDLE_SERVICES` as one pattern ("IG @cityzoo", "Insta: @grace_hill").
 _SERVICE_NAMES = "|".join(_HANDLE_SERVICES)
+_SERVICE_NAME = re.compile(_SERVICE_NAMES, re.IGNORECASE)
 #: Mail providers: "anna @gmail" is an e-mail address that lost its ".com", not a mention.
 _MAIL_PROVIDERS = {"GMAIL", "GOOGLEMAIL", "OUTLOOK", "HOTMAIL", "YAHOO", "ICLOUD", "GMX", "WEB", "POSTEO", "PROTON",
                    "PROTONMAIL", "AOL", "LIVE", "MSN", "MAIL", "YANDEX", "QQ", "FASTMAIL", "TUTANOTA", "ORANGE",
@@ -526,7 +529,7 @@ def mentioned_handles(text: str) -> list[str]:
         if m.group("handle").upper() in _MAIL_PROVIDERS:
             continue
         word = (before or "").rstrip(":").upper()
-        if before is None or word in _MENTION_CUES or re.fullmatch(_SERVICE_NAMES, word, re.IGNORECASE):
+        if before is None or word in _MENTION_CUES or _SERVICE_NAME.fullmatch(word):
             out.append(m.group("handle"))
     return out
 
@@ -783,6 +786,12 @@ def _surnames() -> frozenset[str]:
     return frozenset(_census_list("dist.all.last"))
 
 
+def _common_given(word: str) -> bool:
+    """``word`` (any case) is one of the census's commonest given names or a given name of some
+    country that no dictionary explains (:func:`is_world_given_name`)."""
+    return fold_latin(word).upper() in _given_names() or is_world_given_name(word)
+
+
 def _given_then_surname(given: str, surname: str) -> bool:
     """``given`` is a given name and ``surname`` a surname, as two words or run together:
     a common census given name or a given name of some country (:func:`is_world_given_name`)
@@ -791,7 +800,7 @@ def _given_then_surname(given: str, surname: str) -> bool:
     "Cormac Whitfield", "FlorinCastellano"); or a given name that names no place
     (:func:`_personal_given_name`) and any census surname ("Piotr Smith", "LARSSTONE")."""
     g, s = fold_latin(given).upper(), fold_latin(surname).upper()
-    return (((g in _given_names() or is_world_given_name(g)) and s in _census_names())
+    return ((_common_given(g) and s in _census_names())
             or ((_rare_word_given_name(g) or _widely_given(g)) and _compound_surname(s))
             or (_personal_given_name(g) and s in _surnames()))
 
@@ -929,10 +938,12 @@ def business_name(text: str) -> bool:
 
 #: A web address: a host of two or more labels ending in a top-level domain of letters, with
 #: or without its scheme and path ("www.bakery.co.uk", "https://johnsmith.com/about").
+#: Sites whose host is one or two letters ("fb.com", "x.com", "t.me").
+_SHORT_SITES = ("fb", "vk", "x", "t", "ig", "yt")
 _WEB_ADDRESS = re.compile(
     r"(?:https?://(?P<h1>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,6})"
     r"|(?P<h2>www\.[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,6})"
-    r"|(?P<h3>(?:[A-Za-z0-9-]{3,}|(?<![\w.-])(?:fb|vk|x|t|ig|yt))(?:\.[A-Za-z0-9-]+)*"
+    r"|(?P<h3>(?:[A-Za-z0-9-]{3,}|(?<![\w.-])(?:" + "|".join(_SHORT_SITES) + r"))(?:\.[A-Za-z0-9-]+)*"
     r"\.(?:com|org|net|edu|gov|info|biz|io|app|shop|online|store|eu|uk|de|fr"
     r"|es|it|nl|pl|ch|at|be|se|dk|fi|pt|ie|ca|au|br|mx|jp|ru|us|me)))(?:/\S*)?",
     re.IGNORECASE)  # not "Dr.Smith", "Mr.Li": a dot OCR left without its space; "fb.com", "t.me" are sites
@@ -941,7 +952,7 @@ _WEB_ADDRESS = re.compile(
 #: Sites whose addresses name a profile after the host ("twitter.com/johnsmith").
 _PROFILE_SITES = {"twitter", "x", "instagram", "facebook", "fb", "tiktok", "linkedin", "youtube", "github", "gitlab",
                   "pinterest", "threads", "snapchat", "medium", "vimeo", "soundcloud", "flickr", "behance",
-                  "dribbble", "twitch", "reddit", "mastodon", "bsky", "vk", "xing", "t", "ig", "yt"}
+                  "dribbble", "twitch", "reddit", "mastodon", "bsky", "xing", *_SHORT_SITES}
 #: Path pieces of those sites before the profile's name ("linkedin.com/in/...", "youtube.com/c/...").
 _PROFILE_PREFIXES = {"in", "user", "users", "u", "c", "channel", "people", "profile", "pub", "add"}
 
@@ -1533,11 +1544,17 @@ def _secret_after_label(text: str) -> bool:
 _AMBIGUOUS_SERVICES = {"LINE", "SIGNAL", "X", "THREADS", "STEAM"}
 _LABELLED_HANDLE = re.compile(
     r"(?:^|(?<=[\s,.!(]))(?:(?:my|add\s+me\s+on|find\s+me\s+on|follow\s+me\s+on|dm\s+me\s+on|message\s+me\s+on)\s+)?"
-    r"(?P<service>" + "|".join(_HANDLE_SERVICES) + r")(?P<id>\s*(?:id|name|handle|username|user\s?name|tag))?"
+    r"(?P<service>" + _SERVICE_NAMES + r")(?P<id>\s*(?:id|name|handle|username|user\s?name|tag))?"
     r"(?:\s*[:：]\s*|\s+is\s+|\s+(?=@))(?P<at>@)?(?P<handle>[A-Za-z0-9][\w.]{1,29})(?!\w)", re.IGNORECASE)
 #: Words that say an organisation speaks ("Follow us on Instagram: cityzoo").
 _ORGANISATION_WORDS = {"US", "OUR", "OFFICIAL", "UNS", "NOUS", "NOS", "NOSOTROS", "SIGUENOS", "SEGUICI", "VOLG",
                        "ONS", "SIGA-NOS"}
+
+
+def _organisation_speaks(folded: str) -> bool:
+    """True when a line (accents folded) says an organisation speaks (:data:`_ORGANISATION_WORDS`:
+    "Follow us ...")."""
+    return bool(set(re.findall(r"[A-Z-]+", folded.upper())) & _ORGANISATION_WORDS)
 
 
 def _labelled_handle(text: str) -> bool:
@@ -1547,7 +1564,7 @@ def _labelled_handle(text: str) -> bool:
     Instagram: cityzoo"), nor after a service whose name is a word too ("Line 2", "Signal: red")
     without an "@" or an "ID" label."""
     folded = fold_latin(text)
-    if set(re.findall(r"[A-Z-]+", folded.upper())) & _ORGANISATION_WORDS:
+    if _organisation_speaks(folded):
         return False
     for m in _LABELLED_HANDLE.finditer(folded):
         service = re.sub(r"\s", "", m.group("service")).upper()
@@ -1568,9 +1585,7 @@ def _mentioned_person(text: str) -> bool:
     :func:`personal_handle`: "Follow me @annak99", "Photo by @grace_hill"), unless an
     organisation speaks ("Follow us @joesbakery")."""
     folded = fold_latin(text)
-    if set(re.findall(r"[A-Z-]+", folded.upper())) & _ORGANISATION_WORDS:
-        return False
-    return any(personal_handle(h) for h in mentioned_handles(folded))
+    return not _organisation_speaks(folded) and any(personal_handle(h) for h in mentioned_handles(folded))
 
 
 def _bare_handle(text: str) -> bool:
@@ -1581,8 +1596,7 @@ def _bare_handle(text: str) -> bool:
     if _BARE_HANDLE.fullmatch(stripped) is None or _WEB_ADDRESS.search(stripped) is not None:
         return False
     if not stripped.startswith("@") and not any(
-            p.upper() in _given_names() or is_world_given_name(p) or _addressable_given(p)
-            for p in re.findall(r"[a-z]{3,}", stripped)):
+            _common_given(p) or _addressable_given(p) for p in re.findall(r"[a-z]{3,}", stripped)):
         return False
     return personal_handle(stripped)
 
@@ -1608,8 +1622,7 @@ def personal_handle(handle: str) -> bool:
                                 for i in range(3, len(joined) - 2)):
         return True  # "tomfrost": a given name and a census surname run together, both words too
     if len(pieces) >= 2 and (any(_addressable_given(p) for p in pieces) or (
-            any(len(p) == 1 for p in pieces) and any(fold_latin(p).upper() in _given_names() or is_world_given_name(p)
-                                                      for p in pieces if len(p) >= 3))):
+            any(len(p) == 1 for p in pieces) and any(_common_given(p) for p in pieces if len(p) >= 3))):
         return True  # "the.real.anna", "freya.w": a given name among the pieces, or beside an initial
     words = [p.title() for p in pieces]
     # "cityzoo", "thecoffeehouse", "CityMuseumLondon" are an organisation's; "freya.w" has an initial
