@@ -17,11 +17,13 @@ written from a wider list of roles, kinship words and public phrases than these 
 dedications and address lines ("Signed by Radek Hill", "Parcel for Mei Fox, 14 Elm Road"), and
 after phrases that introduce, greet, thank or sign off a person ("Hello my name is Grace",
 "Happy Birthday Oliver!", "Love, Radek"), where the given name is often a word too, and as
-user names after the service they are on ("Snapchat: radek.h42", "My insta is the.real.mei").
+user names after the service they are on ("Snapchat: radek.h42", "My insta is the.real.mei"), and
+on badges, where the words that introduce the name ("HELLO my name is", "Name:") are a line of
+their own above it and the name alone is a word ("STORM", "River").
 
     .venv/bin/python benchmarks/written_forms.py --anonymizer runs/demo/train/model
     .venv/bin/python benchmarks/written_forms.py --anonymizer runs/demo/train/model --public places
-    .venv/bin/python benchmarks/written_forms.py --anonymizer runs/demo/train/model --kinds greeting handle
+    .venv/bin/python benchmarks/written_forms.py --anonymizer runs/demo/train/model --kinds greeting handle badge
 
 With ``--public places`` the public line beside each private one names a place after a given
 name of the same list ("Keziah Street", "RADEK STATION", "Aoife Cafe"): the names a badge must
@@ -49,7 +51,8 @@ PUBLIC = ("CITY LIBRARY", "FRESH BREAD DAILY", "NO PARKING", "PLATFORM 2", "MUSE
 PLACES = ("Street", "Road", "Avenue", "Station", "Square", "Cafe", "Bakery", "Hospital")
 PHOTOS = ("text/scenetext01.jpg", "text/scenetext02.jpg", "text/scenetext03.jpg", "text/scenetext04.jpg",
           "text/scenetext05.jpg", "text/scenetext06.jpg", "data/messi5.jpg", "data/basketball1.png")
-KINDS = ("address", "reversed", "in_sentence", "romanized", "secret", "spelled_email", "iban", "greeting", "handle")
+KINDS = ("address", "reversed", "in_sentence", "romanized", "secret", "spelled_email", "iban", "greeting", "handle",
+         "badge")
 #: Phrases that introduce, greet or sign off a person before a given name (kind ``greeting``).
 GREETINGS = ("Hello my name is {}", "HELLO my name is {}", "Your server today is {}", "Happy Birthday {}!",
              "Welcome back, {}", "Thank you {}", "Best wishes, {}", "Love, {}", "Ich heiße {}", "Je m'appelle {}")
@@ -59,6 +62,13 @@ WORD_GIVEN = ("Oliver", "Grace", "Rose", "Mark", "Frank", "Victor", "Ruby", "Vio
 HANDLE_LINES = ("Snapchat: {}", "IG: {}", "Insta: @{}", "Skype: {}", "My insta is {}", "Add me on Snapchat: {}",
                 "Kik: {}", "tiktok.com/@{}", "fb.com/{}", "LINE ID: {}")
 HANDLE_FORMS = ("{first}.{l}{n}", "{first}_{last}", "{first}{n}", "the.real.{first}", "{first}.{last}{n}")
+#: Words above a badge's or a form's name, on lines of their own (kind ``badge``; "\n" parts lines).
+BADGE_CUES = ("HELLO\nmy name is", "Hello, my name is", "NAME:", "Name", "Your server today is", "I'm", "Call me",
+              "Vorname:", "Me llamo", "HELLO\nI am")
+#: Given names that are English words, read as public alone (kind ``badge``): the badge's cue,
+#: on the line above, is what says a person is meant. Two that read as names alone beside them.
+BADGE_GIVEN = ("Storm", "River", "Colt", "Stone", "Bishop", "Cash", "Reed", "Robin", "Hazel", "Grant", "Oliver",
+               "Victor")
 ROMANIZED = (("Wang", "Fang"), ("Li", "Na"), ("Zhang", "Wei"), ("Chen", "Jing"), ("Liu", "Yang"), ("Sato", "Yuki"),
              ("Tanaka", "Akira"), ("Lin", "Mei-Ling"))
 SECRET_WORDS = ("sunflower", "bluefox", "harbour", "violet", "tango", "maple")
@@ -100,6 +110,10 @@ def make_string(kind: str, rng) -> tuple[str, str]:  # noqa: ANN001
         names = (*GIVEN, *WORD_GIVEN)
         name = names[int(rng.integers(len(names)))]
         return GREETINGS[int(rng.integers(len(GREETINGS)))].format(name), name
+    if kind == "badge":
+        name = BADGE_GIVEN[int(rng.integers(len(BADGE_GIVEN)))]
+        name = name.upper() if rng.random() < 0.4 else name
+        return f"{BADGE_CUES[int(rng.integers(len(BADGE_CUES)))]}\n{name}", name
     if kind == "handle":
         form = HANDLE_FORMS[int(rng.integers(len(HANDLE_FORMS)))]
         handle = form.format(first=given.lower(), last=surname.lower(), l=surname[0].lower(),
@@ -120,6 +134,29 @@ def public_line(public_kind: str, text: str, rng) -> str:  # noqa: ANN001
     given = [g for g in GIVEN if g.lower() not in text.lower()]
     line = f"{given[int(rng.integers(len(given)))]} {PLACES[int(rng.integers(len(PLACES)))]}"
     return line.upper() if rng.random() < 0.5 else line
+
+
+def _draw_badge(draw, text: str, at: tuple[int, int], font_path: str, size: int, paper, pen) -> tuple[int, ...]:  # noqa: ANN001
+    """A badge: its cue lines in white on a red band, small, and the name under them on the
+    paper, large (as "HELLO my name is" tags are written); the box around the name."""
+    from veil.realcheck import _pil_font
+
+    *cues, name = text.split("\n")
+    small, large = _pil_font(font_path, max(10, int(size * 0.6))), _pil_font(font_path, int(size * 1.3))
+    boxes = [draw.textbbox((0, 0), c, font=small) for c in cues]
+    nbox = draw.textbbox((0, 0), name, font=large)
+    width = max(b[2] for b in (*boxes, nbox)) + 2 * size
+    band = sum(b[3] + size // 4 for b in boxes) + size // 2
+    x, y = at
+    draw.rectangle([x, y, x + width, y + band + nbox[3] + size], fill=paper)
+    draw.rectangle([x, y, x + width, y + band], fill=(200, 30, 40))
+    cy = y + size // 4
+    for cue, b in zip(cues, boxes, strict=True):
+        draw.text((x + (width - b[2]) // 2, cy), cue, font=small, fill=(255, 255, 255))
+        cy += b[3] + size // 4
+    nx, ny = x + (width - nbox[2]) // 2, y + band + size // 2
+    draw.text((nx, ny), name, font=large, fill=pen)
+    return draw.textbbox((nx, ny), name, font=large)
 
 
 def build(seed: int, media: Path, public_kind: str = "signs") -> list[dict[str, object]]:
@@ -143,10 +180,14 @@ def build(seed: int, media: Path, public_kind: str = "signs") -> list[dict[str, 
             draw = ImageDraw.Draw(photo)
             x = int(rng.integers(photo.width // 20, photo.width // 4))
             y = int(rng.integers(photo.height // 2, photo.height * 3 // 4))
-            box = draw.textbbox((x, y), text, font=font)
             paper = PAPER[int(rng.integers(len(PAPER)))]
-            draw.rectangle([box[0] - 10, box[1] - 8, box[2] + 10, box[3] + 8], fill=paper)
-            draw.text((x, y), text, font=font, fill=PEN[int(rng.integers(len(PEN)))])
+            if kind == "badge":
+                box = _draw_badge(draw, text, (x, y), str(fonts[int(rng.integers(len(fonts)))]), size, paper,
+                                  PEN[int(rng.integers(len(PEN)))])
+            else:
+                box = draw.textbbox((x, y), text, font=font)
+                draw.rectangle([box[0] - 10, box[1] - 8, box[2] + 10, box[3] + 8], fill=paper)
+                draw.text((x, y), text, font=font, fill=PEN[int(rng.integers(len(PEN)))])
             gap = int(1.5 * (box[3] - box[1]))  # clear of the private line's margin (half its height)
             pbox = draw.textbbox((x, box[3] + gap), public, font=font)
             draw.rectangle([pbox[0] - 10, pbox[1] - 8, pbox[2] + 10, pbox[3] + 8], fill=(30, 60, 120))

@@ -605,6 +605,34 @@ def test_a_name_written_one_word_a_line_is_joined_but_a_sign_board_is_not() -> N
     assert judged(sign_over_badge) == ["public", "name"]
 
 
+def test_a_name_under_or_beside_the_words_that_introduce_it_is_a_name() -> None:
+    """A "HELLO my name is" badge: "SKY" alone is a word, the line over it says a person is
+    meant (small print over a large name, stacked); a form's "Name:" with its value cut apart
+    on one row. Not when the cue is far above, in another column or says no name, nor when
+    the value is a word that no introduction makes a name ("I AM" over "BRAVE")."""
+    from veil.anonymizers.guides import join_cued_names
+    from veil.privacy.pii import text_category
+
+    def judged(lines: list[tuple[np.ndarray, str, float]]) -> list[str]:
+        cats = [text_category(t, c) for _, t, c in lines]
+        join_cued_names(lines, cats)
+        return cats
+
+    badge = [(_line(60, 0, 200, 40), "HELLO", 1.0), (_line(80, 45, 180, 60), "my name is", 1.0),
+             (_line(50, 90, 210, 150), "SKY", 1.0)]
+    assert [text_category(t, c) for _, t, c in badge] == ["public"] * 3
+    assert judged(badge) == ["public", "public", "name"]
+    form = [(_line(0, 0, 60, 30), "Name:", 1.0), (_line(120, 2, 200, 30), "Wren", 1.0)]
+    assert judged(form) == ["public", "name"]
+
+    far = [(_line(80, 0, 180, 15), "my name is", 1.0), (_line(50, 300, 210, 360), "SKY", 1.0)]
+    other_column = [(_line(0, 0, 100, 15), "my name is", 1.0), (_line(300, 20, 400, 80), "SKY", 1.0)]
+    no_cue = [(_line(40, 0, 300, 40), "NO PARKING", 1.0), (_line(50, 50, 210, 90), "SKY", 1.0)]
+    poster = [(_line(40, 0, 300, 40), "I AM", 1.0), (_line(50, 50, 210, 90), "BRAVE", 1.0)]
+    for lines in (far, other_column, no_cue, poster):
+        assert judged(lines) == ["public", "public"]
+
+
 @pytest.mark.parametrize("turns", [1, 3])
 def test_text_on_its_side_is_never_dropped(turns: int) -> None:
     """A card photographed sideways: the recogniser reads one of the two quarter turns upside

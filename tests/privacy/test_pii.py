@@ -560,6 +560,27 @@ def test_a_given_name_a_greeting_or_introduction_addresses(text: str, category: 
     assert text_category(text) == category
 
 
+@pytest.mark.parametrize(("cue", "value", "joined", "category"), [
+    ("HELLO my name is", "SKY", "My name is SKY", "name"), ("my nameis", "Cash", "My name is Cash", "name"),
+    ("Call me", "Stone", "My name is Stone", "name"), ("Name:", "Wren", "Name: Wren", "name"),
+    ("NAME", "Sage", "NAME: Sage", "name"), ("Vorname :", "Storm", "Vorname: Storm", "name"),
+    ("I AM", "BRAVE", "My name is BRAVE", "public"), ("my name is", "the sun", "My name is the sun", "public"),
+    ("HELLO", "Sky", None, None), ("NO PARKING", "TARIQ", None, None), ("NAME TAG", "Sky", None, None),
+    ("WILLIAM", "Cash", None, None), ("My name is Sky", "Grant", None, None),
+])
+def test_a_line_that_introduces_a_name_joins_the_line_under_it(cue: str, value: str, joined: str | None,
+                                                               category: str | None) -> None:
+    """A badge's "HELLO my name is" or a form's "Name:" ends its line; the name is the next
+    line. Any introduction joins as one (OCR drops small print's spaces); a label takes its
+    colon back. A line that ends otherwise joins nothing; a word that is no name after an
+    introduction stays public."""
+    from veil.privacy.pii import cued_name_line
+
+    assert cued_name_line(cue, value) == joined
+    if joined is not None:
+        assert text_category(joined) == category
+
+
 @pytest.mark.parametrize(("text", "category"), [
     ("TAXI AB12 CDE", "plate"), ("PLATE B-MK 4521", "plate"), ("Taxi KA 01 AB 1234", "plate"),
     ("FLIGHT BA 2490", "public"), ("GATE B12 C3", "public"), ("BUS 42 TO CITY", "public"),

@@ -49,7 +49,14 @@ from veil.errors import ConfigError
 from veil.lru import LruCache
 from veil.media import fit_long_side
 from veil.privacy.codes import Code
-from veil.privacy.pii import TEXT_CATEGORIES, is_census_name, is_common_name, name_score, text_category
+from veil.privacy.pii import (
+    TEXT_CATEGORIES,
+    cued_name_line,
+    is_census_name,
+    is_common_name,
+    name_score,
+    text_category,
+)
 from veil.registry import Registry
 
 GUIDES: Registry = Registry("guide")
@@ -894,6 +901,7 @@ class TextCategoryGuide(TextGuide):
         with self._lock:
             self._reread_cut_rows(eng, bgr, lines, cats)
         join_stacked_names(lines, cats, self.min_confidence)
+        join_cued_names(lines, cats, self.min_confidence)
         join_split_formats(lines, cats, self.min_confidence)
         return [(poly, t, c, cat) for (poly, t, c), cat in zip(lines, cats, strict=True)]
 
@@ -1200,6 +1208,54 @@ def join_stacked_names(lines: Sequence[tuple[np.ndarray, str, float]], cats: lis
     for group in _blocks([poly for poly, _, _ in lines]):
         order = sorted(group, key=lambda i: float(lines[i][0][:, 1].min()))
         _grow_names(lines, cats, order, ("public", "unread"), joins, min_confidence)
+
+
+#: The most words of a line that a name cue above or beside it can make a name.
+MAX_CUED_WORDS = 4
+
+
+def _cued_value(boxes: Sequence[Box4], i: int) -> int | None:
+    """The line a badge or form writes the value of line ``i`` in: the nearest below it whose
+    columns overlap its own, no further than twice the taller line's height ("HELLO my name
+    is" in small print, the name large under it), or else the nearest to its right on its row,
+    no further than three of its heights ("Name:" and "Wren" cut apart); None when neither."""
+    a = boxes[i]
+    ha = a[3] - a[1]
+    below, beside = [], []
+    for j, b in enumerate(boxes):
+        hb = b[3] - b[1]
+        if j == i or min(ha, hb) <= 0:
+            continue
+        overlap_x = min(a[2], b[2]) - max(a[0], b[0])
+        gap_y = b[1] - a[3]
+        if b[1] >= (a[1] + a[3]) / 2 and overlap_x > 0.3 * min(a[2] - a[0], b[2] - b[0]) and gap_y <= 2 * max(ha, hb):
+            below.append((gap_y, j))
+        overlap_y = min(a[3], b[3]) - max(a[1], b[1])
+        gap_x = b[0] - a[2]
+        if b[0] >= (a[0] + a[2]) / 2 and overlap_y >= 0.5 * min(ha, hb) and gap_x <= 3 * ha:
+            beside.append((gap_x, j))
+    for found in (below, beside):
+        if found:
+            return min(found)[1]
+    return None
+
+
+def join_cued_names(lines: Sequence[tuple[np.ndarray, str, float]], cats: list[str],
+                    min_confidence: float = 0.5) -> None:
+    """A name written under or beside the words that introduce or label it, in place: a
+    ``public`` line of at most :data:`MAX_CUED_WORDS` words becomes a name when the line it
+    is the value of (:func:`_cued_value`) ends with an introduction or a name label
+    (:func:`veil.privacy.pii.cued_name_line`) and the two read as a name joined. A badge's
+    "HELLO my name is" over "SKY", a form's "Name:" beside "Wren": the lone word is public
+    (a sign's word), the badge says it is a person's. "I AM" over "BRAVE" stays public."""
+    boxes = [_poly_box(poly) for poly, _, _ in lines]
+    for i, (_, cue, score) in enumerate(lines):
+        j = _cued_value(boxes, i)
+        if j is None or cats[j] != "public" or len(lines[j][1].split()) > MAX_CUED_WORDS:
+            continue
+        joined = cued_name_line(cue, lines[j][1])
+        if joined is not None and text_category(joined, min(score, lines[j][2]), min_confidence) == "name":
+            cats[j] = "name"
 
 
 def _grow_names(lines: Sequence[tuple[np.ndarray, str, float]], cats: list[str], order: list[int],

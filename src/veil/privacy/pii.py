@@ -1724,6 +1724,29 @@ _NOT_ADDRESSED = {"JANUARY", "FEBRUARY", "MARCH", "APRIL", "MAY", "JUNE", "JULY"
                   "DARLING", "SWEETIE", "ANGEL", "EVERYONE", "ALL", "FRIENDS", "GUYS", "TEAM"}
 
 
+#: A line that ends by introducing a name, with nothing after it ("HELLO my name is", "I am"):
+#: a badge writes the name on the line below. OCR drops the spaces of small print ("my nameis").
+_DANGLING_INTRODUCTION = re.compile(
+    r"(?:^|(?<=[\s,.!:;\"(]))(?:" + "|".join(i.replace(r"\s+", r"\s*") for i in _INTRODUCTIONS) + r")\s*[:,.]?\s*$",
+    re.IGNORECASE)
+
+
+def cued_name_line(cue: str, value: str) -> str | None:
+    """The line ``cue`` and the line ``value`` written under or beside it, joined as one line
+    the classifier can judge, when ``cue`` ends by introducing or labelling a name with
+    nothing after it: "HELLO my name is" + "Sky" -> "My name is Sky" (any introduction, as
+    read: "my nameis", "Call me"), "NAME" + "Sage" -> "NAME: Sage" (a label takes its colon
+    back); None when it does not ("NO PARKING")."""
+    folded = fold_latin(unicodedata.normalize("NFKC", cue)).strip()
+    if _DANGLING_INTRODUCTION.search(folded):
+        return f"My name is {value.strip()}"
+    words = re.findall(r"[^\W\d_]+", folded)
+    if words and words[-1].upper() in _NAME_LABELS and not re.search(r"\w", folded[folded.rfind(words[-1])
+                                                                                  + len(words[-1]):]):
+        return f"{cue.strip().rstrip(':').rstrip()}: {value.strip()}"
+    return None
+
+
 def _addressed_name(text: str) -> bool:
     """True when a capitalised given name follows a phrase that addresses, introduces, thanks
     or signs off a person (:data:`_INTRODUCTIONS`, :data:`_GREETINGS`, :data:`_SIGN_OFFS`): "Hello my name is
