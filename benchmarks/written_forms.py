@@ -19,11 +19,13 @@ after phrases that introduce, greet, thank or sign off a person ("Hello my name 
 "Happy Birthday Oliver!", "Love, Radek"), where the given name is often a word too, and as
 user names after the service they are on ("Snapchat: radek.h42", "My insta is the.real.mei"), and
 on badges, where the words that introduce the name ("HELLO my name is", "Name:") are a line of
-their own above it and the name alone is a word ("STORM", "River").
+their own above it and the name alone is a word ("STORM", "River"), and on envelopes and
+parcel labels, where the street address is written under the name ("Radek Hill" / "14 Elm
+Road" / "Leeds LS6 2AB"; the secret is the street line).
 
     .venv/bin/python benchmarks/written_forms.py --anonymizer runs/demo/train/model
     .venv/bin/python benchmarks/written_forms.py --anonymizer runs/demo/train/model --public places
-    .venv/bin/python benchmarks/written_forms.py --anonymizer runs/demo/train/model --kinds greeting handle badge
+    .venv/bin/python benchmarks/written_forms.py --anonymizer runs/demo/train/model --kinds badge envelope
 
 With ``--public places`` the public line beside each private one names a place after a given
 name of the same list ("Keziah Street", "RADEK STATION", "Aoife Cafe"): the names a badge must
@@ -52,7 +54,7 @@ PLACES = ("Street", "Road", "Avenue", "Station", "Square", "Cafe", "Bakery", "Ho
 PHOTOS = ("text/scenetext01.jpg", "text/scenetext02.jpg", "text/scenetext03.jpg", "text/scenetext04.jpg",
           "text/scenetext05.jpg", "text/scenetext06.jpg", "data/messi5.jpg", "data/basketball1.png")
 KINDS = ("address", "reversed", "in_sentence", "romanized", "secret", "spelled_email", "iban", "greeting", "handle",
-         "badge")
+         "badge", "envelope")
 #: Phrases that introduce, greet or sign off a person before a given name (kind ``greeting``).
 GREETINGS = ("Hello my name is {}", "HELLO my name is {}", "Your server today is {}", "Happy Birthday {}!",
              "Welcome back, {}", "Thank you {}", "Best wishes, {}", "Love, {}", "Ich heiße {}", "Je m'appelle {}")
@@ -69,6 +71,11 @@ BADGE_CUES = ("HELLO\nmy name is", "Hello, my name is", "NAME:", "Name", "Your s
 #: on the line above, is what says a person is meant. Two that read as names alone beside them.
 BADGE_GIVEN = ("Storm", "River", "Colt", "Stone", "Bishop", "Cash", "Reed", "Robin", "Hazel", "Grant", "Oliver",
                "Victor")
+#: An envelope's or parcel label's address under the name (kind ``envelope``): street, town.
+STREETS = ("Elm", "Station", "Church", "Mill", "Victoria", "Kingsley", "Linden", "Harbour")
+STREET_TYPES = ("Road", "Street", "Lane", "Avenue", "Close", "Drive", "Rd.", "St")
+TOWNS = ("Leeds LS6 2AB", "10115 Berlin", "Springfield, IL 62704", "75011 Paris", "Bristol BS1 4DJ",
+         "Utrecht 3511 AB", "Portland, OR 97205", "8001 Zurich")
 ROMANIZED = (("Wang", "Fang"), ("Li", "Na"), ("Zhang", "Wei"), ("Chen", "Jing"), ("Liu", "Yang"), ("Sato", "Yuki"),
              ("Tanaka", "Akira"), ("Lin", "Mei-Ling"))
 SECRET_WORDS = ("sunflower", "bluefox", "harbour", "violet", "tango", "maple")
@@ -114,6 +121,11 @@ def make_string(kind: str, rng) -> tuple[str, str]:  # noqa: ANN001
         name = BADGE_GIVEN[int(rng.integers(len(BADGE_GIVEN)))]
         name = name.upper() if rng.random() < 0.4 else name
         return f"{BADGE_CUES[int(rng.integers(len(BADGE_CUES)))]}\n{name}", name
+    if kind == "envelope":
+        street = f"{int(rng.integers(1, 240))} {STREETS[int(rng.integers(len(STREETS)))]} " \
+                 f"{STREET_TYPES[int(rng.integers(len(STREET_TYPES)))]}"
+        town = TOWNS[int(rng.integers(len(TOWNS)))]
+        return f"{given} {surname}\n{street}\n{town}", street
     if kind == "handle":
         form = HANDLE_FORMS[int(rng.integers(len(HANDLE_FORMS)))]
         handle = form.format(first=given.lower(), last=surname.lower(), l=surname[0].lower(),

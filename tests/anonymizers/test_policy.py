@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 import torch
@@ -377,6 +380,16 @@ def _line(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
     return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
 
 
+def _judged(join: Callable[[list[tuple[np.ndarray, str, float]], list[str]], None],
+            lines: list[tuple[np.ndarray, str, float]]) -> list[str]:
+    """Each line's category alone, then as ``join`` judges the lines together."""
+    from veil.privacy.pii import text_category
+
+    cats = [text_category(t, c) for _, t, c in lines]
+    join(lines, cats)
+    return cats
+
+
 def test_pieces_of_a_number_cut_apart_are_judged_together() -> None:
     """The detector cut a business card's phone number at its spaces: each piece reads as
     public, the row as a phone number; a label in front of the number stays public, and a
@@ -410,12 +423,8 @@ def test_digits_beside_a_number_that_reads_without_them_are_part_of_it() -> None
     piece. A digit piece beside a number piece of its row takes its category; a label with
     letters ("Tel") does not, nor digits a few line heights away."""
     from veil.anonymizers.guides import join_split_formats
-    from veil.privacy.pii import text_category
 
-    def judged(lines: list[tuple[np.ndarray, str, float]]) -> list[str]:
-        cats = [text_category(t, c) for _, t, c in lines]
-        join_split_formats(lines, cats)
-        return cats
+    judged = functools.partial(_judged, join_split_formats)
 
     assert judged([(_line(0, 0, 300, 100), "415", 1.0), (_line(320, 0, 1000, 100), "555 0134", 1.0)]) \
         == ["phone", "phone"]
@@ -586,10 +595,7 @@ def test_a_name_written_one_word_a_line_is_joined_but_a_sign_board_is_not() -> N
     from veil.anonymizers.guides import join_stacked_names
     from veil.privacy.pii import text_category
 
-    def judged(lines: list[tuple[np.ndarray, str, float]]) -> list[str]:
-        cats = [text_category(t, c) for _, t, c in lines]
-        join_stacked_names(lines, cats)
-        return cats
+    judged = functools.partial(_judged, join_stacked_names)
 
     badge = [(_line(40, 100, 300, 150), "SIOBHAN", 1.0), (_line(40, 160, 260, 210), "STONE", 1.0)]
     assert [text_category(t, c) for _, t, c in badge] == ["name", "public"]
@@ -613,10 +619,7 @@ def test_a_name_under_or_beside_the_words_that_introduce_it_is_a_name() -> None:
     from veil.anonymizers.guides import join_cued_names
     from veil.privacy.pii import text_category
 
-    def judged(lines: list[tuple[np.ndarray, str, float]]) -> list[str]:
-        cats = [text_category(t, c) for _, t, c in lines]
-        join_cued_names(lines, cats)
-        return cats
+    judged = functools.partial(_judged, join_cued_names)
 
     badge = [(_line(60, 0, 200, 40), "HELLO", 1.0), (_line(80, 45, 180, 60), "my name is", 1.0),
              (_line(50, 90, 210, 150), "SKY", 1.0)]
@@ -631,6 +634,28 @@ def test_a_name_under_or_beside_the_words_that_introduce_it_is_a_name() -> None:
     poster = [(_line(40, 0, 300, 40), "I AM", 1.0), (_line(50, 50, 210, 90), "BRAVE", 1.0)]
     for lines in (far, other_column, no_cue, poster):
         assert judged(lines) == ["public", "public"]
+
+
+def test_an_address_under_a_name_is_hidden_with_it_but_not_under_a_sign() -> None:
+    """An envelope: the street and town lines under the addressee's name are where that
+    person lives and are hidden with the name (each address line under one that was); a
+    shop's sign with its address under it, or an address alone, stays public."""
+    from veil.anonymizers.guides import join_addressed_lines
+    from veil.privacy.pii import text_category
+
+    judged = functools.partial(_judged, join_addressed_lines)
+
+    envelope = [(_line(40, 100, 320, 130), "Radek Hill", 1.0), (_line(40, 140, 300, 170), "14 Elm Road", 1.0),
+                (_line(40, 180, 280, 210), "Springfield, IL 62704", 1.0)]
+    assert [text_category(t, c) for _, t, c in envelope] == ["name", "public", "public"]
+    assert judged(envelope) == ["name", "name", "name"]
+
+    shop = [(_line(40, 100, 320, 130), "CITY BAKERY", 1.0), (_line(40, 140, 300, 170), "14 Elm Road", 1.0)]
+    assert judged(shop) == ["public", "public"]
+    apart = [(_line(40, 100, 320, 130), "Radek Hill", 1.0), (_line(40, 400, 300, 430), "14 Elm Road", 1.0)]
+    assert judged(apart) == ["name", "public"]
+    sign_under_name = [(_line(40, 100, 320, 130), "Radek Hill", 1.0), (_line(40, 140, 300, 170), "NO PARKING", 1.0)]
+    assert judged(sign_under_name) == ["name", "public"]
 
 
 @pytest.mark.parametrize("turns", [1, 3])

@@ -674,3 +674,22 @@ def test_a_mentioned_user_name_is_no_email_address(text: str, category: str) -> 
     after anything else, or before a mail provider or a dot, it is an e-mail address read
     with a space, as before."""
     assert text_category(text) == category
+
+
+@pytest.mark.parametrize(("text", "postal"), [
+    ("14 Elm Road", True), ("221B Baker Street", True), ("Flat 3, 27 Queens Rd.", True), ("Musterstrasse 12", True),
+    ("12 rue de la Paix", True), ("Via Roma 5", True), ("ul. Brzozowa 10/03", True), ("Björkgatan 1", True),
+    ("PO Box 123", True), ("10115 Berlin", True), ("89-650 Białystok", True), ("Springfield, IL 62704", True),
+    ("Paultown, QC J8J 7B7", True), ("London SW1A 1AA", True), ("Utrecht 3511 AB", False),
+    ("PLATFORM 2", False), ("OPEN 24 HOURS", False), ("Gate 14", False), ("2 FOR 1", False), ("Est. 1985", False),
+    ("Bus 14 to City Centre", False), ("Room 101", False), ("Elm Road", False), ("Call 0800 123", False),
+])
+def test_a_line_of_a_postal_address(text: str, postal: bool) -> None:
+    """A house number with its street (a street word after or before the name, or joined to it
+    as German and Swedish write it), a flat or box, a postcode with its town: lines of an
+    address; a sign's number ("PLATFORM 2", "Gate 14") or a street without a number is not.
+    ("Utrecht 3511 AB" puts the postcode after the town, which no pattern here takes.)"""
+    from veil.privacy.pii import postal_line
+
+    assert postal_line(text) is postal
+    assert text_category(text) != "name"  # alone, an address is no name: shops write theirs on signs

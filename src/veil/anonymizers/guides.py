@@ -55,6 +55,7 @@ from veil.privacy.pii import (
     is_census_name,
     is_common_name,
     name_score,
+    postal_line,
     text_category,
 )
 from veil.registry import Registry
@@ -902,6 +903,7 @@ class TextCategoryGuide(TextGuide):
             self._reread_cut_rows(eng, bgr, lines, cats)
         join_stacked_names(lines, cats, self.min_confidence)
         join_cued_names(lines, cats, self.min_confidence)
+        join_addressed_lines(lines, cats)
         join_split_formats(lines, cats, self.min_confidence)
         return [(poly, t, c, cat) for (poly, t, c), cat in zip(lines, cats, strict=True)]
 
@@ -1250,12 +1252,27 @@ def join_cued_names(lines: Sequence[tuple[np.ndarray, str, float]], cats: list[s
     (a sign's word), the badge says it is a person's. "I AM" over "BRAVE" stays public."""
     boxes = [_poly_box(poly) for poly, _, _ in lines]
     for i, (_, cue, score) in enumerate(lines):
+        if cued_name_line(cue, "") is None:
+            continue  # most lines: no cue, no search for a value (quadratic in the lines)
         j = _cued_value(boxes, i)
         if j is None or cats[j] != "public" or len(lines[j][1].split()) > MAX_CUED_WORDS:
             continue
         joined = cued_name_line(cue, lines[j][1])
         if joined is not None and text_category(joined, min(score, lines[j][2]), min_confidence) == "name":
             cats[j] = "name"
+
+
+def join_addressed_lines(lines: Sequence[tuple[np.ndarray, str, float]], cats: list[str]) -> None:
+    """A postal address written under a person's name, in place: in a block of stacked lines,
+    a ``public`` line of an address (:func:`veil.privacy.pii.postal_line`: "14 Elm Road",
+    "Flat 3", "London SW1A 1AA") right under a ``name`` line, or under an address line that
+    became one, is hidden as part of that name (an envelope, a parcel label, a business card).
+    Alone, or under a sign's line, an address stays public: shops write theirs on signs."""
+    for group in _blocks([poly for poly, _, _ in lines]):
+        order = sorted(group, key=lambda i: float(lines[i][0][:, 1].min()))
+        for above, below in zip(order, order[1:], strict=False):
+            if cats[above] == "name" and cats[below] == "public" and postal_line(lines[below][1]):
+                cats[below] = "name"
 
 
 def _grow_names(lines: Sequence[tuple[np.ndarray, str, float]], cats: list[str], order: list[int],

@@ -1522,6 +1522,55 @@ def street_line(text: str) -> bool:
     return False
 
 
+#: Street words of postal addresses after the street's name ("14 Elm Road", "Flat 3, 27
+#: Queens Rd."), with every place word :func:`_place_end` knows.
+_POSTAL_STREET_ENDS = frozenset({
+    "ROAD", "RD", "STREET", "ST", "AVENUE", "AVE", "AV", "LANE", "LN", "DRIVE", "DR", "TERRACE", "TCE", "WAY",
+    "COURT", "CT", "PLACE", "PL", "CRESCENT", "CRES", "BOULEVARD", "BLVD", "SQUARE", "SQ", "PARADE", "GARDENS",
+    "MEWS", "HIGHWAY", "HWY", "PARKWAY", "PKWY", "CIRCLE", "CIR"} | _NAMESAKE_PLACE_ENDS)
+#: Endings of street names written as one word ("Musterstrasse", "Björkgatan", "Villavägen").
+_POSTAL_COMPOUND_ENDS = tuple(sorted({e for e in _NAMESAKE_PLACE_ENDS if len(e) >= 4}
+                                   | {"STR", "WEG", "RING", "GATA", "BOULEVARD"}))
+#: Street words of postal addresses before the street's name ("12 rue de la Paix", "Via Roma 5",
+#: "ul. Brzozowa 10"), with :data:`_PLACE_STARTS` but banks, lakes, mountains and ports.
+_POSTAL_STREET_STARTS = frozenset({
+    "RUE", "AVENUE", "AV", "AVDA", "AVENIDA", "CALLE", "C", "VIA", "VIALE", "VICOLO", "STRETTO", "CANALE", "CORSO",
+    "PIAZZA", "PLAZA", "PLACE", "CHEMIN", "BOULEVARD", "BD", "RUA", "ESTRADA", "TRAVESSA", "PASEO", "CAMINO",
+    "CARRER", "STRADA", "ULICA", "UL", "ALEJA", "OSIEDLE", "JALAN", "JL", "ALLEE", "QUAI", "IMPASSE", "LARGO",
+    "RONDA", "RAMBLA", "PL", "AL"}
+    | (_PLACE_STARTS - {"BANK", "BANCA", "BANCO", "BANQUE", "CAIXA", "CAJA", "BAHNHOF", "LAKE", "MOUNT", "MT", "FORT",
+                        "CAPE", "PORT", "CANADA"}))
+_HOUSE_NUMBER = re.compile(r"^\d{1,5}[A-Za-z]?[,.]?$|^\d{1,5}[-/]\d{1,5}[,.]?$")
+#: A flat, suite or post-office box with its number; a postcode and its town ("10115 Berlin",
+#: "1012 AB Amsterdam", "89-650 Bialystok", "33043, Purgessimo"); a town and its postcode
+#: ("Badajoz, 30267", "Springfield, IL 62704", "Paultown, QC J8J 7B7", "Perth, WA, 2709"); a UK postcode.
+_POSTAL_UNIT = re.compile(r"^(?:flat|apt\.?|apartment|unit|suite|ste\.?|studio|p\.?\s?o\.?\s?box|postfach|apartado)"
+                          r"\s*\w*\d", re.IGNORECASE)
+_POSTCODE_TOWN = re.compile(r"^(?:[A-Z]{1,2}-)?(?:\d{4,5}|\d{2}-\d{3})(?:\s?[A-Z]{2})?,?\s+[^\W\d_]{2,}")
+_TOWN_POSTCODE = re.compile(r"^[^\W\d_][^\d,]*,\s*(?:[A-Z]{2,3},?\s+)?(?:\d{4,5}(?:-\d{4})?|[A-Z]\d[A-Z]\s?\d[A-Z]\d)$")
+_UK_POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}$")
+
+
+def postal_line(text: str) -> bool:
+    """True when the line is a line of a postal address: a house number with a street
+    ("14 Elm Road", "221B Baker Street", "Musterstrasse 12", "12 rue de la Paix"), a flat,
+    suite or box ("Flat 3", "PO Box 123"), or a postcode with its town ("10115 Berlin",
+    "Springfield, IL 62704", "London SW1A 1AA"). Alone such a line is public: shops write
+    their address on their signs; under a person's name it is where that person lives
+    (``join_addressed_lines`` in :mod:`veil.anonymizers.guides`)."""
+    text = unicodedata.normalize("NFKC", text).strip()
+    if _POSTAL_UNIT.match(text) or _POSTCODE_TOWN.match(text) or _TOWN_POSTCODE.match(text) \
+            or _UK_POSTCODE.search(text):
+        return True
+    tokens = fold_latin(text).replace(",", " ").split()
+    words = [t.upper().rstrip(".") for t in tokens if t.rstrip(".").replace("-", "").isalpha()]
+    if not any(_HOUSE_NUMBER.match(t) for t in tokens) or not words or len(tokens) > 8:
+        return False
+    return ((_HOUSE_NUMBER.match(tokens[0]) and _place_end(words[-1]) is not None)  # "938 Karen Junctions"
+            or words[0] in _POSTAL_STREET_STARTS
+            or any(w in _POSTAL_STREET_ENDS or w.endswith(_POSTAL_COMPOUND_ENDS) for w in words))
+
+
 def _secret_after_label(text: str) -> bool:
     """True when one of the first three words is a credential or birth-date label
     (:data:`_SECRET_LABELS`) and a value follows it: after a colon, or holding a number or a
