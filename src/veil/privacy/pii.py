@@ -1566,7 +1566,7 @@ def postal_line(text: str) -> bool:
     words = [t.upper().rstrip(".") for t in tokens if t.rstrip(".").replace("-", "").isalpha()]
     if not any(_HOUSE_NUMBER.match(t) for t in tokens) or not words or len(tokens) > 8:
         return False
-    return ((_HOUSE_NUMBER.match(tokens[0]) and _place_end(words[-1]) is not None)  # "938 Karen Junctions"
+    return ((_HOUSE_NUMBER.match(tokens[0]) is not None and _place_end(words[-1]) is not None)  # "938 Karen Junctions"
             or words[0] in _POSTAL_STREET_STARTS
             or any(w in _POSTAL_STREET_ENDS or w.endswith(_POSTAL_COMPOUND_ENDS) for w in words))
 
@@ -1789,9 +1789,8 @@ def cued_name_line(cue: str, value: str) -> str | None:
     folded = fold_latin(unicodedata.normalize("NFKC", cue)).strip()
     if _DANGLING_INTRODUCTION.search(folded):
         return f"My name is {value.strip()}"
-    words = re.findall(r"[^\W\d_]+", folded)
-    if words and words[-1].upper() in _NAME_LABELS and not re.search(r"\w", folded[folded.rfind(words[-1])
-                                                                                  + len(words[-1]):]):
+    last = re.search(r"([^\W\d_]+)[\s:.,]*$", folded)
+    if last and last.group(1).upper() in _NAME_LABELS:
         return f"{cue.strip().rstrip(':').rstrip()}: {value.strip()}"
     return None
 
