@@ -1170,17 +1170,24 @@ def _linked_groups(polys: list[np.ndarray], linked: Callable[[Box4, Box4], bool]
     return list(groups.values())
 
 
+def _columns_overlap(a: Box4, b: Box4) -> bool:
+    """The two boxes share more than 0.3 of the narrower one's width (one over the other)."""
+    return min(a[2], b[2]) - max(a[0], b[0]) > 0.3 * min(a[2] - a[0], b[2] - b[0])
+
+
+def _rows_overlap(a: Box4, b: Box4) -> bool:
+    """The two boxes share at least half the shorter one's height (side by side)."""
+    return min(a[3], b[3]) - max(a[1], b[1]) >= 0.5 * min(a[3] - a[1], b[3] - b[1])
+
+
 def _stacked(a: Box4, b: Box4) -> bool:
-    overlap = min(a[2], b[2]) - max(a[0], b[0])
     gap = max(a[1], b[1]) - min(a[3], b[3])
-    return overlap > 0.3 * min(a[2] - a[0], b[2] - b[0]) and gap < 0.8 * max(a[3] - a[1], b[3] - b[1])
+    return _columns_overlap(a, b) and gap < 0.8 * max(a[3] - a[1], b[3] - b[1])
 
 
 def _same_row(a: Box4, b: Box4) -> bool:
-    overlap = min(a[3], b[3]) - max(a[1], b[1])
     gap = max(a[0], b[0]) - min(a[2], b[2])
-    height = max(a[3] - a[1], b[3] - b[1])
-    return overlap >= 0.5 * min(a[3] - a[1], b[3] - b[1]) and gap <= height
+    return _rows_overlap(a, b) and gap <= max(a[3] - a[1], b[3] - b[1])
 
 
 def _blocks(polys: list[np.ndarray]) -> list[list[int]]:
@@ -1228,13 +1235,10 @@ def _cued_value(boxes: Sequence[Box4], i: int) -> int | None:
         hb = b[3] - b[1]
         if j == i or min(ha, hb) <= 0:
             continue
-        overlap_x = min(a[2], b[2]) - max(a[0], b[0])
-        gap_y = b[1] - a[3]
-        if b[1] >= (a[1] + a[3]) / 2 and overlap_x > 0.3 * min(a[2] - a[0], b[2] - b[0]) and gap_y <= 2 * max(ha, hb):
+        gap_y, gap_x = b[1] - a[3], b[0] - a[2]
+        if b[1] >= (a[1] + a[3]) / 2 and _columns_overlap(a, b) and gap_y <= 2 * max(ha, hb):
             below.append((gap_y, j))
-        overlap_y = min(a[3], b[3]) - max(a[1], b[1])
-        gap_x = b[0] - a[2]
-        if b[0] >= (a[0] + a[2]) / 2 and overlap_y >= 0.5 * min(ha, hb) and gap_x <= 3 * ha:
+        if b[0] >= (a[0] + a[2]) / 2 and _rows_overlap(a, b) and gap_x <= 3 * ha:
             beside.append((gap_x, j))
     for found in (below, beside):
         if found:
@@ -1268,6 +1272,9 @@ def join_addressed_lines(lines: Sequence[tuple[np.ndarray, str, float]], cats: l
     "Flat 3", "London SW1A 1AA") right under a ``name`` line, or under an address line that
     became one, is hidden as part of that name (an envelope, a parcel label, a business card).
     Alone, or under a sign's line, an address stays public: shops write theirs on signs."""
+    if "name" not in cats or not any(cat == "public" and postal_line(text)
+                                     for (_, text, _), cat in zip(lines, cats, strict=True)):
+        return  # most images: no block to build (quadratic in the lines: 17 ms for 200)
     for group in _blocks([poly for poly, _, _ in lines]):
         order = sorted(group, key=lambda i: float(lines[i][0][:, 1].min()))
         for above, below in zip(order, order[1:], strict=False):

@@ -1522,8 +1522,9 @@ def street_line(text: str) -> bool:
     return False
 
 
-#: Street words of postal addresses after the street's name ("14 Elm Road", "Flat 3, 27
-#: Queens Rd."), with every place word :func:`_place_end` knows.
+#: Street words of postal addresses, anywhere in the line ("14 Elm Road", "539 Garcia Street Apt.
+#: 894"), with :data:`_NAMESAKE_PLACE_ENDS`; after a leading house number, any last word that
+#: :func:`_place_end` knows counts too ("938 Karen Junctions").
 _POSTAL_STREET_ENDS = frozenset({
     "ROAD", "RD", "STREET", "ST", "AVENUE", "AVE", "AV", "LANE", "LN", "DRIVE", "DR", "TERRACE", "TCE", "WAY",
     "COURT", "CT", "PLACE", "PL", "CRESCENT", "CRES", "BOULEVARD", "BLVD", "SQUARE", "SQ", "PARADE", "GARDENS",
@@ -1532,12 +1533,10 @@ _POSTAL_STREET_ENDS = frozenset({
 _POSTAL_COMPOUND_ENDS = tuple(sorted({e for e in _NAMESAKE_PLACE_ENDS if len(e) >= 4}
                                    | {"STR", "WEG", "RING", "GATA", "BOULEVARD"}))
 #: Street words of postal addresses before the street's name ("12 rue de la Paix", "Via Roma 5",
-#: "ul. Brzozowa 10"), with :data:`_PLACE_STARTS` but banks, lakes, mountains and ports.
-_POSTAL_STREET_STARTS = frozenset({
-    "RUE", "AVENUE", "AV", "AVDA", "AVENIDA", "CALLE", "C", "VIA", "VIALE", "VICOLO", "STRETTO", "CANALE", "CORSO",
-    "PIAZZA", "PLAZA", "PLACE", "CHEMIN", "BOULEVARD", "BD", "RUA", "ESTRADA", "TRAVESSA", "PASEO", "CAMINO",
-    "CARRER", "STRADA", "ULICA", "UL", "ALEJA", "OSIEDLE", "JALAN", "JL", "ALLEE", "QUAI", "IMPASSE", "LARGO",
-    "RONDA", "RAMBLA", "PL", "AL"}
+#: "ul. Brzozowa 10"): :data:`_PLACE_STARTS` but banks, lakes, mountains and ports, and the
+#: abbreviations and words it lacks.
+_POSTAL_STREET_STARTS = frozenset(
+    {"AL", "AV", "AVDA", "BD", "C", "CANALE", "CARRER", "OSIEDLE", "PL", "PLAZA"}
     | (_PLACE_STARTS - {"BANK", "BANCA", "BANCO", "BANQUE", "CAIXA", "CAJA", "BAHNHOF", "LAKE", "MOUNT", "MT", "FORT",
                         "CAPE", "PORT", "CANADA"}))
 _HOUSE_NUMBER = re.compile(r"^\d{1,5}[A-Za-z]?[,.]?$|^\d{1,5}[-/]\d{1,5}[,.]?$")
