@@ -21,11 +21,15 @@ user names after the service they are on ("Snapchat: radek.h42", "My insta is th
 on badges, where the words that introduce the name ("HELLO my name is", "Name:") are a line of
 their own above it and the name alone is a word ("STORM", "River"), and on envelopes and
 parcel labels, where the street address is written under the name ("Radek Hill" / "14 Elm
-Road" / "Leeds LS6 2AB"; the secret is the street line).
+Road" / "Leeds LS6 2AB"; the secret is the street line), and after a person's role on forms,
+bed boards and parcels ("Tenant: Marsh"), beside a number on lockers, cups and tables
+("Locker 14 - Robin", "Hazel, 7") and on memorials ("In loving memory of Grant"), where the
+name alone is a word too.
 
     .venv/bin/python benchmarks/written_forms.py --anonymizer runs/demo/train/model
     .venv/bin/python benchmarks/written_forms.py --anonymizer runs/demo/train/model --public places
     .venv/bin/python benchmarks/written_forms.py --anonymizer runs/demo/train/model --kinds badge envelope
+    .venv/bin/python benchmarks/written_forms.py --anonymizer runs/demo/train/model --kinds labelled
 
 With ``--public places`` the public line beside each private one names a place after a given
 name of the same list ("Keziah Street", "RADEK STATION", "Aoife Cafe"): the names a badge must
@@ -54,7 +58,7 @@ PLACES = ("Street", "Road", "Avenue", "Station", "Square", "Cafe", "Bakery", "Ho
 PHOTOS = ("text/scenetext01.jpg", "text/scenetext02.jpg", "text/scenetext03.jpg", "text/scenetext04.jpg",
           "text/scenetext05.jpg", "text/scenetext06.jpg", "data/messi5.jpg", "data/basketball1.png")
 KINDS = ("address", "reversed", "in_sentence", "romanized", "secret", "spelled_email", "iban", "greeting", "handle",
-         "badge", "envelope")
+         "badge", "envelope", "labelled")
 #: Phrases that introduce, greet or sign off a person before a given name (kind ``greeting``).
 GREETINGS = ("Hello my name is {}", "HELLO my name is {}", "Your server today is {}", "Happy Birthday {}!",
              "Welcome back, {}", "Thank you {}", "Best wishes, {}", "Love, {}", "Ich heiße {}", "Je m'appelle {}")
@@ -76,6 +80,13 @@ STREETS = ("Elm", "Station", "Church", "Mill", "Victoria", "Kingsley", "Linden",
 STREET_TYPES = ("Road", "Street", "Lane", "Avenue", "Close", "Drive", "Rd.", "St")
 TOWNS = ("Leeds LS6 2AB", "10115 Berlin", "Springfield, IL 62704", "75011 Paris", "Bristol BS1 4DJ",
          "Utrecht 3511 AB", "Portland, OR 97205", "8001 Zurich")
+#: A name after a person's role, beside a number, or on a memorial (kind ``labelled``): the
+#: name is a word too, so the label, the number's place or the memorial's words say whose.
+LABELLED = ("Resident: {surname}", "Customer: {surname}", "Recipient: {surname}", "Tenant: {surname}",
+            "Patient: {surname}", "Locker 14 - {given}", "{given}, 7", "Order 2231 {given}", "Table 6 {surname}",
+            "In loving memory of {given}", "In memory of {given}", "Guest: {surname}")
+LABELLED_GIVEN = ("Hazel", "Robin", "Grant", "Oliver", "Violet", "Ruby", "Mark", "Frank")
+LABELLED_SURNAMES = ("Marsh", "Frost", "Baker", "Stone", "Brook", "Lamb", "Reed", "Bishop")
 ROMANIZED = (("Wang", "Fang"), ("Li", "Na"), ("Zhang", "Wei"), ("Chen", "Jing"), ("Liu", "Yang"), ("Sato", "Yuki"),
              ("Tanaka", "Akira"), ("Lin", "Mei-Ling"))
 SECRET_WORDS = ("sunflower", "bluefox", "harbour", "violet", "tango", "maple")
@@ -126,6 +137,10 @@ def make_string(kind: str, rng) -> tuple[str, str]:  # noqa: ANN001
                  f"{STREET_TYPES[int(rng.integers(len(STREET_TYPES)))]}"
         town = TOWNS[int(rng.integers(len(TOWNS)))]
         return f"{given} {surname}\n{street}\n{town}", street
+    if kind == "labelled":
+        template = LABELLED[int(rng.integers(len(LABELLED)))]
+        name = (LABELLED_SURNAMES if "{surname}" in template else LABELLED_GIVEN)[int(rng.integers(8))]
+        return template.format(given=name, surname=name), name
     if kind == "handle":
         form = HANDLE_FORMS[int(rng.integers(len(HANDLE_FORMS)))]
         handle = form.format(first=given.lower(), last=surname.lower(), l=surname[0].lower(),

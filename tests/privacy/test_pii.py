@@ -567,6 +567,7 @@ def test_a_given_name_a_greeting_or_introduction_addresses(text: str, category: 
     ("I AM", "BRAVE", "My name is BRAVE", "public"), ("my name is", "the sun", "My name is the sun", "public"),
     ("HELLO", "Sky", None, None), ("NO PARKING", "TARIQ", None, None), ("NAME TAG", "Sky", None, None),
     ("WILLIAM", "Cash", None, None), ("My name is Sky", "Grant", None, None),
+    ("Patient:", "Hill", "Patient: Hill", "name"), ("LEARNER DRIVER", "Hill", None, None),
 ])
 def test_a_line_that_introduces_a_name_joins_the_line_under_it(cue: str, value: str, joined: str | None,
                                                                category: str | None) -> None:
@@ -693,3 +694,46 @@ def test_a_line_of_a_postal_address(text: str, postal: bool) -> None:
 
     assert postal_line(text) is postal
     assert text_category(text) != "name"  # alone, an address is no name: shops write theirs on signs
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("Patient: Hill", "name"), ("Tenant: Wood", "name"), ("Client: Wood", "name"), ("Attn: J. Reed", "name"),
+    ("Resident: Mrs Hill", "name"), ("Kunde: Vogel", "name"), ("Landlord: Hill", "name"),
+    ("Resident:stone", "name"),
+    ("Customer: Service Desk", "public"), ("Guest: Wi-Fi", "public"), ("Owner: Private", "public"),
+    ("Patient: please check in at reception", "public"), ("CUSTOMER PARKING: 2 HOURS", "public"),
+    ("Sender: Acme Ltd", "public"), ("Visitor: Car Park", "public"),
+])
+def test_a_role_label_says_the_words_after_it_are_a_name(text: str, category: str) -> None:
+    """A person's role before a colon ("Patient:", "Tenant:", "Attn:") makes the names after
+    it a name, though each is a word too ("Hill", "Wood"; "stone" as OCR reads a capital S);
+    a value of words that are no names, a sentence, a business or a place stays public."""
+    assert text_category(text) == category
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("Chloe, 9", "name"), ("Order 4411 - Priya", "name"), ("Locker 12 - Chloe", "name"),
+    ("Flat 2 Kowalski", "name"), ("Table 5 Anderson", "name"), ("Room 12 Priya Shah", "name"),
+    ("Grant,7", "name"), ("Locker14-Oliver", "name"),
+    ("MAX 30", "public"), ("Haus 3", "public"), ("Darwin 12 km", "public"), ("Seit 1948", "public"),
+    ("Port-au-Prince 3", "public"), ("20171 Mullen Spur Apt. 374", "public"), ("Platform 9 Paris", "public"),
+    ("Route 66 Diner", "public"), ("Studio 54", "public"),
+    ("Bus 42 Oliver Street", "public"), ("1.99 EUR", "public"), ("Breakfast 7:00 - 11:00", "public"),
+    ("Odmiana 30 rana.", "public"), ("framework ottimizzata 24 ore", "public"),
+])
+def test_a_number_beside_a_name_hides_none_of_it(text: str, category: str) -> None:
+    """A name beside a number (an age, an order, a locker) is a name, as OCR runs them
+    together too: the digit made the whole line's rules pass it as public. A limit, a room or
+    house word, a distance or a year on a sign, a town, a large place, a route, an address, a
+    street, a currency, a sentence or lower-case words beside a number stay public."""
+    assert text_category(text) == category
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("In loving memory of Arthur", "name"), ("In memory of Grace", "name"), ("Zum Gedenken an Ilse", "name"),
+    ("Dedicated to Margaret", "name"), ("Dedicated to Science", "public"), ("In memory of the fallen", "public"),
+])
+def test_a_memorial_names_the_person_it_remembers(text: str, category: str) -> None:
+    """A bench's or a plaque's "In loving memory of" is followed by a person's given name,
+    though it is a word too; a dedication to a thing or to the fallen stays public."""
+    assert text_category(text) == category

@@ -96,6 +96,18 @@ _ID_WORDS = {"ID", "NO", "NR", "NUM", "NUMBER", "CARD", "ACCOUNT", "ACC", "IBAN"
 _NAME_LABELS = {"NAME", "NAMES", "SURNAME", "SURNAMES", "GIVEN", "FORENAME", "FORENAMES", "HOLDER", "CARDHOLDER",
                 "NOM", "PRENOM", "PRENOMS", "NOMBRE", "APELLIDO", "APELLIDOS", "VORNAME", "NACHNAME", "COGNOME",
                 "NAAM", "ACHTERNAAM", "VOORNAAM"}
+#: Labels of the person a form, a bed board or a parcel is about or for ("Patient: Hill",
+#: "Tenant: Wood", "Attn: Reed"): unlike :data:`_NAME_LABELS` each is a plain word too
+#: ("Customer Parking", "Guest WiFi"), so :func:`_role_labelled_name` asks for a colon and a
+#: value of capitalised names after it.
+_ROLE_LABELS = {"PATIENT", "RESIDENT", "CLIENT", "CUSTOMER", "TENANT", "LANDLORD", "OWNER", "GUEST", "PUPIL",
+                "STUDENT", "EMPLOYEE", "CONTACT", "RECIPIENT", "ADDRESSEE", "SENDER", "APPLICANT", "PASSENGER",
+                "DRIVER", "SIGNED", "SIGNATURE", "ATTN", "ATTENTION", "VISITOR", "CANDIDATE", "PARENT", "GUARDIAN",
+                "CHILD", "CARER", "TEACHER", "TUTOR", "DOCTOR", "CONSULTANT", "MEMBER", "BUYER", "SELLER",
+                "PATIENTIN", "KUNDE", "KUNDIN", "MIETER", "MIETERIN", "EMPFANGER", "ABSENDER", "PACIENTE",
+                "CLIENTE", "DESTINATARIO", "REMITENTE", "ALUMNO", "ALUMNA", "DESTINATAIRE", "EXPEDITEUR",
+                "LOCATAIRE", "ELEVE", "MITTENTE", "INQUILINO", "HUURDER", "KLANT", "AFZENDER",
+                "GEADRESSEERDE"}
 # Labels of credentials and birth dates: what follows them is private whatever it reads.
 _SECRET_LABELS = {"PASSWORD", "PASSWD", "PWD", "PASSCODE", "PASSPHRASE", "PASSWORT", "USERNAME", "LOGIN", "DOB",
                   "BORN", "BIRTH", "GEBURTSDATUM", "NAISSANCE", "NACIMIENTO"}
@@ -1481,6 +1493,10 @@ def text_category(text: str, confidence: float = 1.0, min_confidence: float = 0.
         named = set(re.findall(r"[A-Z]+", fold_latin(label).upper())) & _NAME_LABELS  # "Prénom:" too
         if best == "public" and named and any(c.isalpha() for c in value):
             best = "name"  # "Surname: STRAND": the label says whose
+    if best == "public" and _role_labelled_name(text):
+        best = "name"  # "Patient: Hill", "Tenant: Wood": the label says a person, the value is names
+    if best == "public" and _name_beside_number(text):
+        best = "name"  # "Chloe, 9", "Locker 12 - Kowalski": a number beside a name hides none of it
     if best == "public" and _secret_after_label(text):
         best = "id"  # "password: hunter2", "Born 12 March 1985": a secret or a birth date after its label
     if (best == "public" and _name_inside(text) and not business_name(text) and not street_line(text)
@@ -1568,6 +1584,85 @@ def postal_line(text: str) -> bool:
     return ((_HOUSE_NUMBER.match(tokens[0]) is not None and _place_end(words[-1]) is not None)  # "938 Karen Junctions"
             or words[0] in _POSTAL_STREET_STARTS
             or any(w in _POSTAL_STREET_ENDS or w.endswith(_POSTAL_COMPOUND_ENDS) for w in words))
+
+
+def _role_labelled_name(text: str) -> bool:
+    """True when a person's role ends a label (:data:`_ROLE_LABELS`) and one to three
+    words after its colon are each a common census name (in any case: OCR reads "Stone" as
+    "stone"), or capitalised and an initial, a form of address or a word no dictionary knows:
+    "Patient: Hill", "Tenant: Wood", "Attn: J. Reed", "Kunde: Vogel"; not "Customer: Service
+    Desk", "Guest: Wi-Fi", "Owner: Private", nor a place or a business ("Sender: Acme Ltd")."""
+    if ":" not in text:
+        return False
+    label, value = fold_latin(text).rsplit(":", 1)
+    last = re.search(r"([A-Za-z]+)\W*$", label)
+    if not last or last.group(1).upper() not in _ROLE_LABELS:
+        return False
+    words = value.split()
+    if not 1 <= len(words) <= 3:
+        return False
+    plain = [w.rstrip(".,") for w in words]
+    if public_place(plain) or place_name(plain) or business_name(value) or street_line(value):
+        return False
+
+    def name_like(word: str) -> bool:
+        up = word.upper()
+        if not re.fullmatch(r"[^\W\d_][\w'’-]*", word) or up in _SIGNAGE or up in _NOT_ADDRESSED:
+            return False
+        if is_common_name(up):
+            return True  # "Hill"; "stone" too: OCR reads a capital S, C, O, W as small
+        return word[:1].isupper() and (len(up) == 1 or up in _HONORIFICS or (  # "J. Reed", "Mrs Hill"
+            len(up) >= 3 and not is_known_word(word) and not is_misread_word(word) and not _other_known_words([word])))
+    return all(name_like(w) for w in plain)
+
+
+#: A number, or a mark that only separates ("#", "-", "/", ":"): what :func:`_name_beside_number`
+#: cuts a line at, after parting digits from the letters OCR runs them into ("Locker14-Oliver").
+_NUMBER_OR_MARK = re.compile(r"(?<![^\W\d_])\d[\d.,:/]*|[#№/|–—:;,]+|\s-+\s|\bN[or]\.?(?=\s*\d)", re.IGNORECASE)
+#: (Not a lone 0, 1, 5, 6 or 8 ending a word: OCR's slip for a letter, "Hal1" for "Hall".)
+_LETTERS_DIGITS = re.compile(r"(?<=[^\W\d_])(?=\d)(?![01568]\b)|(?<=\d)(?=[^\W\d_])")
+#: Words signs and addresses write beside a number that read as names alone too, name lists
+#: holding them: a limit ("MAX 30"), a door, stair, room, hall or house of the six other
+#: languages ("Puerta 1", "Haus 3", "Sala 2", "Zimmer 12").
+_NUMBER_SIGN_WORDS = {"MAX", "MIN", "PUERTA", "ESCALERA", "ESC", "IZQ", "DCHA", "DEPTO", "DPTO", "PORTE", "SALA",
+                      "CASA", "LOJA", "HAUS", "HALLE", "ZIMMER", "RAUM", "KAMER"}
+
+
+def _name_beside_number(text: str) -> bool:
+    """True when a line holds a number and, cut at its numbers and separating marks, one of
+    the pieces is a name of one word: "Chloe, 9" (a name and an age), "Order 4411 - Priya",
+    "Locker 12 Kowalski", "Priya 4411" (a cup, a locker, a shirt's back). A digit beside it
+    does not make a name public. The numbers signs write go first (:func:`without_sign_numbers`:
+    "Darwin 12 km", "Seit 1948"), a postal address line is left to :func:`join_addressed_lines`;
+    the piece must be a name alone too, capitalised, and no limit or room word
+    (:data:`_NUMBER_SIGN_WORDS`: "MAX 30", "Haus 3"), large place ("Platform 9 Paris"), street
+    or business; "Route 66 Diner", "Studio 54", "Gate B12" stay public. Names of two words or
+    more are found inside any line already (:func:`_name_inside`)."""
+    text = without_sign_numbers(text)  # "Darwin 12 km", "Seit 1948", "Lun-Ven 9h-18h": a sign's numbers
+    # an address's number and street, or postcode and town, is left to join_addressed_lines; a
+    # flat's number before one word is a door's ("Flat 2 Kowalski")
+    if not any(c.isdigit() for c in text) or (postal_line(text) and not _POSTAL_UNIT.match(text.strip())):
+        return False
+    spaced = _LETTERS_DIGITS.sub(" ", fold_latin(text))
+    pieces = [piece.strip(" ,.;:!?()[]'\"-").split() for piece in _NUMBER_OR_MARK.split(spaced)]
+    pieces = [words for words in pieces if words]
+    if sum(len(words) for words in pieces) > 5:
+        return False  # a sentence with a number in it ("Zachód 40 południowy"), not a label
+    for words in pieces:
+        if len(words) != 1 or not re.fullmatch(r"[^\W\d_][\w.'’-]*", words[0]) or not words[0][:1].isupper():
+            continue  # names are capitalised: "framework ottimizzata 24 ore" is no name
+        word = words[0].rstrip(".")
+        up = word.upper()
+        if (len(up) < 3 or up in _NUMBER_SIGN_WORDS or up in _SIGNAGE
+                or up in _NOT_ADDRESSED or up in _large_places() or public_place([word]) or business_name(word)
+                or _other_known_words([word])):  # a common word of the six other languages
+            continue
+        # a lone word is a given name a greeting may address ("Grant", "Chloe") or some list's
+        # name no dictionary knows ("Kowalski"), not any unknown word ("1.99 EUR", "2e Exloërmond")
+        if ((_addressable_given(word) or (name_score(word) >= 0.5 and (is_common_name(up) or up in _world_surnames())))
+                and _best_category(word) == "name"):  # and a name alone too ("Chita 12" stays a town)
+            return True
+    return False
 
 
 def _secret_after_label(text: str) -> bool:
@@ -1750,6 +1845,11 @@ _GREETINGS = (
     r"happy\s+(?:birthday|anniversary|retirement|graduation|wedding\s+day)", r"congratulations", r"congrats",
     r"good\s+luck", r"get\s+well\s+soon", r"well\s+done", r"miss\s+you", r"we\s+love\s+you", r"love\s+from",
     r"with\s+love", r"r\.?i\.?p\.?", r"rest\s+in\s+peace",
+    # memorials and dedications ("In loving memory of Arthur", "Zum Gedenken an Ilse")
+    r"in\s+(?:loving\s+)?memory\s+of", r"in\s+memoriam", r"in\s+hono(?:u)?r\s+of",
+    r"dedicated\s+to(?:\s+the\s+memory\s+of)?", r"zum\s+gedenken\s+an", r"in\s+erinnerung\s+an",
+    r"a\s+la\s+memoire\s+de", r"en\s+memoria\s+de", r"in\s+memoria\s+di", r"ter\s+nagedachtenis\s+aan",
+    r"em\s+memoria\s+de",
     r"liebe[rs]?", r"hallo", r"danke", r"vielen\s+dank", r"alles\s+gute(?:\s+zum\s+geburtstag)?",
     r"herzlichen\s+gluckwunsch(?:\s+zum\s+geburtstag)?", r"willkommen", r"cher", r"chere", r"bonjour", r"salut",
     r"merci", r"bienvenue", r"(?:joyeux|bon)\s+anniversaire", r"querid[oa]", r"hola", r"gracias",
@@ -1784,12 +1884,14 @@ def cued_name_line(cue: str, value: str) -> str | None:
     the classifier can judge, when ``cue`` ends by introducing or labelling a name with
     nothing after it: "HELLO my name is" + "Sky" -> "My name is Sky" (any introduction, as
     read: "my nameis", "Call me"), "NAME" + "Sage" -> "NAME: Sage" (a label takes its colon
-    back); None when it does not ("NO PARKING")."""
+    back), "Patient:" + "Hill" -> "Patient: Hill" (a role labels a name with its colon only:
+    "LEARNER DRIVER" labels nothing); None when it does not ("NO PARKING")."""
     folded = fold_latin(unicodedata.normalize("NFKC", cue)).strip()
     if _DANGLING_INTRODUCTION.search(folded):
         return f"My name is {value.strip()}"
-    last = re.search(r"([^\W\d_]+)[\s:.,]*$", folded)
-    if last and last.group(1).upper() in _NAME_LABELS:
+    last = re.search(r"([^\W\d_]+)([\s:.,]*)$", folded)
+    if last and (last.group(1).upper() in _NAME_LABELS
+                 or (last.group(1).upper() in _ROLE_LABELS and ":" in last.group(2))):  # "Patient:" over "Hill"
         return f"{cue.strip().rstrip(':').rstrip()}: {value.strip()}"
     return None
 
