@@ -98,8 +98,8 @@ _NAME_LABELS = {"NAME", "NAMES", "SURNAME", "SURNAMES", "GIVEN", "FORENAME", "FO
                 "NAAM", "ACHTERNAAM", "VOORNAAM"}
 #: Labels of the person a form, a bed board or a parcel is about or for ("Patient: Hill",
 #: "Tenant: Wood", "Attn: Reed"): unlike :data:`_NAME_LABELS` each is a plain word too
-#: ("Customer Parking", "Guest WiFi"), so :func:`_role_labelled_name` asks for a colon and a
-#: value of capitalised names after it.
+#: ("Customer Parking", "Guest WiFi"), so :func:`_role_labelled_name` asks for a colon and
+#: names after it.
 _ROLE_LABELS = {"PATIENT", "RESIDENT", "CLIENT", "CUSTOMER", "TENANT", "LANDLORD", "OWNER", "GUEST", "PUPIL",
                 "STUDENT", "EMPLOYEE", "CONTACT", "RECIPIENT", "ADDRESSEE", "SENDER", "APPLICANT", "PASSENGER",
                 "DRIVER", "SIGNED", "SIGNATURE", "ATTN", "ATTENTION", "VISITOR", "CANDIDATE", "PARENT", "GUARDIAN",
@@ -1657,10 +1657,11 @@ def _name_beside_number(text: str) -> bool:
                 or up in _NOT_ADDRESSED or up in _large_places() or public_place([word]) or business_name(word)
                 or _other_known_words([word])):  # a common word of the six other languages
             continue
-        # a lone word is a given name a greeting may address ("Grant", "Chloe") or some list's
-        # name no dictionary knows ("Kowalski"), not any unknown word ("1.99 EUR", "2e Exloërmond")
-        if ((_addressable_given(word) or (name_score(word) >= 0.5 and (is_common_name(up) or up in _world_surnames())))
-                and _best_category(word) == "name"):  # and a name alone too ("Chita 12" stays a town)
+        # a given name a greeting may address ("Grant", "Chloe") or some list's surname
+        # ("Kowalski"), not any unknown word ("1.99 EUR", "2e Exloërmond"), and a name alone too
+        # ("Chita 12" stays a town)
+        if ((_addressable_given(word) or is_common_name(up) or up in _world_surnames())
+                and _best_category(word) == "name"):
             return True
     return False
 
