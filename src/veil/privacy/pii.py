@@ -1493,8 +1493,8 @@ def text_category(text: str, confidence: float = 1.0, min_confidence: float = 0.
         named = set(re.findall(r"[A-Z]+", fold_latin(label).upper())) & _NAME_LABELS  # "Prénom:" too
         if best == "public" and named and any(c.isalpha() for c in value):
             best = "name"  # "Surname: STRAND": the label says whose
-    if best == "public" and _role_labelled_name(text):
-        best = "name"  # "Patient: Hill", "Tenant: Wood": the label says a person, the value is names
+        elif best == "public" and _role_labelled_name(label, value):
+            best = "name"  # "Patient: Hill", "Tenant: Wood": the label says a person, the value is names
     if best == "public" and _name_beside_number(text):
         best = "name"  # "Chloe, 9", "Locker 12 - Kowalski": a number beside a name hides none of it
     if best == "public" and _secret_after_label(text):
@@ -1586,15 +1586,14 @@ def postal_line(text: str) -> bool:
             or any(w in _POSTAL_STREET_ENDS or w.endswith(_POSTAL_COMPOUND_ENDS) for w in words))
 
 
-def _role_labelled_name(text: str) -> bool:
-    """True when a person's role ends a label (:data:`_ROLE_LABELS`) and one to three
-    words after its colon are each a common census name (in any case: OCR reads "Stone" as
-    "stone"), or capitalised and an initial, a form of address or a word no dictionary knows:
-    "Patient: Hill", "Tenant: Wood", "Attn: J. Reed", "Kunde: Vogel"; not "Customer: Service
-    Desk", "Guest: Wi-Fi", "Owner: Private", nor a place or a business ("Sender: Acme Ltd")."""
-    if ":" not in text:
-        return False
-    label, value = fold_latin(text).rsplit(":", 1)
+def _role_labelled_name(label: str, value: str) -> bool:
+    """True when a person's role ends ``label`` (:data:`_ROLE_LABELS`; a line's text before its
+    last colon) and ``value``, the one to three words after the colon, are each a common census
+    name (in any case: OCR reads "Stone" as "stone"), or capitalised and an initial, a form of
+    address or a word no dictionary knows: "Patient: Hill", "Tenant: Wood", "Attn: J. Reed",
+    "Kunde: Vogel"; not "Customer: Service Desk", "Guest: Wi-Fi", "Owner: Private", nor a place
+    or a business ("Sender: Acme Ltd")."""
+    label, value = fold_latin(label), fold_latin(value)
     last = re.search(r"([A-Za-z]+)\W*$", label)
     if not last or last.group(1).upper() not in _ROLE_LABELS:
         return False
@@ -1653,13 +1652,12 @@ def _name_beside_number(text: str) -> bool:
             continue  # names are capitalised: "framework ottimizzata 24 ore" is no name
         word = words[0].rstrip(".")
         up = word.upper()
-        if (len(up) < 3 or up in _NUMBER_SIGN_WORDS or up in _SIGNAGE
-                or up in _NOT_ADDRESSED or up in _large_places() or public_place([word]) or business_name(word)
-                or _other_known_words([word])):  # a common word of the six other languages
+        if (len(up) < 3 or up in _NUMBER_SIGN_WORDS or up in _SIGNAGE or up in _NOT_ADDRESSED
+                or up in _large_places() or _other_known_words([word])):  # a common word of six other languages
             continue
         # a given name a greeting may address ("Grant", "Chloe") or some list's surname
-        # ("Kowalski"), not any unknown word ("1.99 EUR", "2e Exloërmond"), and a name alone too
-        # ("Chita 12" stays a town)
+        # ("Kowalski"), not any unknown word ("1.99 EUR", "2e Exloërmond"), and a name alone too:
+        # no town, street or business ("Chita 12" stays a town; name_score takes them out)
         if ((_addressable_given(word) or is_common_name(up) or up in _world_surnames())
                 and _best_category(word) == "name"):
             return True
