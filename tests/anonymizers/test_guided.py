@@ -131,6 +131,12 @@ def test_turned_boxes_map_back_to_the_upright_pixels(turn: int) -> None:
     from veil.anonymizers.guides import turned_boxes_upright
 
     np.testing.assert_array_equal(turned_boxes_upright(found, turn, 30, 50), [[20, 4, 37, 11]])
+    from veil.anonymizers.guides import turned_points_upright
+
+    corners = turned_points_upright(found.reshape(2, 2), turn, 30, 50)  # points keep their order
+    np.testing.assert_array_equal(np.sort(corners, axis=0), [[20, 4], [37, 11]])
+    if turn:
+        assert not np.array_equal(corners, [[20, 4], [37, 11]])
 
 
 def test_face_guide_refuses_turns_other_than_quarter_turns() -> None:
