@@ -1059,8 +1059,7 @@ def _cut_from_one_row(left: np.ndarray, right: np.ndarray) -> bool:
     small = min(ha, hb)
     if small <= 0 or max(ha, hb) > 1.6 * small:
         return False
-    return (min(a[3], b[3]) - max(a[1], b[1]) >= 0.5 * small
-            and a[0] < b[0] and b[0] - a[2] <= small)
+    return _rows_overlap(a, b) and a[0] < b[0] and b[0] - a[2] <= small
 
 
 def _union_box(a: Box4, b: Box4) -> Box4:
@@ -1169,9 +1168,10 @@ def _quarter_turn(lines: Sequence[tuple[np.ndarray, str, float]], views: Sequenc
     recogniser reads a line on its side turned a quarter turn counter-clockwise: a line
     that reads so (``views[i] == ""``) is upright once the picture turns that way (1); one
     that reads only upside down (``"180"``) is upright the other way (3)."""
-    side = [i for i, (p, _, c) in enumerate(lines) if c >= TURNED_SCORE and _on_its_side(p)]
-    level = [i for i, (p, _, c) in enumerate(lines) if c >= UNREADABLE_SCORE and not _on_its_side(p)]
-    if len(side) < QUARTER_MIN_LINES or len(side) < QUARTER_SHARE * (len(side) + len(level)):
+    on_side = [_on_its_side(p) for p, _, _ in lines]
+    side = [i for i, (_, _, c) in enumerate(lines) if c >= TURNED_SCORE and on_side[i]]
+    level = sum(c >= UNREADABLE_SCORE and not on_side[i] for i, (_, _, c) in enumerate(lines))
+    if len(side) < QUARTER_MIN_LINES or len(side) < QUARTER_SHARE * (len(side) + level):
         return 0
     ccw, cw = (sum(views[i] == v for i in side) for v in ("", "180"))
     if max(ccw, cw) < QUARTER_SHARE * len(side):  # mostly mirrored: left as is
