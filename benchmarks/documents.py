@@ -20,8 +20,9 @@ Per set and anonymizer: the share of private strings read exactly by either engi
 kind) and of public words read. ``--camera`` first photographs every document as a phone
 does (:func:`photographed`: perspective, darkening, noise, JPEG quality 45). ``--orient``
 turns every document (90, 180 or 270 degrees counter-clockwise: a photo whose orientation
-tag was lost) or mirrors it (a selfie camera, a document seen in a mirror) before
-protection; the engines then read the protected image as it is and turned back.
+tag was lost) or mirrors it (a selfie camera, a document seen in a mirror), or both
+(``mirror90``, ``mirror270``: mirrored, then turned) before protection; the engines then
+read the protected image as it is and turned back.
 
     .venv/bin/python benchmarks/documents.py --anonymizer runs/demo/train/model
     .venv/bin/python benchmarks/documents.py --anonymizer runs/demo/train/model --camera
@@ -62,7 +63,10 @@ def _mirrored(im):  # noqa: ANN001, ANN202
 
 #: ``--orient``: how a document is shown to the anonymizer, and how the attacker undoes it.
 ORIENTS = {"upright": (lambda im: im, lambda im: im), "90": (_turned(1), _turned(3)), "180": (_turned(2), _turned(2)),
-           "270": (_turned(3), _turned(1)), "mirror": (_mirrored, _mirrored)}
+           "270": (_turned(3), _turned(1)), "mirror": (_mirrored, _mirrored),
+           # a selfie camera's mirror image, sideways: mirrored, then turned
+           "mirror90": (lambda im: _turned(1)(_mirrored(im)), lambda im: _mirrored(_turned(3)(im))),
+           "mirror270": (lambda im: _turned(3)(_mirrored(im)), lambda im: _mirrored(_turned(1)(im)))}
 
 
 def _norm(text: str) -> str:

@@ -675,14 +675,15 @@ def test_text_on_its_side_is_never_dropped(turns: int) -> None:
     assert all(cat != "public" for _, _, _, cat in lines)
 
 
-@pytest.mark.parametrize("turns", [1, 3])
-def test_a_card_turned_a_quarter_turn_reads_as_upright(turns: int) -> None:
+@pytest.mark.parametrize(("mirrored", "turns"), [(False, 1), (False, 3), (True, 1), (True, 3)])
+def test_a_card_turned_a_quarter_turn_reads_as_upright(mirrored: bool, turns: int) -> None:
     """A business card photographed sideways: each line reads right one by one, but the
     rules that join lines by their place saw columns where there are rows and joined the
     company and the job title to the person's name (85 % of the public words of turned
     cards hidden, benchmarks/documents.py --orient 90). The guide reads such a picture
     turned upright: the same categories as the upright card, and each public line's map
-    clear on its own ink in the turned picture."""
+    clear on its own ink in the turned picture. Mirrored too (a selfie camera's picture,
+    sideways), where flipped capitals read as other capitals just under sure."""
     import cv2
 
     from veil.anonymizers.guides import create_guide
@@ -696,11 +697,12 @@ def test_a_card_turned_a_quarter_turn_reads_as_upright(turns: int) -> None:
     upright = {t.replace(" ", ""): cat for _, t, _, cat in guide.read_lines(card)}
     assert upright == {"NORTHWINDTRADERS": "public", "MARIAKOWALSKI": "name", "SalesManager": "public",
                        "+447700900123": "phone"}, upright
-    turned = np.ascontiguousarray(np.rot90(card, turns))
+    turned = np.ascontiguousarray(np.rot90(card[:, ::-1] if mirrored else card, turns))
     lines = guide.read_lines(turned)
     assert {t.replace(" ", ""): cat for _, t, _, cat in lines} == upright
     public = guide.categories.index("public")
     maps = np.rot90(guide.render_planes(turned.shape, guide.detect(turned)), -turns, axes=(1, 2))
+    maps = maps[:, :, ::-1] if mirrored else maps
     for y, text, size in rows:
         (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_DUPLEX, size, 2)
         ink = np.zeros(card.shape[:2], bool)
@@ -712,8 +714,10 @@ def test_a_card_turned_a_quarter_turn_reads_as_upright(turns: int) -> None:
 def test_a_quarter_turn_needs_most_lines_on_their_side_and_read_one_way() -> None:
     """Which way a picture of lines on their side turns upright: the recogniser reads a line
     on its side turned counter-clockwise, so lines that read as they are ask for a turn
-    counter-clockwise (1) and lines that read only upside down for the other (3); a few lines
-    on their side among level ones (a vertical sign on a street) turn nothing."""
+    counter-clockwise (1), lines that read only upside down for the other (3), and lines
+    that read only mirrored or flipped for the first (the turned picture is then read in
+    that view); a few lines on their side among level ones (a vertical sign on a street),
+    lines no one view reads, or too few sure ones turn nothing."""
     from veil.anonymizers.guides import _quarter_turn
 
     side, level = _line(0, 0, 30, 200), _line(0, 0, 200, 30)
@@ -723,7 +727,10 @@ def test_a_quarter_turn_needs_most_lines_on_their_side_and_read_one_way() -> Non
     assert _quarter_turn([(side, "A", 0.99)] * 2, [""] * 2) == 0  # too few
     assert _quarter_turn([(side, "A", 0.99)] * 3 + [(level, "B", 0.99)] * 4, [""] * 7) == 0  # a street's sign
     assert _quarter_turn([(side, "A", 0.6)] * 3, [""] * 3) == 0  # not read surely
-    assert _quarter_turn([(side, "A", 0.99)] * 3, ["mirror"] * 3) == 0
+    assert _quarter_turn([(side, "A", 0.99)] * 3, ["mirror"] * 3) == 1
+    assert _quarter_turn([(side, "A", 0.99)] * 2 + [(side, "A", 0.89)], ["flip", "flip", ""]) == 1
+    assert _quarter_turn([(side, "A", 0.99)] * 4, ["", "180", "mirror", "flip"]) == 0  # no one view
+    assert _quarter_turn([(side, "A", 0.99)] + [(side, "A", 0.7)] * 2, [""] * 3) == 0  # one sure line
 
 
 @pytest.mark.parametrize("view", ["upside-down", "mirrored", "flipped"])

@@ -37,6 +37,7 @@ from __future__ import annotations
 import itertools
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -1147,9 +1148,10 @@ TURNED_SCORE = 0.9
 
 
 #: Lines on their side a picture needs, and their share of its readable lines, to be read
-#: turned a quarter turn (:func:`_quarter_turn`).
+#: turned a quarter turn (:func:`_quarter_turn`), and how many of them must read surely.
 QUARTER_MIN_LINES = 3
 QUARTER_SHARE = 0.5
+QUARTER_MIN_SURE = 2
 #: The upright reading is kept when it reads at least this share of the characters the
 #: picture as it is read surely (:func:`_sure_characters`).
 QUARTER_KEEP = 0.9
@@ -1163,20 +1165,29 @@ def _quarter_turn(lines: Sequence[tuple[np.ndarray, str, float]], views: Sequenc
     join lines by their place (rows cut in two, names stacked in a block, an address under a
     name) see columns where there are rows: a company's name beside a person's name was
     joined to it as one name, and 85 % of the public words of turned business cards were
-    hidden. Counted: lines on their side that read surely (:data:`TURNED_SCORE`), at least
-    :data:`QUARTER_MIN_LINES` of them and :data:`QUARTER_SHARE` of the lines read. The
-    recogniser reads a line on its side turned a quarter turn counter-clockwise: a line
-    that reads so (``views[i] == ""``) is upright once the picture turns that way (1); one
-    that reads only upside down (``"180"``) is upright the other way (3)."""
+    hidden. Counted: lines on their side that read (:data:`UNREADABLE_SCORE`), at least
+    :data:`QUARTER_MIN_LINES` of them and :data:`QUARTER_SHARE` of the lines read, and of
+    them at least :data:`QUARTER_MIN_SURE` that read surely (:data:`TURNED_SCORE`), most of
+    those in one view (flipped capitals read as other capitals, just under sure: "HOBIHMIND
+    IBVDEB2" for "NORTHWIND TRADERS"). The recogniser reads a line on its side turned a
+    quarter turn counter-clockwise: a line that reads so (``views[i] == ""``) is upright once
+    the picture turns that way (1); one that reads only upside down (``"180"``) is upright the
+    other way (3); one that reads only mirrored or flipped (a selfie camera's picture,
+    sideways) is level once the picture turns that way (1), and the upright reading reads the
+    turned picture in that view as a whole (read as they were, 16 of 380 private strings of
+    ``benchmarks/documents.py --orient mirror90`` went out readable)."""
     on_side = [_on_its_side(p) for p, _, _ in lines]
-    side = [i for i, (_, _, c) in enumerate(lines) if c >= TURNED_SCORE and on_side[i]]
+    side = [i for i, (_, _, c) in enumerate(lines) if c >= UNREADABLE_SCORE and on_side[i]]
     level = sum(c >= UNREADABLE_SCORE and not on_side[i] for i, (_, _, c) in enumerate(lines))
     if len(side) < QUARTER_MIN_LINES or len(side) < QUARTER_SHARE * (len(side) + level):
         return 0
-    ccw, cw = (sum(views[i] == v for i in side) for v in ("", "180"))
-    if max(ccw, cw) < QUARTER_SHARE * len(side):  # mostly mirrored: left as is
+    sure = [views[i] for i in side if lines[i][2] >= TURNED_SCORE]
+    if len(sure) < QUARTER_MIN_SURE:
         return 0
-    return 1 if ccw >= cw else 3
+    view, count = Counter(sure).most_common(1)[0]
+    if count < QUARTER_SHARE * len(sure):  # lines that read in no one view: left as is
+        return 0
+    return 3 if view == "180" else 1
 
 
 def _sure_characters(lines: Sequence[tuple[Any, ...]]) -> int:
