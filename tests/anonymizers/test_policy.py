@@ -724,13 +724,15 @@ def test_a_quarter_turn_needs_most_lines_on_their_side_and_read_one_way() -> Non
     assert _quarter_turn([(side, "A", 0.99)] * 3, [""] * 3) == 1
     assert _quarter_turn([(side, "A", 0.99)] * 3, ["180"] * 3) == 3
     assert _quarter_turn([(side, "A", 0.99)] * 3 + [(level, "B", 0.99)] * 2, ["180"] * 5) == 3
-    assert _quarter_turn([(side, "A", 0.99)] * 2, [""] * 2) == 0  # too few
+    assert _quarter_turn([(side, "A", 0.99)] * 2, ["180"] * 2) == 3  # a card's two lines read, the rest junk
+    assert _quarter_turn([(side, "A", 0.99)], [""]) == 0  # too few
     assert _quarter_turn([(side, "A", 0.99)] * 3 + [(level, "B", 0.99)] * 4, [""] * 7) == 0  # a street's sign
     assert _quarter_turn([(side, "A", 0.6)] * 3, [""] * 3) == 0  # not read surely
     assert _quarter_turn([(side, "A", 0.99)] * 3, ["mirror"] * 3) == 1
     assert _quarter_turn([(side, "A", 0.99)] * 2 + [(side, "A", 0.89)], ["flip", "flip", ""]) == 1
     assert _quarter_turn([(side, "A", 0.99)] * 4, ["", "180", "mirror", "flip"]) == 0  # no one view
     assert _quarter_turn([(side, "A", 0.99)] + [(side, "A", 0.7)] * 2, [""] * 3) == 0  # one sure line
+    assert _quarter_turn([(side, "A", 0.99)] * 2 + [(level, "B", 0.99)] * 3, [""] * 5) == 0  # mostly level
 
 
 @pytest.mark.parametrize("view", ["upside-down", "mirrored", "flipped"])

@@ -27,6 +27,18 @@ def test_email_addresses(text: str) -> None:
     assert text_category(text) == "email"
 
 
+@pytest.mark.parametrize(("text", "category"), [
+    ("mail me at przybylski.hoicloud.com", "email"),  # "@" read as "o" (a chat photographed sideways)
+    ("annak99gmail.com", "email"), ("j.smith0outlook.de", "email"),  # "@" dropped, read as a zero
+    ("Outlook.com", "public"), ("Get Hotmail.com free", "public"), ("news.yahoo.co.uk", "public"),  # their own sites
+])
+def test_an_address_whose_at_sign_ocr_misread_is_an_email(text: str, category: str) -> None:
+    """OCR reads a small or photographed "@" as a letter or drops it: the address went out as
+    public text. A mail provider's domain run on to the word before it is an address; the
+    provider's own site, with nothing run on, is not."""
+    assert text_category(text) == category
+
+
 @pytest.mark.parametrize("text", ["KA 01 AB 12", "AB12 CDE", "XY-987-ZW", "7ABC123", "ABC 1234", "B MW 1234",
                                   "GR24BDE"])
 def test_plates(text: str) -> None:

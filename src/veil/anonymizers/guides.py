@@ -1148,8 +1148,10 @@ TURNED_SCORE = 0.9
 
 
 #: Lines on their side a picture needs, and their share of its readable lines, to be read
-#: turned a quarter turn (:func:`_quarter_turn`), and how many of them must read surely.
-QUARTER_MIN_LINES = 3
+#: turned a quarter turn (:func:`_quarter_turn`), and how many of them must read surely. Two:
+#: a member card photographed sideways reads its name lines and leaves its card number in
+#: pieces read as junk (no street picture has more than one line on its side).
+QUARTER_MIN_LINES = 2
 QUARTER_SHARE = 0.5
 QUARTER_MIN_SURE = 2
 #: The upright reading is kept when it reads at least this share of the characters the

@@ -274,6 +274,12 @@ _LEGAL_FORM = re.compile(
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 _SPELLED_EMAIL = re.compile(r"[\w.+-]+\s*[\[({<]\s*at\s*[\])}>]\s*[\w-]+"
                             r"(?:\s*(?:\.|[\[({<]?\s*dot\s*[\])}>]?)\s*[\w-]+)+", re.IGNORECASE)
+#: An e-mail address whose "@" OCR read as a letter or dropped ("przybylski.hoicloud.com" for
+#: "przybylski.h@icloud.com", "annak99gmail.com"): a mail provider's domain run on to the word
+#: before it. A provider's own site ("www.gmail.com", "Outlook.com") has nothing run on.
+_GLUED_MAIL = re.compile(r"(?<![\w.+-])[\w.+-]*[^\W_](?:gmail|googlemail|outlook|hotmail|yahoo|icloud|gmx|posteo|"
+                         r"protonmail|yandex|fastmail|tutanota|btinternet|libero|seznam|laposte)\.[a-z]{2,3}\b",
+                         re.IGNORECASE)
 #: An IBAN, grouped or not: a country code, two check digits and 11-30 letters and digits
 #: (:func:`id_score` asks for 12 digits or more in it).
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
@@ -498,9 +504,10 @@ def phone_score(text: str) -> float:
 
 
 def email_score(text: str) -> float:
-    """1 for an e-mail address (or a lone ``@`` between word characters, or an address written
-    out against scrapers: "jane.doe [at] example.com", "jane (at) example dot org"), else 0."""
-    if _EMAIL.search(text.replace(" ", "")) or _SPELLED_EMAIL.search(text):
+    """1 for an e-mail address (or a lone ``@`` between word characters, an address written
+    out against scrapers: "jane.doe [at] example.com", "jane (at) example dot org", or one
+    whose "@" OCR misread before a mail provider's domain, :data:`_GLUED_MAIL`), else 0."""
+    if _EMAIL.search(text.replace(" ", "")) or _SPELLED_EMAIL.search(text) or _GLUED_MAIL.search(text):
         return 1.0
     if "@" not in text:
         return 0.0
