@@ -1147,13 +1147,12 @@ TURN_MARGIN = 0.1
 TURNED_SCORE = 0.9
 
 
-#: Lines on their side a picture needs, and their share of its readable lines, to be read
-#: turned a quarter turn (:func:`_quarter_turn`), and how many of them must read surely. Two:
-#: a member card photographed sideways reads its name lines and leaves its card number in
-#: pieces read as junk (no street picture has more than one line on its side).
-QUARTER_MIN_LINES = 2
-QUARTER_SHARE = 0.5
+#: Lines on their side that read surely a picture needs, and the share of its readable lines
+#: on their side, to be read turned a quarter turn (:func:`_quarter_turn`). Two: a member card
+#: photographed sideways reads its name lines and leaves its card number in pieces read as
+#: junk (no street picture has more than one line on its side).
 QUARTER_MIN_SURE = 2
+QUARTER_SHARE = 0.5
 #: The upright reading is kept when it reads at least this share of the characters the
 #: picture as it is read surely (:func:`_sure_characters`).
 QUARTER_KEEP = 0.9
@@ -1168,10 +1167,10 @@ def _quarter_turn(lines: Sequence[tuple[np.ndarray, str, float]], views: Sequenc
     name) see columns where there are rows: a company's name beside a person's name was
     joined to it as one name, and 85 % of the public words of turned business cards were
     hidden. Counted: lines on their side that read (:data:`UNREADABLE_SCORE`), at least
-    :data:`QUARTER_MIN_LINES` of them and :data:`QUARTER_SHARE` of the lines read, and of
-    them at least :data:`QUARTER_MIN_SURE` that read surely (:data:`TURNED_SCORE`), most of
-    those in one view (flipped capitals read as other capitals, just under sure: "HOBIHMIND
-    IBVDEB2" for "NORTHWIND TRADERS"). The recogniser reads a line on its side turned a
+    :data:`QUARTER_SHARE` of the lines read, and of them at least :data:`QUARTER_MIN_SURE`
+    that read surely (:data:`TURNED_SCORE`), most of those in one view (flipped capitals read
+    as other capitals, just under sure: "HOBIHMIND IBVDEB2" for "NORTHWIND TRADERS"). The
+    recogniser reads a line on its side turned a
     quarter turn counter-clockwise: a line that reads so (``views[i] == ""``) is upright once
     the picture turns that way (1); one that reads only upside down (``"180"``) is upright the
     other way (3); one that reads only mirrored or flipped (a selfie camera's picture,
@@ -1181,10 +1180,8 @@ def _quarter_turn(lines: Sequence[tuple[np.ndarray, str, float]], views: Sequenc
     on_side = [_on_its_side(p) for p, _, _ in lines]
     side = [i for i, (_, _, c) in enumerate(lines) if c >= UNREADABLE_SCORE and on_side[i]]
     level = sum(c >= UNREADABLE_SCORE and not on_side[i] for i, (_, _, c) in enumerate(lines))
-    if len(side) < QUARTER_MIN_LINES or len(side) < QUARTER_SHARE * (len(side) + level):
-        return 0
-    sure = [views[i] for i in side if lines[i][2] >= TURNED_SCORE]
-    if len(sure) < QUARTER_MIN_SURE:
+    sure = [views[i] for i in side if lines[i][2] >= TURNED_SCORE]  # (sure lines are side lines)
+    if len(sure) < QUARTER_MIN_SURE or len(side) < QUARTER_SHARE * (len(side) + level):
         return 0
     view, count = Counter(sure).most_common(1)[0]
     if count < QUARTER_SHARE * len(sure):  # lines that read in no one view: left as is

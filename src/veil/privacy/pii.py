@@ -274,12 +274,6 @@ _LEGAL_FORM = re.compile(
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 _SPELLED_EMAIL = re.compile(r"[\w.+-]+\s*[\[({<]\s*at\s*[\])}>]\s*[\w-]+"
                             r"(?:\s*(?:\.|[\[({<]?\s*dot\s*[\])}>]?)\s*[\w-]+)+", re.IGNORECASE)
-#: An e-mail address whose "@" OCR read as a letter or dropped ("przybylski.hoicloud.com" for
-#: "przybylski.h@icloud.com", "annak99gmail.com"): a mail provider's domain run on to the word
-#: before it. A provider's own site ("www.gmail.com", "Outlook.com") has nothing run on.
-_GLUED_MAIL = re.compile(r"(?<![\w.+-])[\w.+-]*[^\W_](?:gmail|googlemail|outlook|hotmail|yahoo|icloud|gmx|posteo|"
-                         r"protonmail|yandex|fastmail|tutanota|btinternet|libero|seznam|laposte)\.[a-z]{2,3}\b",
-                         re.IGNORECASE)
 #: An IBAN, grouped or not: a country code, two check digits and 11-30 letters and digits
 #: (:func:`id_score` asks for 12 digits or more in it).
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
@@ -531,9 +525,17 @@ _MENTION_CUES = {"FOLLOW", "US", "ME", "BY", "ON", "VIA", "WITH", "TAG", "DM", "
 _SERVICE_NAMES = "|".join(_HANDLE_SERVICES)
 _SERVICE_NAME = re.compile(_SERVICE_NAMES, re.IGNORECASE)
 #: Mail providers: "anna @gmail" is an e-mail address that lost its ".com", not a mention.
-_MAIL_PROVIDERS = {"GMAIL", "GOOGLEMAIL", "OUTLOOK", "HOTMAIL", "YAHOO", "ICLOUD", "GMX", "WEB", "POSTEO", "PROTON",
-                   "PROTONMAIL", "AOL", "LIVE", "MSN", "MAIL", "YANDEX", "QQ", "FASTMAIL", "TUTANOTA", "ORANGE",
-                   "FREE", "LAPOSTE", "LIBERO", "VIRGILIO", "ONET", "WP", "SEZNAM", "T-ONLINE", "BTINTERNET", "ME"}
+#: Mail providers whose names no common word ends in: their domain run on to a word is an address.
+_DISTINCT_MAIL_PROVIDERS = {"GMAIL", "GOOGLEMAIL", "OUTLOOK", "HOTMAIL", "YAHOO", "ICLOUD", "GMX", "POSTEO",
+                            "PROTONMAIL", "YANDEX", "FASTMAIL", "TUTANOTA", "BTINTERNET", "LIBERO", "SEZNAM",
+                            "LAPOSTE"}
+_MAIL_PROVIDERS = _DISTINCT_MAIL_PROVIDERS | {"WEB", "PROTON", "AOL", "LIVE", "MSN", "MAIL", "QQ", "ORANGE", "FREE",
+                                              "VIRGILIO", "ONET", "WP", "T-ONLINE", "ME"}
+#: An e-mail address whose "@" OCR read as a letter or dropped ("przybylski.hoicloud.com" for
+#: "przybylski.h@icloud.com", "annak99gmail.com"): a mail provider's domain run on to the word
+#: before it. A provider's own site ("www.gmail.com", "Outlook.com") has nothing run on.
+_GLUED_MAIL = re.compile(r"(?<![\w.+-])[\w.+-]*[^\W_](?:" + "|".join(sorted(_DISTINCT_MAIL_PROVIDERS))
+                         + r")\.[a-z]{2,3}\b", re.IGNORECASE)
 
 
 def mentioned_handles(text: str) -> list[str]:
