@@ -28,12 +28,16 @@ This check writes, with no image and no OCR (the classifier alone, on the line a
 - ``surname_initial``: a census surname that is an English word, then an initial, as class
   lists and rotas write names ("Stone J.", "Wood, R."): share read as ``name``;
 - ``vietnamese``: 8 Vietnamese forms of address before 24 Vietnamese given names;
+- ``staff_labels``: a staff role (before a colon, or a nurse's or agent's title without one),
+  then a surname that is an English word, as badges, a ward's board and receipts write who
+  serves ("Nurse: Baker", "Cashier: Hunter", "Pharmacist: Fisher", "NURSE SMITH"): share
+  read as ``name``;
 - ``public``: the public side, lines signs and adverts write with the same phrases and no
   person ("Welcome Home", "Hello Sydney", "Thank you NHS", "Happy Birthday Grandma") and
   codes after a word that are no plate ("FLIGHT BA 2490", "MODEL XR 2000"), shops' profiles
   and letters after a sign's word ("Gate B.", "Park A."), and shops' and museums' user names
   or a service's name before a word ("Follow us on Instagram: cityzoo", "Follow us @joesbakery",
-  "Line: Northern"):
+  "Line: Northern"), a shift or state after a staff role ("Nurse: Day", "Manager: Sales"):
   share read as ``public``.
 
     .venv/bin/python benchmarks/addressed_names.py
@@ -88,6 +92,10 @@ EMAIL_LOCALES = ("en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", 
 #: User names as people pick them: given name, surname, initial, a number.
 HANDLES = ("{first}.{l}{n}", "{first}{last}", "{first}_{last}", "{first}{n}", "the.real.{first}", "{first}.{last}{n}",
            "{first}{l}{n}", "{l}{first}")
+#: Staff roles as a badge, a ward's board or a receipt labels who serves.
+STAFF_LINES = ("Nurse: {}", "NURSE: {}", "Cashier: {}", "Your server: {}", "Pharmacist: {}", "Manager: {}",
+               "Duty manager: {}", "Receptionist: {}", "Technician: {}", "Midwife: {}", "Photo: {}", "Consultant: {}",
+               "Nurse {}", "NURSE {}", "Agent {}")
 VIETNAMESE_TITLES = ("Cô", "Bác", "Ông", "Bà", "Chị", "Chú", "Thầy", "CÔ")
 #: Vietnamese given names (one syllable, as a form of address is followed).
 VIETNAMESE_GIVEN = ("Lan", "Hùng", "Mai", "Hoa", "Dũng", "Tuấn", "Hương", "Minh", "Thảo", "Linh", "Nam", "Phương",
@@ -115,7 +123,9 @@ PUBLIC = (
     "Instagram: @thecoffeehouse", "Facebook: Joes Bakery", "Follow us @joesbakery", "Line: Northern", "LINE 2",
     "Signal: red", "Steam: open", "Discord: Join our server", "Twitch: live now", "Snapchat: Stories",
     "TikTok: trending", "YouTube: Subscribe", "Follow us on TikTok @citybakes", "@cityzoo", "@home", "index.html",
-    "co.uk", "ext.24", "v2.1", "Room4B", "open_now", "sale.today")
+    "co.uk", "ext.24", "v2.1", "Room4B", "open_now", "sale.today",
+    "Nurse: Day", "Nurse: Station 4", "Manager: Sales", "Manager: Available", "Operator: Ready", "Server: Offline",
+    "Cashier: Closed", "Pharmacist: On duty", "Technician: Required", "Guest: house")
 
 
 def _share(lines: list[str], wanted: Callable[[str], bool], text_category: Any) -> dict[str, Any]:
@@ -159,6 +169,8 @@ def groups(per_locale: int = 12) -> dict[str, tuple[list[str], Callable[[str], b
             local, domain = (fake.email() if k % 2 else fake.company_email()).split("@")
             host = domain.rsplit(".", 1)[0]
             emails += [form.format(local=local, domain=domain, host=host) for form in DAMAGED_EMAILS]
+    staff = [STAFF_LINES[i % len(STAFF_LINES)].format(surname) for i, surname in
+             enumerate(s for s in name_cues.WORD_SURNAMES for _ in range(3))]
     pairs = [(surname, letter) for surname in name_cues.WORD_SURNAMES for letter in "AJMR"]
     initials = [f"{s}, {c}." if k % 2 else f"{s} {c}." if k % 3 else f"{s.upper()} {c}."
                 for k, (s, c) in enumerate(pairs)]
@@ -167,6 +179,7 @@ def groups(per_locale: int = 12) -> dict[str, tuple[list[str], Callable[[str], b
             "personal_sites": (sites, lambda c: c == "name"), "profiles": (profiles, lambda c: c == "name"),
             "handles": (handles, private), "damaged_emails": (emails, private),
             "surname_initial": (initials, lambda c: c == "name"), "vietnamese": (vietnamese, lambda c: c == "name"),
+            "staff_labels": (staff, lambda c: c == "name"),
             "public": (list(PUBLIC), lambda c: c == "public")}
 
 

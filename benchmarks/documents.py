@@ -1,6 +1,6 @@
 """Documents and screenshots filling the frame: private lines large, or small and many.
 
-Users photograph documents and send screenshots for an MLLM to read. Two sets, drawn in
+Users photograph documents and send screenshots for an MLLM to read. Four sets, drawn in
 every TrueType font of the real-photo check's pool (:func:`veil.realcheck.font_pool`, none
 used in training), each read after protection by RapidOCR and Tesseract (when installed):
 
@@ -12,6 +12,10 @@ used in training), each read after protection by RapidOCR and Tesseract (when in
   number: ..."), or a payment card's number in four groups and "Card holder: A. SURNAME".
   The private kinds are the surname, the given name (the holder line on payment cards)
   and the card number.
+* ``receipts``: till receipts (576 px wide, a thermal roll): the shop, five items with
+  their prices and the total are public, what a user asks an MLLM to add up or split; the
+  cashier's given name ("Cashier: Grace", "CASHIER RUBY", "Served by Joy"; half of them
+  English words), the loyalty member's name and card number are private.
 * ``chats``: chat-app screenshots at 720x1280 and 1080x1920: the contact's name in the
   title bar, four public messages in bubbles, then a phone number and an e-mail address
   written in messages ("My number: ...", "mail me at ..."). Small UI text on flat colour.
@@ -22,7 +26,9 @@ does (:func:`photographed`: perspective, darkening, noise, JPEG quality 45). ``-
 turns every document (90, 180 or 270 degrees counter-clockwise: a photo whose orientation
 tag was lost) or mirrors it (a selfie camera, a document seen in a mirror), or both
 (``mirror90``, ``mirror270``: mirrored, then turned) before protection; the engines then
-read the protected image as it is and turned back.
+read the protected image as it is and turned back. ``--dark`` draws the chats in a messaging
+app's dark theme (light text on dark bubbles) and prints the cards light on dark stock (each
+card's negative), as dark mode and black cards show them.
 
     .venv/bin/python benchmarks/documents.py --anonymizer runs/demo/train/model
     .venv/bin/python benchmarks/documents.py --anonymizer runs/demo/train/model --camera
@@ -71,6 +77,16 @@ ORIENTS = {"upright": (lambda im: im, lambda im: im), "90": (_turned(1), _turned
 
 def _norm(text: str) -> str:
     return re.sub(r"[^A-Z0-9@.]", "", text.upper())
+
+
+def read_in(private: str, joined: str, public: list[str]) -> bool:
+    """``private`` read in ``joined`` (every line the engines read, run together), not counting
+    where it is only part of a public word: the cashier "Mark" in "GREENLEAF MARKET"."""
+    target = _norm(private)
+    for word in {_norm(w) for w in public}:
+        if target in word and word != target:
+            joined = joined.replace(word, "|")
+    return target in joined
 
 
 def _fonts() -> list[tuple[str, object]]:
@@ -151,7 +167,71 @@ def _idcards(seed: int) -> list[dict[str, object]]:
     return cards
 
 
-def _chats(seed: int) -> list[dict[str, object]]:
+#: The sets, as the summary names them.
+SETS = {"cards": "business cards", "chats": "chat screenshots", "idcards": "member and payment cards",
+        "receipts": "till receipts"}
+STORES = ("GREENLEAF MARKET", "CORNER GROCER", "HARBOR PHARMACY", "CITY HARDWARE", "SUNRISE BAKERY")
+ITEMS = ("Milk", "Bread", "Eggs", "Coffee beans", "Apples", "Rice", "Tomatoes", "Cheddar", "Pasta", "Orange juice",
+         "Bananas", "Yogurt", "Butter", "Olive oil", "Batteries", "Tea")
+#: How a receipt names the cashier.
+CASHIER_LINES = ("Cashier: {}", "CASHIER {}", "Served by {}", "Server: {}", "Your cashier: {}", "Cashier {}")
+#: Given names that are English words too (alone on a sign they are public words).
+WORD_GIVEN = ("Grace", "Rose", "Mark", "Hope", "Ruby", "Victor", "Frank", "Iris", "Dean", "Joy")
+
+
+def _receipts(seed: int) -> list[dict[str, object]]:
+    """Till receipts, 576 px wide (a 72 mm thermal roll at 203 dpi): the shop and every item,
+    price and the total are public (what a user asks an MLLM to add up or split); the
+    cashier's given name (half of them English words; "Cashier: Grace", "CASHIER GRACE",
+    "Served by Grace", ...: :data:`CASHIER_LINES`), the loyalty
+    member's name and the member card's number are private."""
+    import cv2
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    from veil.realcheck import FIRST_NAMES, _d, _pick, _rng, make_name
+
+    rng = _rng(seed, "till-receipts")
+    receipts = []
+    for key, path in _fonts():
+        for size in (24, 30):
+            store = _pick(rng, STORES)
+            cashier = _pick(rng, WORD_GIVEN if rng.integers(2) else FIRST_NAMES)
+            member, card = make_name(rng), f"{_d(rng, 4)} {_d(rng, 4)} {_d(rng, 4)}"
+            picks = rng.choice(len(ITEMS), size=5, replace=False)
+            prices = [f"{int(rng.integers(0, 10))}.{_d(rng, 2)}" for _ in picks]
+            total = f"{sum(float(p) for p in prices):.2f}"
+            served = _pick(rng, CASHIER_LINES)
+            served = served.format(cashier.upper() if served.isupper() else cashier)  # "CASHIER RUBY"
+            lines = [(store, 1.3), (served, 1.0), ("", 1.0),
+                     *((f"{ITEMS[i]}", 1.0, price) for i, price in zip(picks, prices, strict=True)),
+                     ("", 1.0), ("TOTAL", 1.2, total), ("", 1.0), (f"Member: {member}", 1.0),
+                     (f"Card no. {card}", 1.0), ("Thank you for shopping!", 1.0)]
+            w, h = 576, int(size * 1.6 * (len(lines) + 2))
+            im = Image.new("RGB", (w, h), tuple(int(v) for v in rng.integers(238, 256, 3)))
+            d = ImageDraw.Draw(im)
+            y = size
+            for text, scale, *right in lines:
+                font = ImageFont.truetype(str(path), int(size * scale))
+                d.text((24, y), text, font=font, fill=(40, 40, 40))
+                if right:
+                    d.text((w - 24 - int(d.textlength(right[0], font=font)), y), right[0], font=font, fill=(40, 40, 40))
+                y += int(size * scale * 1.6)
+            tilt = cv2.getRotationMatrix2D((w / 2, h / 2), float(rng.uniform(-3, 3)), 1.0)
+            arr = cv2.warpAffine(np.asarray(im), tilt, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+            public = [*store.split(), *(w for i in picks for w in ITEMS[i].split()), *prices, "TOTAL", total]
+            receipts.append({"font": key, "size": [w, h], "image": arr, "public": public,
+                             "private": {"cashier": cashier, "member": member, "card": card}})
+    return receipts
+
+
+#: A chat app's colours: page, title bar, its text, the two bubbles, message text.
+CHAT_THEMES = {"light": ((255, 255, 255), (7, 94, 84), (255, 255, 255), (240, 240, 240), (220, 248, 198),
+                         (20, 20, 20)),
+               "dark": ((11, 20, 26), (31, 44, 52), (233, 237, 239), (32, 44, 51), (0, 92, 75), (233, 237, 239))}
+
+
+def _chats(seed: int, theme: str = "light") -> list[dict[str, object]]:
     import numpy as np
     from PIL import Image, ImageDraw, ImageFont
 
@@ -163,11 +243,12 @@ def _chats(seed: int) -> list[dict[str, object]]:
         for w, h, fs in CHAT_SIZES:
             name = make_name(rng)
             private = {"name": name, "phone": make_phone(rng), "email": make_email(rng, name)}
-            im = Image.new("RGB", (w, h), (255, 255, 255))
+            page, bar, bar_ink, bubble, own_bubble, ink = CHAT_THEMES[theme]
+            im = Image.new("RGB", (w, h), page)
             d = ImageDraw.Draw(im)
-            d.rectangle([0, 0, w, 4 * fs], fill=(7, 94, 84))
+            d.rectangle([0, 0, w, 4 * fs], fill=bar)
             d.text((int(1.5 * fs), int(1.2 * fs)), name, font=ImageFont.truetype(str(path), int(1.3 * fs)),
-                   fill=(255, 255, 255))
+                   fill=bar_ink)
             font = ImageFont.truetype(str(path), fs)
             y, public = 6 * fs, []
             for i in range(4):
@@ -175,11 +256,11 @@ def _chats(seed: int) -> list[dict[str, object]]:
                 public += message.split()
                 x = fs if i % 2 == 0 else int(0.3 * w)
                 d.rounded_rectangle([x - 10, y - 10, x + int(0.6 * w), y + int(1.6 * fs)], radius=12,
-                                    fill=(220, 248, 198) if i % 2 else (240, 240, 240))
-                d.text((x, y), message, font=font, fill=(20, 20, 20))
+                                    fill=own_bubble if i % 2 else bubble)
+                d.text((x, y), message, font=font, fill=ink)
                 y += int(3.2 * fs)
-            d.text((fs, y), "My number: " + private["phone"], font=font, fill=(20, 20, 20))
-            d.text((fs, y + int(2.5 * fs)), "mail me at " + private["email"], font=font, fill=(20, 20, 20))
+            d.text((fs, y), "My number: " + private["phone"], font=font, fill=ink)
+            d.text((fs, y + int(2.5 * fs)), "mail me at " + private["email"], font=font, fill=ink)
             shots.append({"font": key, "size": [w, h], "image": np.asarray(im), "private": private,
                           "public": public})
     return shots
@@ -224,14 +305,18 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--anonymizer", action="append", help="anonymizer spec or model folder (repeatable)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=None, help="default: runs/bench/documents.json (documents_camera.json with "
-                    "--camera)")
+    ap.add_argument("--out", default=None, help="default: runs/bench/documents.json (documents_dark_camera.json with "
+                    "--dark --camera)")
     ap.add_argument("--camera", action="store_true",
                     help="photograph every document first: perspective, darkening, noise, JPEG 45 (photographed())")
+    ap.add_argument("--sets", nargs="+", choices=sorted(SETS), help="the sets to run (default: all)")
+    ap.add_argument("--dark", action="store_true",
+                    help="dark mode: chats in a dark theme, cards printed light on dark stock (their negative)")
     ap.add_argument("--orient", choices=sorted(ORIENTS), default="upright",
                     help="turn or mirror every document before protection (the attacker turns it back)")
     args = ap.parse_args(argv)
-    suffix = ("_camera" if args.camera else "") + ("" if args.orient == "upright" else f"_{args.orient}")
+    suffix = (("_dark" if args.dark else "") + ("_camera" if args.camera else "")
+              + ("" if args.orient == "upright" else f"_{args.orient}"))
     args.out = args.out or f"runs/bench/documents{suffix}.json"
     specs = ["identity", *(args.anonymizer or ["faceblur"])]
 
@@ -245,14 +330,19 @@ def main(argv: list[str] | None = None) -> int:
 
     limit_threads(2)
     engines = attack_engines()
-    sets = {"cards": _cards(args.seed), "chats": _chats(args.seed), "idcards": _idcards(args.seed)}
+    sets = {"cards": _cards(args.seed), "chats": _chats(args.seed, "dark" if args.dark else "light"),
+            "idcards": _idcards(args.seed), "receipts": _receipts(args.seed)}
+    if args.dark:  # black business and member cards: the same print, light on dark
+        sets.update({name: [dict(doc, image=np.ascontiguousarray(255 - doc["image"])) for doc in sets[name]]
+                     for name in ("cards", "idcards")})
     if args.camera:
         rng = np.random.default_rng(args.seed)
         sets = {name: [dict(doc, image=photographed(doc["image"], rng)) for doc in docs] for name, docs in sets.items()}
     turn, undo = ORIENTS[args.orient]
     sets = {name: [dict(doc, image=turn(doc["image"])) for doc in docs] for name, docs in sets.items()}
-    print(f"{len(sets['cards'])} business cards, {len(sets['chats'])} chat screenshots, {len(sets['idcards'])} "
-          f"member and payment cards ({len(_fonts())} fonts); engines: {', '.join(engines)}")
+    sets = {name: docs for name, docs in sets.items() if name in (args.sets or SETS)}  # the same images as in full
+    print(", ".join(f"{len(docs)} {SETS[name]}" for name, docs in sets.items())
+          + f" ({len(_fonts())} fonts); engines: {', '.join(engines)}")
     rows = []
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -275,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
                 joined = _norm("".join(texts))
                 words = {_norm(w) for t in texts for w in t.split()}
                 for k in kinds:
-                    hit = _norm(doc["private"][k]) in joined
+                    hit = read_in(doc["private"][k], joined, doc["public"])
                     read[k] += hit
                     if hit:
                         leaks.append({"font": doc["font"], "size": doc["size"], "kind": k})
@@ -295,9 +385,8 @@ def main(argv: list[str] | None = None) -> int:
                 if ok:
                     slug = re.sub(r"[^A-Za-z0-9._=-]+", "_", spec).strip("_")
                     atomic_write_bytes(out.with_name(f"{out.stem}_{set_name}_{slug}.png"), png.tobytes())
-    atomic_write_text(out, json.dumps({"seed": args.seed, "camera": args.camera, "orient": args.orient,
-                                       "engines": list(engines),
-                                       "rows": rows}, indent=1))
+    atomic_write_text(out, json.dumps({"seed": args.seed, "camera": args.camera, "dark": args.dark,
+                                       "orient": args.orient, "engines": list(engines), "rows": rows}, indent=1))
     print(f"wrote {out}")
     return 0
 

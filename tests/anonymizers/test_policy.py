@@ -614,8 +614,9 @@ def test_a_name_written_one_word_a_line_is_joined_but_a_sign_board_is_not() -> N
 def test_a_name_under_or_beside_the_words_that_introduce_it_is_a_name() -> None:
     """A "HELLO my name is" badge: "SKY" alone is a word, the line over it says a person is
     meant (small print over a large name, stacked); a form's "Name:" with its value cut apart
-    on one row. Not when the cue is far above, in another column or says no name, nor when
-    the value is a word that no introduction makes a name ("I AM" over "BRAVE")."""
+    on one row; a staff label ("NURSE:", "Cashier:") over or before a name. Not when the cue
+    is far above, in another column or says no name, nor when the value is a word that no
+    introduction makes a name ("I AM" over "BRAVE")."""
     from veil.anonymizers.guides import join_cued_names
     from veil.privacy.pii import text_category
 
@@ -627,6 +628,10 @@ def test_a_name_under_or_beside_the_words_that_introduce_it_is_a_name() -> None:
     assert judged(badge) == ["public", "public", "name"]
     form = [(_line(0, 0, 60, 30), "Name:", 1.0), (_line(120, 2, 200, 30), "Wren", 1.0)]
     assert judged(form) == ["public", "name"]
+    nurse = [(_line(60, 0, 200, 30), "NURSE:", 1.0), (_line(50, 40, 210, 90), "Baker", 1.0)]  # a ward's badge
+    assert judged(nurse) == ["public", "name"]
+    till = [(_line(0, 0, 90, 30), "Cashier:", 1.0), (_line(110, 2, 190, 30), "Radek", 1.0)]  # a receipt's row
+    assert judged(till) == ["public", "name"]
 
     far = [(_line(80, 0, 180, 15), "my name is", 1.0), (_line(50, 300, 210, 360), "SKY", 1.0)]
     other_column = [(_line(0, 0, 100, 15), "my name is", 1.0), (_line(300, 20, 400, 80), "SKY", 1.0)]

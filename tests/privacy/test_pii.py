@@ -180,7 +180,8 @@ def test_place_names_among_given_names_stay_public(text: str) -> None:
 
 
 @pytest.mark.parametrize("text", ["Coach Frost", "PASTOR BAKER", "Fr. Brown", "Rabbi Stone", "Aunt Rose",
-                                  "Sgt. Baker", "Col. White", "Deputy Page", "Nurse Ward", "Chief Brody"])
+                                  "Sgt. Baker", "Col. White", "Deputy Page", "Nurse Ward", "Chief Brody",
+                                  "Nurse Smith", "NURSE BAKER", "Agent Cooper"])
 def test_a_role_before_a_surname_that_is_a_word_is_a_name(text: str) -> None:
     """People are called by their role and surname; the surname alone is a dictionary word."""
     assert text_category(text) == "name"
@@ -572,6 +573,21 @@ def test_a_given_name_a_greeting_or_introduction_addresses(text: str, category: 
     assert text_category(text) == category
 
 
+@pytest.mark.parametrize(("text", "category"), [
+    ("Cashier Joy", "name"), ("CASHIER RUBY", "name"), ("Server Radek", "name"), ("Host Mark", "name"),
+    ("CashierVictor", "name"), ("ServedbyMark", "name"), ("Servedby Mark", "name"), ("MynameisOliver", "name"),
+    ("Cashier Desk", "public"), ("Host Stand", "public"), ("Cashier Wanted", "public"), ("Barista Training", "public"),
+    ("CashierDesk", "public"), ("ServerRoom", "public"), ("WelcomeHome", "public"), ("YouTube", "public"),
+])
+def test_a_receipts_cashier_is_a_name_with_no_colon_or_no_spaces(text: str, category: str) -> None:
+    """A till receipt names who served without a colon ("CASHIER RUBY"), and OCR runs small
+    print together ("CashierVictor", "ServedbyMark", "Servedby Mark"): a counter's staff word
+    or a phrase that introduces a person, then names, is a name; a counter's thing after the
+    staff word ("Cashier Desk", "ServerRoom") and run-together words with no name stay
+    public."""
+    assert text_category(text) == category
+
+
 @pytest.mark.parametrize(("cue", "value", "joined", "category"), [
     ("HELLO my name is", "SKY", "My name is SKY", "name"), ("my nameis", "Cash", "My name is Cash", "name"),
     ("Call me", "Stone", "My name is Stone", "name"), ("Name:", "Wren", "Name: Wren", "name"),
@@ -580,6 +596,7 @@ def test_a_given_name_a_greeting_or_introduction_addresses(text: str, category: 
     ("HELLO", "Sky", None, None), ("NO PARKING", "TARIQ", None, None), ("NAME TAG", "Sky", None, None),
     ("WILLIAM", "Cash", None, None), ("My name is Sky", "Grant", None, None),
     ("Patient:", "Hill", "Patient: Hill", "name"), ("LEARNER DRIVER", "Hill", None, None),
+    ("NURSE:", "Baker", "NURSE: Baker", "name"), ("Nurse:", "Day", "Nurse: Day", "public"),
 ])
 def test_a_line_that_introduces_a_name_joins_the_line_under_it(cue: str, value: str, joined: str | None,
                                                                category: str | None) -> None:
@@ -715,11 +732,20 @@ def test_a_line_of_a_postal_address(text: str, postal: bool) -> None:
     ("Customer: Service Desk", "public"), ("Guest: Wi-Fi", "public"), ("Owner: Private", "public"),
     ("Patient: please check in at reception", "public"), ("CUSTOMER PARKING: 2 HOURS", "public"),
     ("Sender: Acme Ltd", "public"), ("Visitor: Car Park", "public"),
+    # staff roles: a badge, a ward's board, a receipt
+    ("NURSE: Baker", "name"), ("Cashier: Baker", "name"), ("Pharmacist: Fisher", "name"),
+    ("Manager: Brown", "name"), ("Photo: Jane Hill", "name"), ("Kassiererin: Vogel", "name"),
+    ("Nurse: Day", "public"), ("Operator: Ready", "public"), ("Manager: Sales", "public"),
+    ("Nurse: Station 4", "public"), ("Server: Offline", "public"), ("Manager: Available", "public"),
+    # a small first letter: a name where OCR takes it for its capital or the label is small too
+    ("Guest: house", "public"), ("guest: stone", "name"), ("patient: hill", "name"),
 ])
 def test_a_role_label_says_the_words_after_it_are_a_name(text: str, category: str) -> None:
-    """A person's role before a colon ("Patient:", "Tenant:", "Attn:") makes the names after
-    it a name, though each is a word too ("Hill", "Wood"; "stone" as OCR reads a capital S);
-    a value of words that are no names, a sentence, a business or a place stays public."""
+    """A person's role before a colon ("Patient:", "Tenant:", "Attn:", "Nurse:", "Cashier:")
+    makes the names after it a name, though each is a word too ("Hill", "Wood", "Baker";
+    "stone" as OCR reads a capital S); a value of words that are no names, a shift or state
+    ("Day", "Ready"), a sentence, a business or a place stays public, and so does a small
+    word the label's capitals set apart ("Guest: house")."""
     assert text_category(text) == category
 
 

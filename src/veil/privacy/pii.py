@@ -108,6 +108,30 @@ _ROLE_LABELS = {"PATIENT", "RESIDENT", "CLIENT", "CUSTOMER", "TENANT", "LANDLORD
                 "CLIENTE", "DESTINATARIO", "REMITENTE", "ALUMNO", "ALUMNA", "DESTINATAIRE", "EXPEDITEUR",
                 "LOCATAIRE", "ELEVE", "MITTENTE", "INQUILINO", "HUURDER", "KLANT", "AFZENDER",
                 "GEADRESSEERDE"}
+#: Staff roles a badge, a ward's board or a receipt writes before the name of who serves
+#: ("Nurse: Baker", "Cashier: Brenda", "Pharmacist: Fisher"): read as :data:`_ROLE_LABELS` are
+#: (a colon, names after it), less a shift or a state after them (:data:`_DUTY_WORDS`).
+_STAFF_LABELS = {"NURSE", "MIDWIFE", "CARER", "PHYSICIAN", "SURGEON", "DENTIST", "PHARMACIST", "THERAPIST",
+                 "PARAMEDIC", "RECEPTIONIST", "CASHIER", "SERVER", "WAITER", "WAITRESS", "HOST", "HOSTESS", "BARISTA",
+                 "BARTENDER", "STYLIST", "MANAGER", "SUPERVISOR", "ASSISTANT", "ASSOCIATE", "CLERK", "ADVISOR",
+                 "ADVISER", "CONSULTANT", "TECHNICIAN", "ENGINEER", "OPERATOR", "COURIER", "INSTRUCTOR", "TRAINER",
+                 "LECTURER", "PRINCIPAL", "CARETAKER", "CONCIERGE", "ATTENDANT", "STEWARD", "STEWARDESS", "OFFICER",
+                 "INSPECTOR", "AGENT", "COACH", "CHEF", "PHOTOGRAPHER", "PHOTO", "AUTHOR", "REPORTER", "PRESENTER",
+                 "SPEAKER", "PRESCRIBER", "ARZT", "ARZTIN", "PFLEGER", "PFLEGERIN", "KASSIERER", "KASSIERERIN",
+                 "MEDICO", "ENFERMERA", "ENFERMERO", "CAJERO", "CAJERA", "MEDECIN", "INFIRMIER", "INFIRMIERE",
+                 "CAISSIER", "CAISSIERE"}
+#: Staff of a till or a counter, whom a receipt or a badge names without a colon too
+#: ("CASHIER RUBY", "Server Joy"; "Server Room" and "Host Stand" name no one).
+_COUNTER_STAFF = {"CASHIER", "SERVER", "WAITER", "WAITRESS", "HOST", "HOSTESS", "BARISTA", "BARTENDER", "CLERK",
+                  "OPERATOR", "ASSOCIATE", "STYLIST", "TECHNICIAN", "COURIER", "RECEPTIONIST", "PHARMACIST",
+                  "ADVISOR", "ADVISER", "ATTENDANT", "KASSIERER", "KASSIERERIN", "CAJERO", "CAJERA", "CAISSIER",
+                  "CAISSIERE"}
+#: Shifts and states a role label is followed by, each a census surname or a given name of
+#: some list too ("Nurse: Day", "Operator: Ready", "Patient: Unknown"): not a person.
+_DUTY_WORDS = {"DAY", "DUTY", "CALL", "READY", "MAIN", "NEW", "SALES", "KEY", "BANK", "JUNIOR", "HEAD", "EARLY", "SOON",
+               "BACK", "FREE", "IN", "SELF", "TEMP", "TBC", "TBA", "UNKNOWN"}
+#: Small letters shaped as their capitals, which OCR reads in either case ("stone" for "Stone").
+_CASE_ALIKE = frozenset("cosuvwxz")
 # Labels of credentials and birth dates: what follows them is private whatever it reads.
 _SECRET_LABELS = {"PASSWORD", "PASSWD", "PWD", "PASSCODE", "PASSPHRASE", "PASSWORT", "USERNAME", "LOGIN", "DOB",
                   "BORN", "BIRTH", "GEBURTSDATUM", "NAISSANCE", "NACIMIENTO"}
@@ -305,12 +329,13 @@ _ROLE_TITLES = {
 _ROLE_OBJECTS = {"HOUSE", "BAY", "CALL", "HEAD", "CHRISTMAS", "BIRD", "PASS", "BOARD", "BANK", "CENTER", "KEY",
                  "CLASS", "CARD", "CHAIR", "DESK", "ROOM", "TIME", "DAY", "SHIP", "BUS", "CAR", "BOOK"}
 #: Trades that are surnames too: after a rank or a working role they name a job ("Chief Baker",
-#: "Coach Driver", "Head Porter"), not a person (:data:`_JOB_ROLES`).
+#: "Coach Driver", "Head Porter"), not a person (:data:`_JOB_ROLES`). A nurse or an agent is
+#: no trade's head: "Nurse Baker", "Agent Smith" are people.
 _TRADES = {"BAKER", "COOK", "BUTLER", "CARPENTER", "MASON", "PORTER", "FISHER", "FARMER", "MILLER", "TURNER",
            "WEAVER", "HUNTER", "GARDENER", "GARDNER", "POTTER", "DRIVER", "PAINTER", "CLERK", "STEWARD", "SHEPHERD",
            "GUARD", "WARDEN", "KEEPER", "BREWER", "BUTCHER", "PILOT", "SINGER", "DEALER", "MARSHAL", "SMITH",
            "CHANDLER", "TAILOR", "COOPER", "FLETCHER", "THATCHER", "GLOVER", "DYER", "SAWYER", "SEXTON", "WALKER"}
-_JOB_ROLES = {"CHIEF", "DEPUTY", "COACH", "CHEF", "NURSE", "AGENT"}
+_JOB_ROLES = {"CHIEF", "DEPUTY", "COACH", "CHEF"}
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 #: Digits OCR reads for a letter inside a word ("W6jcik" for "Wójcik", "B0NNER"), and the letter.
 _DIGIT_SLIPS = str.maketrans("01568", "OISGB")
@@ -1504,6 +1529,8 @@ def text_category(text: str, confidence: float = 1.0, min_confidence: float = 0.
             best = "name"  # "Surname: STRAND": the label says whose
         elif best == "public" and _role_labelled_name(label, value):
             best = "name"  # "Patient: Hill", "Tenant: Wood": the label says a person, the value is names
+    elif best == "public" and _counter_staff_name(text):
+        best = "name"  # "CASHIER RUBY", "Server Joy": a till's staff word, then names
     if best == "public" and _name_beside_number(text):
         best = "name"  # "Chloe, 9", "Locker 12 - Kowalski": a number beside a name hides none of it
     if best == "public" and _secret_after_label(text):
@@ -1515,6 +1542,9 @@ def text_category(text: str, confidence: float = 1.0, min_confidence: float = 0.
         best = "name"  # "Visit www.johnsmith.com": a person's site inside a sentence
     if best == "public" and _addressed_name(text):
         best = "name"  # "Hello my name is Oliver", "Welcome back, Oliver", "Love, Tom"
+    if best == "public" and (_addressed_name(spaced := _RUN_TOGETHER_WORDS.sub(" ", text), _ADDRESSED_RUN)
+                             or (spaced != text and _counter_staff_name(spaced))):
+        best = "name"  # "ServedbyMark", "Servedby Mark", "CashierVictor": small print OCR read without spaces
     if best == "public" and (_labelled_handle(text) or _bare_handle(text) or _mentioned_person(text)):
         best = "name"  # a person's user name: "Snapchat: anna.k99", "My insta is grace_hill", "@the.real.anna"
     if best == "public" and (foreign_script_share(text) >= FOREIGN_SCRIPT_SHARE or mixes_scripts(text)
@@ -1595,29 +1625,50 @@ def postal_line(text: str) -> bool:
             or any(w in _POSTAL_STREET_ENDS or w.endswith(_POSTAL_COMPOUND_ENDS) for w in words))
 
 
+#: A label's last word and the punctuation after it ("Patient:", "Given names :", "Attn. -").
+_LABEL_END = re.compile(r"([^\W\d_]+)([\s:.,\-–]*)$")
+
+
+def _counter_staff_name(text: str) -> bool:
+    """True when ``text`` is a till's or counter's staff word (:data:`_COUNTER_STAFF`) and
+    then names, without a colon: "CASHIER RUBY", "Server Joy"; not "Server Room", "Cashier
+    Desk" (:func:`_role_labelled_name` judges the names)."""
+    staff = re.fullmatch(r"\s*([^\W\d_]+)\s+(\S.*)", text)
+    return (staff is not None and staff.group(1).upper() in _COUNTER_STAFF
+            and _role_labelled_name(staff.group(1), staff.group(2))
+            and not _ROLE_OBJECTS & set(staff.group(2).upper().split()))
+
+
 def _role_labelled_name(label: str, value: str) -> bool:
     """True when a person's role ends ``label`` (:data:`_ROLE_LABELS`; a line's text before its
     last colon) and ``value``, the one to three words after the colon, are each a common census
-    name (in any case: OCR reads "Stone" as "stone"), or capitalised and an initial, a form of
+    name or a listed given name (in any case: OCR reads "Stone" as "stone"; "Radek" though a
+    dictionary has the word), or capitalised and an initial, a form of
     address or a word no dictionary knows: "Patient: Hill", "Tenant: Wood", "Attn: J. Reed",
     "Kunde: Vogel"; not "Customer: Service Desk", "Guest: Wi-Fi", "Owner: Private", nor a place
-    or a business ("Sender: Acme Ltd")."""
+    or a business ("Sender: Acme Ltd"). Staff roles too (:data:`_STAFF_LABELS`: "Nurse: Baker",
+    "Cashier: Brenda"), not before a shift or a state ("Nurse: Day"). A small first letter
+    counts only where OCR mistakes it for its capital ("stone") or the label is small too:
+    "Guest: house" is no name."""
     label, value = fold_latin(label), fold_latin(value)
-    last = re.search(r"([A-Za-z]+)\W*$", label)
-    if not last or last.group(1).upper() not in _ROLE_LABELS:
+    last = _LABEL_END.search(label)
+    if not last or last.group(1).upper() not in _ROLE_LABELS | _STAFF_LABELS:
         return False
     words = value.split()
     if not 1 <= len(words) <= 3:
         return False
     plain = [w.rstrip(".,") for w in words]
-    if public_place(plain) or place_name(plain) or business_name(value) or street_line(value):
+    if (public_place(plain) or place_name(plain) or business_name(value) or street_line(value)
+            or any(w.upper() in _DUTY_WORDS for w in plain)):
         return False
+    small_label = not any(c.isupper() for c in label)
 
     def name_like(word: str) -> bool:
         up = word.upper()
         if not re.fullmatch(r"[^\W\d_][\w'’-]*", word) or up in _SIGNAGE or up in _NOT_ADDRESSED:
             return False
-        if is_common_name(up):
+        if ((is_common_name(up) or _census_or_world_given(up))  # "Cashier: Radek", though "radek" is a word
+                and (word[:1].isupper() or word[:1] in _CASE_ALIKE or small_label)):
             return True  # "Hill"; "stone" too: OCR reads a capital S, C, O, W as small
         return word[:1].isupper() and (len(up) == 1 or up in _HONORIFICS or (  # "J. Reed", "Mrs Hill"
             len(up) >= 3 and not is_known_word(word) and not is_misread_word(word) and not _other_known_words([word])))
@@ -1870,9 +1921,21 @@ _SIGN_OFFS = (r"love", r"cheers", r"kind\s+regards", r"regards", r"best\s+wishes
               r"yours\s+truly", r"sincerely", r"yours", r"xoxo", r"viele\s+grusse", r"liebe\s+grusse", r"grusse",
               r"gruss", r"bisous", r"amities", r"besos", r"un\s+abrazo", r"abrazos", r"baci", r"un\s+abbraccio",
               r"groetjes", r"beijos", r"abracos")
-_ADDRESSED = re.compile(
-    r"(?:^|(?<=[\s,.!:;\"(]))(?:(?:(?P<intro>" + "|".join(_INTRODUCTIONS) + ")|" + "|".join(_GREETINGS)
-    + r")(?:\s*[,:!]\s*|\s+)|(?:" + "|".join(_SIGN_OFFS) + r")\s*,\s*)(?P<name>[^\W\d_][\w'’-]*)", re.IGNORECASE)
+def _addressed_pattern(run_together: bool) -> re.Pattern[str]:
+    """A phrase of :data:`_INTRODUCTIONS`, :data:`_GREETINGS` or :data:`_SIGN_OFFS`, then the
+    name it addresses; with ``run_together`` the spaces inside a phrase are optional, as OCR
+    reads small print ("Servedby Mark"), not the one before the name ("HILTON" is no "Hi")."""
+    def phrases(group: tuple[str, ...]) -> str:
+        return "|".join(p.replace(r"\s+", r"\s*") if run_together else p for p in group)
+    return re.compile(
+        r"(?:^|(?<=[\s,.!:;\"(]))(?:(?:(?P<intro>" + phrases(_INTRODUCTIONS) + ")|" + phrases(_GREETINGS)
+        + r")(?:\s*[,:!]\s*|\s+)|(?:" + phrases(_SIGN_OFFS) + r")\s*,\s*)(?P<name>[^\W\d_][\w'’-]*)", re.IGNORECASE)
+
+
+_ADDRESSED = _addressed_pattern(run_together=False)
+_ADDRESSED_RUN = _addressed_pattern(run_together=True)
+#: Where OCR ran two words together, a small letter then a capital ("CashierVictor").
+_RUN_TOGETHER_WORDS = re.compile(r"(?<=[a-z])(?=[A-Z])")
 #: Given names that are months, seasons or greetings' objects more often than people
 #: ("Hello May", "Welcome Summer", "Happy Birthday Jesus" stays a name).
 _NOT_ADDRESSED = {"JANUARY", "FEBRUARY", "MARCH", "APRIL", "MAY", "JUNE", "JULY", "AUGUST", "SEPTEMBER", "OCTOBER",
@@ -1892,28 +1955,30 @@ def cued_name_line(cue: str, value: str) -> str | None:
     the classifier can judge, when ``cue`` ends by introducing or labelling a name with
     nothing after it: "HELLO my name is" + "Sky" -> "My name is Sky" (any introduction, as
     read: "my nameis", "Call me"), "NAME" + "Sage" -> "NAME: Sage" (a label takes its colon
-    back), "Patient:" + "Hill" -> "Patient: Hill" (a role labels a name with its colon only:
-    "LEARNER DRIVER" labels nothing); None when it does not ("NO PARKING")."""
+    back), "Patient:" / "NURSE:" + "Hill" -> "Patient: Hill" (a role or staff label labels a
+    name with its colon only: "LEARNER DRIVER" labels nothing); None when it does not ("NO
+    PARKING")."""
     folded = fold_latin(unicodedata.normalize("NFKC", cue)).strip()
     if _DANGLING_INTRODUCTION.search(folded):
         return f"My name is {value.strip()}"
-    last = re.search(r"([^\W\d_]+)([\s:.,]*)$", folded)
-    if last and (last.group(1).upper() in _NAME_LABELS
-                 or (last.group(1).upper() in _ROLE_LABELS and ":" in last.group(2))):  # "Patient:" over "Hill"
+    last = _LABEL_END.search(folded)
+    if last and (last.group(1).upper() in _NAME_LABELS  # "Patient:" over "Hill", "NURSE:" over "Baker"
+                 or (last.group(1).upper() in _ROLE_LABELS | _STAFF_LABELS and ":" in last.group(2))):
         return f"{cue.strip().rstrip(':').rstrip()}: {value.strip()}"
     return None
 
 
-def _addressed_name(text: str) -> bool:
+def _addressed_name(text: str, pattern: re.Pattern[str] | None = None) -> bool:
     """True when a capitalised given name follows a phrase that addresses, introduces, thanks
     or signs off a person (:data:`_INTRODUCTIONS`, :data:`_GREETINGS`, :data:`_SIGN_OFFS`): "Hello my name is
     Oliver", "Your server today is Marco", "Welcome back, Oliver", "Best wishes, Tom". A
     given name that is a dictionary word too ("Oliver", "Will", "Grace") reads public alone,
     as signs use such words; the phrase says a person is meant. Not a possessive ("Welcome
     to Oliver's", "Hello Oliver's Bakery"), nor a place or business the name starts ("Thank
-    you Rose Garden volunteers"), nor a month or season (:data:`_NOT_ADDRESSED`)."""
+    you Rose Garden volunteers"), nor a month or season (:data:`_NOT_ADDRESSED`). ``pattern``:
+    :data:`_ADDRESSED_RUN` for a line OCR ran together."""
     folded = fold_latin(text)
-    for m in _ADDRESSED.finditer(folded):
+    for m in (pattern or _ADDRESSED).finditer(folded):
         name = m.group("name")
         intro = m.group("intro") is not None
         last = not re.search(r"\w", folded[m.end():])
