@@ -183,8 +183,8 @@ def _receipts(seed: int) -> list[dict[str, object]]:
     """Till receipts, 576 px wide (a 72 mm thermal roll at 203 dpi): the shop and every item,
     price and the total are public (what a user asks an MLLM to add up or split); the
     cashier's given name (half of them English words; "Cashier: Grace", "CASHIER GRACE",
-    "Served by Grace", ...: :data:`CASHIER_LINES`), the loyalty
-    member's name and the member card's number are private."""
+    "Served by Grace", ...: :data:`CASHIER_LINES`), the loyalty member's name and the member
+    card's number are private."""
     import cv2
     import numpy as np
     from PIL import Image, ImageDraw, ImageFont
@@ -204,7 +204,7 @@ def _receipts(seed: int) -> list[dict[str, object]]:
             served = _pick(rng, CASHIER_LINES)
             served = served.format(cashier.upper() if served.isupper() else cashier)  # "CASHIER RUBY"
             lines = [(store, 1.3), (served, 1.0), ("", 1.0),
-                     *((f"{ITEMS[i]}", 1.0, price) for i, price in zip(picks, prices, strict=True)),
+                     *((ITEMS[i], 1.0, price) for i, price in zip(picks, prices, strict=True)),
                      ("", 1.0), ("TOTAL", 1.2, total), ("", 1.0), (f"Member: {member}", 1.0),
                      (f"Card no. {card}", 1.0), ("Thank you for shopping!", 1.0)]
             w, h = 576, int(size * 1.6 * (len(lines) + 2))
@@ -219,7 +219,7 @@ def _receipts(seed: int) -> list[dict[str, object]]:
                 y += int(size * scale * 1.6)
             tilt = cv2.getRotationMatrix2D((w / 2, h / 2), float(rng.uniform(-3, 3)), 1.0)
             arr = cv2.warpAffine(np.asarray(im), tilt, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-            public = [*store.split(), *(w for i in picks for w in ITEMS[i].split()), *prices, "TOTAL", total]
+            public = [*store.split(), *(word for i in picks for word in ITEMS[i].split()), *prices, "TOTAL", total]
             receipts.append({"font": key, "size": [w, h], "image": arr, "public": public,
                              "private": {"cashier": cashier, "member": member, "card": card}})
     return receipts
