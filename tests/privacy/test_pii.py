@@ -755,14 +755,15 @@ def test_a_role_label_says_the_words_after_it_are_a_name(text: str, category: st
     ("Grant,7", "name"), ("Locker14-Oliver", "name"),
     ("MAX 30", "public"), ("Haus 3", "public"), ("Darwin 12 km", "public"), ("Seit 1948", "public"),
     ("Port-au-Prince 3", "public"), ("20171 Mullen Spur Apt. 374", "public"), ("Platform 9 Paris", "public"),
-    ("Route 66 Diner", "public"), ("Studio 54", "public"),
-    ("Bus 42 Oliver Street", "public"), ("1.99 EUR", "public"), ("Breakfast 7:00 - 11:00", "public"),
+    ("Route 66 Diner", "public"), ("Studio 54", "public"), ("Ward 7B", "public"), ("WARD 12", "public"),
+    ("Ward 7 - Sister Baker", "name"), ("Bus 42 Oliver Street", "public"), ("1.99 EUR", "public"),
+    ("Breakfast 7:00 - 11:00", "public"),
     ("Odmiana 30 rana.", "public"), ("framework ottimizzata 24 ore", "public"),
 ])
 def test_a_number_beside_a_name_hides_none_of_it(text: str, category: str) -> None:
     """A name beside a number (an age, an order, a locker) is a name, as OCR runs them
-    together too: the digit made the whole line's rules pass it as public. A limit, a room or
-    house word, a distance or a year on a sign, a town, a large place, a route, an address, a
+    together too: the digit made the whole line's rules pass it as public. A limit, a room,
+    ward or house word, a distance or a year on a sign, a town, a large place, a route, an address, a
     street, a currency, a sentence or lower-case words beside a number stay public."""
     assert text_category(text) == category
 

@@ -1684,7 +1684,7 @@ _LETTERS_DIGITS = re.compile(r"(?<=[^\W\d_])(?=\d)(?![01568]\b)|(?<=\d)(?=[^\W\d
 #: holding them: a limit ("MAX 30"), a door, stair, room, hall or house of the six other
 #: languages ("Puerta 1", "Haus 3", "Sala 2", "Zimmer 12").
 _NUMBER_SIGN_WORDS = {"MAX", "MIN", "PUERTA", "ESCALERA", "ESC", "IZQ", "DCHA", "DEPTO", "DPTO", "PORTE", "SALA",
-                      "CASA", "LOJA", "HAUS", "HALLE", "ZIMMER", "RAUM", "KAMER"}
+                      "CASA", "LOJA", "HAUS", "HALLE", "ZIMMER", "RAUM", "KAMER", "WARD"}
 
 
 def _name_beside_number(text: str) -> bool:
@@ -1694,7 +1694,7 @@ def _name_beside_number(text: str) -> bool:
     does not make a name public. The numbers signs write go first (:func:`without_sign_numbers`:
     "Darwin 12 km", "Seit 1948"), a postal address line is left to :func:`join_addressed_lines`;
     the piece must be a name alone too, capitalised, and no limit or room word
-    (:data:`_NUMBER_SIGN_WORDS`: "MAX 30", "Haus 3"), large place ("Platform 9 Paris"), street
+    (:data:`_NUMBER_SIGN_WORDS`: "MAX 30", "Haus 3", a hospital's "Ward 7B"), large place ("Platform 9 Paris"), street
     or business; "Route 66 Diner", "Studio 54", "Gate B12" stay public. Names of two words or
     more are found inside any line already (:func:`_name_inside`)."""
     text = without_sign_numbers(text)  # "Darwin 12 km", "Seit 1948", "Lun-Ven 9h-18h": a sign's numbers
