@@ -735,7 +735,7 @@ def test_a_line_of_a_postal_address(text: str, postal: bool) -> None:
     # staff roles: a badge, a ward's board, a receipt
     ("NURSE: Baker", "name"), ("Cashier: Baker", "name"), ("Pharmacist: Fisher", "name"),
     ("Manager: Brown", "name"), ("Photo: Jane Hill", "name"), ("Kassiererin: Vogel", "name"),
-    ("Nurse: Day", "public"), ("Operator: Ready", "public"), ("Manager: Sales", "public"),
+    ("Nurse: Day", "public"), ("Operator: Ready", "public"), ("Manager: Sales", "public"), ("Patient: Male", "public"),
     ("Nurse: Station 4", "public"), ("Server: Offline", "public"), ("Manager: Available", "public"),
     # a small first letter: a name where OCR takes it for its capital or the label is small too
     ("Guest: house", "public"), ("guest: stone", "name"), ("patient: hill", "name"),

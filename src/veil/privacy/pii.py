@@ -127,9 +127,10 @@ _COUNTER_STAFF = {"CASHIER", "SERVER", "WAITER", "WAITRESS", "HOST", "HOSTESS", 
                   "ADVISOR", "ADVISER", "ATTENDANT", "KASSIERER", "KASSIERERIN", "CAJERO", "CAJERA", "CAISSIER",
                   "CAISSIERE"}
 #: Shifts and states a role label is followed by, each a census surname or a given name of
-#: some list too ("Nurse: Day", "Operator: Ready", "Patient: Unknown"): not a person.
+#: some list too ("Nurse: Day", "Operator: Ready", "Patient: Unknown", "Patient: Male"): not a
+#: person.
 _DUTY_WORDS = {"DAY", "DUTY", "CALL", "READY", "MAIN", "NEW", "SALES", "KEY", "BANK", "JUNIOR", "HEAD", "EARLY", "SOON",
-               "BACK", "FREE", "IN", "SELF", "TEMP", "TBC", "TBA", "UNKNOWN"}
+               "BACK", "FREE", "IN", "SELF", "TEMP", "TBC", "TBA", "UNKNOWN", "MALE", "FEMALE", "VALID", "INFANT"}
 #: Small letters shaped as their capitals, which OCR reads in either case ("stone" for "Stone").
 _CASE_ALIKE = frozenset("cosuvwxz")
 # Labels of credentials and birth dates: what follows them is private whatever it reads.
