@@ -110,11 +110,12 @@ _ROLE_LABELS = {"PATIENT", "RESIDENT", "CLIENT", "CUSTOMER", "TENANT", "LANDLORD
                 "GEADRESSEERDE"}
 #: Staff roles a badge, a ward's board or a receipt writes before the name of who serves
 #: ("Nurse: Baker", "Cashier: Brenda", "Pharmacist: Fisher"): read as :data:`_ROLE_LABELS` are
-#: (a colon, names after it), less a shift or a state after them (:data:`_DUTY_WORDS`).
-_STAFF_LABELS = {"NURSE", "MIDWIFE", "CARER", "PHYSICIAN", "SURGEON", "DENTIST", "PHARMACIST", "THERAPIST",
+#: (a colon, names after it), less a shift or a state after them (:data:`_DUTY_WORDS`); "Carer:"
+#: and "Consultant:" are among those already.
+_STAFF_LABELS = {"NURSE", "MIDWIFE", "PHYSICIAN", "SURGEON", "DENTIST", "PHARMACIST", "THERAPIST",
                  "PARAMEDIC", "RECEPTIONIST", "CASHIER", "SERVER", "WAITER", "WAITRESS", "HOST", "HOSTESS", "BARISTA",
                  "BARTENDER", "STYLIST", "MANAGER", "SUPERVISOR", "ASSISTANT", "ASSOCIATE", "CLERK", "ADVISOR",
-                 "ADVISER", "CONSULTANT", "TECHNICIAN", "ENGINEER", "OPERATOR", "COURIER", "INSTRUCTOR", "TRAINER",
+                 "ADVISER", "TECHNICIAN", "ENGINEER", "OPERATOR", "COURIER", "INSTRUCTOR", "TRAINER",
                  "LECTURER", "PRINCIPAL", "CARETAKER", "CONCIERGE", "ATTENDANT", "STEWARD", "STEWARDESS", "OFFICER",
                  "INSPECTOR", "AGENT", "COACH", "CHEF", "PHOTOGRAPHER", "PHOTO", "AUTHOR", "REPORTER", "PRESENTER",
                  "SPEAKER", "PRESCRIBER", "ARZT", "ARZTIN", "PFLEGER", "PFLEGERIN", "KASSIERER", "KASSIERERIN",
