@@ -1170,13 +1170,13 @@ def _quarter_turn(lines: Sequence[tuple[np.ndarray, str, float]], views: Sequenc
     :data:`QUARTER_SHARE` of the lines read, and of them at least :data:`QUARTER_MIN_SURE`
     that read surely (:data:`TURNED_SCORE`), most of those in one view (flipped capitals read
     as other capitals, just under sure: "HOBIHMIND IBVDEB2" for "NORTHWIND TRADERS"). The
-    recogniser reads a line on its side turned a
-    quarter turn counter-clockwise: a line that reads so (``views[i] == ""``) is upright once
-    the picture turns that way (1); one that reads only upside down (``"180"``) is upright the
-    other way (3); one that reads only mirrored or flipped (a selfie camera's picture,
-    sideways) is level once the picture turns that way (1), and the upright reading reads the
-    turned picture in that view as a whole (read as they were, 16 of 380 private strings of
-    ``benchmarks/documents.py --orient mirror90`` went out readable)."""
+    recogniser reads a line on its side turned a quarter turn counter-clockwise: a line that
+    reads so (``views[i] == ""``) is upright once the picture turns that way (1); one that
+    reads only upside down (``"180"``) is upright the other way (3); one that reads only
+    mirrored or flipped (a selfie camera's picture, sideways) is level once the picture turns
+    that way (1), and the upright reading reads the turned picture in that view as a whole
+    (read as they were, 16 of 380 private strings of ``benchmarks/documents.py --orient
+    mirror90`` went out readable)."""
     on_side = [_on_its_side(p) for p, _, _ in lines]
     side = [i for i, (_, _, c) in enumerate(lines) if c >= UNREADABLE_SCORE and on_side[i]]
     level = sum(c >= UNREADABLE_SCORE and not on_side[i] for i, (_, _, c) in enumerate(lines))

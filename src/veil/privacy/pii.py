@@ -121,6 +121,8 @@ _STAFF_LABELS = {"NURSE", "MIDWIFE", "PHYSICIAN", "SURGEON", "DENTIST", "PHARMAC
                  "SPEAKER", "PRESCRIBER", "ARZT", "ARZTIN", "PFLEGER", "PFLEGERIN", "KASSIERER", "KASSIERERIN",
                  "MEDICO", "ENFERMERA", "ENFERMERO", "CAJERO", "CAJERA", "MEDECIN", "INFIRMIER", "INFIRMIERE",
                  "CAISSIER", "CAISSIERE"}
+#: Every label that says the names after its colon are a person's (:func:`_role_labelled_name`).
+_PERSON_LABELS = frozenset(_ROLE_LABELS | _STAFF_LABELS)
 #: Staff of a till or a counter, whom a receipt or a badge names without a colon too
 #: ("CASHIER RUBY", "Server Joy"; "Server Room" and "Host Stand" name no one).
 _COUNTER_STAFF = {"CASHIER", "SERVER", "WAITER", "WAITRESS", "HOST", "HOSTESS", "BARISTA", "BARTENDER", "CLERK",
@@ -1654,7 +1656,7 @@ def _role_labelled_name(label: str, value: str) -> bool:
     "Guest: house" is no name."""
     label, value = fold_latin(label), fold_latin(value)
     last = _LABEL_END.search(label)
-    if not last or last.group(1).upper() not in _ROLE_LABELS | _STAFF_LABELS:
+    if not last or last.group(1).upper() not in _PERSON_LABELS:
         return False
     words = value.split()
     if not 1 <= len(words) <= 3:
@@ -1684,7 +1686,7 @@ _NUMBER_OR_MARK = re.compile(r"(?<![^\W\d_])\d[\d.,:/]*|[#№/|–—:;,]+|\s-+\
 _LETTERS_DIGITS = re.compile(r"(?<=[^\W\d_])(?=\d)(?![01568]\b)|(?<=\d)(?=[^\W\d_])")
 #: Words signs and addresses write beside a number that read as names alone too, name lists
 #: holding them: a limit ("MAX 30"), a door, stair, room, hall or house of the six other
-#: languages ("Puerta 1", "Haus 3", "Sala 2", "Zimmer 12").
+#: languages ("Puerta 1", "Haus 3", "Sala 2", "Zimmer 12"), a hospital's ward ("Ward 7B").
 _NUMBER_SIGN_WORDS = {"MAX", "MIN", "PUERTA", "ESCALERA", "ESC", "IZQ", "DCHA", "DEPTO", "DPTO", "PORTE", "SALA",
                       "CASA", "LOJA", "HAUS", "HALLE", "ZIMMER", "RAUM", "KAMER", "WARD"}
 
@@ -1696,8 +1698,8 @@ def _name_beside_number(text: str) -> bool:
     does not make a name public. The numbers signs write go first (:func:`without_sign_numbers`:
     "Darwin 12 km", "Seit 1948"), a postal address line is left to :func:`join_addressed_lines`;
     the piece must be a name alone too, capitalised, and no limit or room word
-    (:data:`_NUMBER_SIGN_WORDS`: "MAX 30", "Haus 3", a hospital's "Ward 7B"), large place ("Platform 9 Paris"), street
-    or business; "Route 66 Diner", "Studio 54", "Gate B12" stay public. Names of two words or
+    (:data:`_NUMBER_SIGN_WORDS`: "MAX 30", "Haus 3", "Ward 7B"), large place ("Platform 9
+    Paris"), street or business; "Route 66 Diner", "Studio 54", "Gate B12" stay public. Names of two words or
     more are found inside any line already (:func:`_name_inside`)."""
     text = without_sign_numbers(text)  # "Darwin 12 km", "Seit 1948", "Lun-Ven 9h-18h": a sign's numbers
     # an address's number and street, or postcode and town, is left to join_addressed_lines; a
@@ -1923,6 +1925,8 @@ _SIGN_OFFS = (r"love", r"cheers", r"kind\s+regards", r"regards", r"best\s+wishes
               r"yours\s+truly", r"sincerely", r"yours", r"xoxo", r"viele\s+grusse", r"liebe\s+grusse", r"grusse",
               r"gruss", r"bisous", r"amities", r"besos", r"un\s+abrazo", r"abrazos", r"baci", r"un\s+abbraccio",
               r"groetjes", r"beijos", r"abracos")
+
+
 def _addressed_pattern(run_together: bool) -> re.Pattern[str]:
     """A phrase of :data:`_INTRODUCTIONS`, :data:`_GREETINGS` or :data:`_SIGN_OFFS`, then the
     name it addresses; with ``run_together`` the spaces inside a phrase are optional, as OCR
@@ -1965,7 +1969,7 @@ def cued_name_line(cue: str, value: str) -> str | None:
         return f"My name is {value.strip()}"
     last = _LABEL_END.search(folded)
     if last and (last.group(1).upper() in _NAME_LABELS  # "Patient:" over "Hill", "NURSE:" over "Baker"
-                 or (last.group(1).upper() in _ROLE_LABELS | _STAFF_LABELS and ":" in last.group(2))):
+                 or (last.group(1).upper() in _PERSON_LABELS and ":" in last.group(2))):
         return f"{cue.strip().rstrip(':').rstrip()}: {value.strip()}"
     return None
 
