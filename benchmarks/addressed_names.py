@@ -32,13 +32,23 @@ This check writes, with no image and no OCR (the classifier alone, on the line a
   then a surname that is an English word, as badges, a ward's board and receipts write who
   serves ("Nurse: Baker", "Cashier: Hunter", "Pharmacist: Fisher", "NURSE SMITH"): share
   read as ``name``;
+- ``handovers``: an order, a parcel, a ride or a post handed to a person or from one ("Order
+  for {name}", "Your driver {name} is arriving", "Delivered to {name} at the front door",
+  "Posted by u/{user}", in five languages) around the given names of ``greetings``: share
+  read as ``name``;
+- ``messages``: who called, wrote, paid or meets the user, as a phone's notifications and
+  calendars write it ("Missed call from {name}", "Meeting with {name} at 3pm", "{name} sent
+  you a photo", "{name} paid you $12", in four languages) around the same given names:
+  share read as ``name``;
 - ``public``: the public side, lines signs and adverts write with the same phrases and no
   person ("Welcome Home", "Hello Sydney", "Thank you NHS", "Happy Birthday Grandma") and
   codes after a word that are no plate ("FLIGHT BA 2490", "MODEL XR 2000"), shops' profiles
   and letters after a sign's word ("Gate B.", "Park A."), and shops' and museums' user names
   or a service's name before a word ("Follow us on Instagram: cityzoo", "Follow us @joesbakery",
-  "Line: Northern"), a shift or state after a staff role ("Nurse: Day", "Manager: Sales"):
-  share read as ``public``.
+  "Line: Northern"), a shift or state after a staff role ("Nurse: Day", "Manager: Sales"),
+  a thing, place or holiday after a handover ("Order for Pickup", "Delivered to Paris",
+  "Booking for Easter") and a brand, role or place a notification names ("Message from
+  Apple", "Call from Dad", "London is calling"): share read as ``public``.
 
     .venv/bin/python benchmarks/addressed_names.py
 
@@ -96,6 +106,18 @@ HANDLES = ("{first}.{l}{n}", "{first}{last}", "{first}_{last}", "{first}{n}", "t
 STAFF_LINES = ("Nurse: {}", "NURSE: {}", "Cashier: {}", "Your server: {}", "Pharmacist: {}", "Manager: {}",
                "Duty manager: {}", "Receptionist: {}", "Technician: {}", "Midwife: {}", "Photo: {}", "Consultant: {}",
                "Nurse {}", "NURSE {}", "Agent {}")
+#: Orders, parcels, rides and posts handed to a person or from one, as apps' notifications,
+#: cups and labels write them.
+HANDOVER_LINES = ("Order for {}", "ORDER FOR {}", "Pickup for {}", "Order #4411 for {} is ready",
+                  "Your driver {} is arriving", "Your courier {} is on the way", "Delivered to {}",
+                  "Delivered to {} at the front door", "Handed to {}", "Table reserved for {}", "Booking for {}",
+                  "Posted by {}", "Sent by {}", "Paid by {}", "Now serving {}", "Bestellung für {}",
+                  "Commande pour {}", "Pedido para {}", "Ordine per {}", "Bestelling voor {}", "Ihr Fahrer {}",
+                  "Votre chauffeur {}", "Posted by u/{}")
+#: A phone's notifications, calendars and payments: who called, wrote, paid or meets the user.
+MESSAGE_LINES = ("Missed call from {}", "New message from {}", "Meeting with {} at 3pm", "You sent £20 to {}",
+                 "Reply to {}", "FaceTime with {}", "{} sent you a photo", "{} paid you $12", "{} and 3 others reacted",
+                 "{} is calling...", "Anruf von {}", "Appel manqué de {}", "Mensaje de {}", "Bericht van {}")
 VIETNAMESE_TITLES = ("Cô", "Bác", "Ông", "Bà", "Chị", "Chú", "Thầy", "CÔ")
 #: Vietnamese given names (one syllable, as a form of address is followed).
 VIETNAMESE_GIVEN = ("Lan", "Hùng", "Mai", "Hoa", "Dũng", "Tuấn", "Hương", "Minh", "Thảo", "Linh", "Nam", "Phương",
@@ -125,7 +147,16 @@ PUBLIC = (
     "TikTok: trending", "YouTube: Subscribe", "Follow us on TikTok @citybakes", "@cityzoo", "@home", "index.html",
     "co.uk", "ext.24", "v2.1", "Room4B", "open_now", "sale.today",
     "Nurse: Day", "Nurse: Station 4", "Manager: Sales", "Manager: Available", "Operator: Ready", "Server: Offline",
-    "Cashier: Closed", "Pharmacist: On duty", "Technician: Required", "Guest: house")
+    "Cashier: Closed", "Pharmacist: On duty", "Technician: Required", "Guest: house",
+    "Order for Pickup", "Order for Collection", "Delivered to your door", "Reserved for Staff",
+    "Reserved for Customers", "Table for Two", "Posted by Admin", "Sent by Post", "Paid by Card", "Now serving 42",
+    "Your driver license", "Tickets for Paris", "Delivery for London", "Delivered to Paris", "Reservation for Jordan",
+    "Booking for Easter", "Delivered to Heaven", "Reserved for Doctor", "Delivered to Reception",
+    "Now serving Breakfast", "Pedido para llevar", "Commande pour emporter", "Reserved for Blue Badge Holders",
+    "Posted by u/AutoModerator", "r/pics", "u/CityMuseum",
+    "Message from Apple", "Call from Dad", "Missed call from Unknown", "Greetings from Paris", "Chat with Support",
+    "Reply to All", "Apple sent you a receipt", "London is calling", "Everyone left the chat", "Call with Sales",
+    "Dinner with Friends", "Shared with Everyone", "Photo from London", "Coffee with Milk", "Sent to Printer")
 
 
 def _share(lines: list[str], wanted: Callable[[str], bool], text_category: Any) -> dict[str, Any]:
@@ -169,6 +200,12 @@ def groups(per_locale: int = 12) -> dict[str, tuple[list[str], Callable[[str], b
             local, domain = (fake.email() if k % 2 else fake.company_email()).split("@")
             host = domain.rsplit(".", 1)[0]
             emails += [form.format(local=local, domain=domain, host=host) for form in DAMAGED_EMAILS]
+    handovers = []
+    for i, name in enumerate(given):
+        handle = f"{fold(name).lower()}_{name_cues.WORD_SURNAMES[i % len(name_cues.WORD_SURNAMES)].lower()}"
+        handovers += [template.format(handle if "u/" in template else name.upper() if template.isupper() else name)
+                      for template in HANDOVER_LINES]
+    messages = [template.format(name) for name in given for template in MESSAGE_LINES]
     staff = [STAFF_LINES[i % len(STAFF_LINES)].format(surname) for i, surname in
              enumerate(s for s in name_cues.WORD_SURNAMES for _ in range(3))]
     pairs = [(surname, letter) for surname in name_cues.WORD_SURNAMES for letter in "AJMR"]
@@ -179,7 +216,8 @@ def groups(per_locale: int = 12) -> dict[str, tuple[list[str], Callable[[str], b
             "personal_sites": (sites, lambda c: c == "name"), "profiles": (profiles, lambda c: c == "name"),
             "handles": (handles, private), "damaged_emails": (emails, private),
             "surname_initial": (initials, lambda c: c == "name"), "vietnamese": (vietnamese, lambda c: c == "name"),
-            "staff_labels": (staff, lambda c: c == "name"),
+            "staff_labels": (staff, lambda c: c == "name"), "handovers": (handovers, lambda c: c == "name"),
+            "messages": (messages, lambda c: c == "name"),
             "public": (list(PUBLIC), lambda c: c == "public")}
 
 

@@ -1,6 +1,6 @@
 """Documents and screenshots filling the frame: private lines large, or small and many.
 
-Users photograph documents and send screenshots for an MLLM to read. Four sets, drawn in
+Users photograph documents and send screenshots for an MLLM to read. Five sets, drawn in
 every TrueType font of the real-photo check's pool (:func:`veil.realcheck.font_pool`, none
 used in training), each read after protection by RapidOCR and Tesseract (when installed):
 
@@ -16,6 +16,12 @@ used in training), each read after protection by RapidOCR and Tesseract (when in
   their prices and the total are public, what a user asks an MLLM to add up or split; the
   cashier's given name ("Cashier: Grace", "CASHIER RUBY", "Served by Joy"; half of them
   English words), the loyalty member's name and card number are private.
+* ``notifications``: a phone's lock screen (720x1280 and 1080x1920) with six apps'
+  notifications: a caller ("Missed call from Grace"), a sender ("Tom sent you a photo"), a
+  ride's driver ("Your driver Grace is arriving ..."), a parcel's recipient
+  ("Delivered to Tom at the front door"), a coffee order's customer ("Order #4411 for KEVIN
+  is ready to collect") and a forum's poster ("Posted by u/grace_hill42 in r/cycling") are
+  private; the apps, titles and the rest of each line public.
 * ``chats``: chat-app screenshots at 720x1280 and 1080x1920: the contact's name in the
   title bar, four public messages in bubbles, then a phone number and an e-mail address
   written in messages ("My number: ...", "mail me at ..."). Small UI text on flat colour.
@@ -169,7 +175,7 @@ def _idcards(seed: int) -> list[dict[str, object]]:
 
 #: The sets, as the summary names them.
 SETS = {"cards": "business cards", "chats": "chat screenshots", "idcards": "member and payment cards",
-        "receipts": "till receipts"}
+        "receipts": "till receipts", "notifications": "app notifications"}
 STORES = ("GREENLEAF MARKET", "CORNER GROCER", "HARBOR PHARMACY", "CITY HARDWARE", "SUNRISE BAKERY")
 ITEMS = ("Milk", "Bread", "Eggs", "Coffee beans", "Apples", "Rice", "Tomatoes", "Cheddar", "Pasta", "Orange juice",
          "Bananas", "Yogurt", "Butter", "Olive oil", "Batteries", "Tea")
@@ -223,6 +229,56 @@ def _receipts(seed: int) -> list[dict[str, object]]:
             receipts.append({"font": key, "size": [w, h], "image": arr, "public": public,
                              "private": {"cashier": cashier, "member": member, "card": card}})
     return receipts
+
+
+#: A phone's notifications from six apps: the app, a title, and a line that names a person
+#: (``{user}``: a forum user name; the others given names).
+NOTIFICATIONS = (("PHONE", "Missed call", "Missed call from {caller}"),
+                 ("MESSAGES", "New photo", "{sender} sent you a photo"),
+                 ("RIDES", "Your ride is arriving", "Your driver {driver} is arriving in a grey Toyota Prius"),
+                 ("PARCELS", "Delivered today", "Delivered to {recipient} at the front door"),
+                 ("COFFEE", "Order ready", "Order #{number} for {customer} is ready to collect"),
+                 ("FORUM", "New reply", "Posted by u/{user} in r/cycling"))
+
+
+def _notifications(seed: int) -> list[dict[str, object]]:
+    """A phone's lock screen at 720x1280 and 1080x1920 with six notification cards
+    (:data:`NOTIFICATIONS`): the apps, titles and the rest of each line are public; the
+    caller's, the sender's, the driver's, the parcel's recipient's and the coffee order's
+    given names (half of them English words; the order's in capitals, as cups print them)
+    and the forum user's name ("u/grace_hill42") are private. Dark text on light cards
+    over a dark wallpaper."""
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    from veil.realcheck import FIRST_NAMES, LAST_NAMES, _d, _pick, _rng
+
+    rng = _rng(seed, "app-notifications")
+    shots = []
+    for key, path in _fonts():
+        for w, h, fs in CHAT_SIZES:
+            given = [_pick(rng, WORD_GIVEN if rng.integers(2) else FIRST_NAMES) for _ in range(5)]
+            user = f"{_pick(rng, FIRST_NAMES).lower()}_{_pick(rng, LAST_NAMES).lower()}{_d(rng, 2)}"
+            private = {"caller": given[0], "sender": given[1], "driver": given[2], "recipient": given[3],
+                       "customer": given[4].upper(), "user": user}
+            top, bottom = rng.integers(20, 70, 3), rng.integers(60, 130, 3)
+            ramp = np.linspace(0.0, 1.0, h)[:, None, None]
+            im = Image.fromarray(np.broadcast_to(top + ramp * (bottom - top), (h, w, 3)).astype(np.uint8))
+            d = ImageDraw.Draw(im)
+            small, font = ImageFont.truetype(str(path), int(0.8 * fs)), ImageFont.truetype(str(path), fs)
+            d.text((w // 2 - 3 * fs, 3 * fs), "09:41", font=ImageFont.truetype(str(path), 3 * fs), fill=(245, 245, 245))
+            y, public = 9 * fs, ["09:41"]
+            for app, title, line in NOTIFICATIONS:
+                body = line.format(number=_d(rng, 4), **private)
+                d.rounded_rectangle([fs // 2, y, w - fs // 2, y + int(5.2 * fs)], radius=fs, fill=(236, 236, 236))
+                d.text((int(1.3 * fs), y + fs // 2), app, font=small, fill=(90, 90, 90))
+                d.text((int(1.3 * fs), y + int(1.7 * fs)), title, font=font, fill=(20, 20, 20))
+                d.text((int(1.3 * fs), y + int(3.2 * fs)), body, font=font, fill=(20, 20, 20))
+                public += [app, *title.split(), *(word for word in line.split() if "{" not in word)]
+                y += int(6 * fs)
+            shots.append({"font": key, "size": [w, h], "image": np.asarray(im), "private": private,
+                          "public": public})
+    return shots
 
 
 #: A chat app's colours: page, title bar, its text, the two bubbles, message text.
@@ -331,7 +387,8 @@ def main(argv: list[str] | None = None) -> int:
     limit_threads(2)
     engines = attack_engines()
     sets = {"cards": _cards(args.seed), "chats": _chats(args.seed, "dark" if args.dark else "light"),
-            "idcards": _idcards(args.seed), "receipts": _receipts(args.seed)}
+            "idcards": _idcards(args.seed), "receipts": _receipts(args.seed),
+            "notifications": _notifications(args.seed)}
     if args.dark:  # black business and member cards: the same print, light on dark
         sets.update({name: [dict(doc, image=np.ascontiguousarray(255 - doc["image"])) for doc in sets[name]]
                      for name in ("cards", "idcards")})

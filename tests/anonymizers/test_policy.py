@@ -775,3 +775,55 @@ def test_text_upside_down_or_mirrored_is_read_the_right_way_round(view: str) -> 
     assert "MARIA KOWALSKI" in {t for _, t, _, _ in lines} and "MARIA KOWALSKI" not in upright_only
     # upright, the same card reads the same three categories (the re-reading leaves sure lines alone)
     assert {cat for _, _, _, cat in create_guide("textcls").read_lines(card)} == {"name", "phone", "email"}
+
+
+def test_a_names_part_of_a_line_is_where_its_characters_are_with_a_margin() -> None:
+    """The name's part of a horizontal line runs from a character's width before its first
+    character to one past its last (and half a line height more each side), between the
+    line's top and bottom; a name filling most of the line, or columns that do not match
+    the span, give no part (the caller keeps the whole line)."""
+    from veil.anonymizers.guides import name_part
+
+    poly = np.array([[100, 50], [500, 50], [500, 70], [100, 70]], np.float32)  # 400 x 20 px
+    columns = [4 * k for k in range(40)]  # 40 characters, one every 4 of 160 columns (10 px each)
+    part = name_part(poly, columns, 160.0, (10, 15))  # characters 10-14: 200-250 px from the left
+    assert part is not None
+    x0, x1 = part[:, 0].min(), part[:, 0].max()
+    assert x0 == pytest.approx(100 + 100 - 10 - 10) and x1 == pytest.approx(100 + (56 + 1) * 2.5 + 10 + 10)
+    assert part[:, 1].min() == 50 and part[:, 1].max() == 70
+    assert name_part(poly, columns, 160.0, (0, 38)) is None  # most of the line: keep it whole
+    assert name_part(poly, columns, 160.0, (38, 45)) is None  # past the text
+    turned = np.array([[70, 100], [70, 500], [50, 500], [50, 100]], np.float32)  # the same line read downwards
+    down = name_part(turned, columns, 160.0, (10, 15))
+    assert down is not None and down[:, 1].min() == pytest.approx(180) and down[:, 0].max() == 70
+
+
+@pytest.mark.slow
+def test_only_the_name_of_a_notification_is_hidden_not_its_line() -> None:
+    """A phone's notification "Your driver Frank is arriving in a grey Toyota Prius" is a
+    name only because of its phrase: the guide hides the name's part of the line, from before
+    "Frank" to after it, and leaves "Toyota Prius" outside every private map; a line that is
+    a name by itself ("Robert Zielinski") keeps its whole box."""
+    import cv2
+
+    from veil.anonymizers.guides import create_guide
+
+    img = np.full((240, 1100, 3), 235, np.uint8)
+    text = "Your driver Frank is arriving in a grey Toyota Prius"
+    cv2.putText(img, text, (20, 80), cv2.FONT_HERSHEY_DUPLEX, 1.0, (20, 20, 20), 2, cv2.LINE_AA)
+    cv2.putText(img, "Robert Zielinski", (20, 180), cv2.FONT_HERSHEY_DUPLEX, 1.0, (20, 20, 20), 2, cv2.LINE_AA)
+    start = 20 + cv2.getTextSize("Your driver ", cv2.FONT_HERSHEY_DUPLEX, 1.0, 2)[0][0]
+    end = 20 + cv2.getTextSize("Your driver Frank", cv2.FONT_HERSHEY_DUPLEX, 1.0, 2)[0][0]
+    prius = 20 + cv2.getTextSize("Your driver Frank is arriving in a grey ", cv2.FONT_HERSHEY_DUPLEX, 1.0, 2)[0][0]
+    g = create_guide("faces+textcls")
+    lines = {t: (p, c) for p, t, _, c in g.parts[1].read_lines(img)}
+    (poly, cat), = [v for t, v in lines.items() if "Frank" in t]  # the detector may cut the line in two
+    assert cat == "name"
+    assert poly[:, 0].min() <= start - 2 and poly[:, 0].max() >= end + 2  # the whole name, with a margin
+    assert poly[:, 0].max() - poly[:, 0].min() < 0.4 * (prius - 20)  # not the line
+    assert lines["Robert Zielinski"][1] == "name" and lines["Robert Zielinski"][0][:, 0].min() <= 22
+    maps = g(img)
+    private = [i for i, n in enumerate(g.map_names) if n in ("text_name", "text_phone", "text_plate",
+                                                              "text_email", "text_id", "text_unread")]
+    assert maps[60:85, prius:prius + 150][..., private].max() < 0.05  # "Toyota Prius" stays readable
+    assert maps[60:85, start:end][..., g.map_names.index("text_name")].min() > 0.5

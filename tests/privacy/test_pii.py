@@ -588,6 +588,71 @@ def test_a_receipts_cashier_is_a_name_with_no_colon_or_no_spaces(text: str, cate
     assert text_category(text) == category
 
 
+@pytest.mark.parametrize(("text", "category"), [
+    ("Order for KEVIN", "name"), ("Order #4411 for Priya is ready", "name"), ("Pickup for Grace", "name"),
+    ("Your driver Ahmed is arriving", "name"), ("Your driver Oluwaseun is arriving", "name"),
+    ("Delivered to Tom at the front door", "name"), ("Posted by Grace", "name"), ("Now serving KEVIN", "name"),
+    ("Bestellung für Lukas", "name"), ("Commande pour Chloé", "name"), ("Reserved for Mr. Jones", "name"),
+    ("Order for Pickup", "public"), ("Reserved for Staff", "public"), ("Delivered to Reception", "public"),
+    ("Delivered to Paris", "public"), ("Reservation for Jordan", "public"), ("Booking for Easter", "public"),
+    ("Delivered to Heaven", "public"), ("Reserved for Doctor", "public"), ("Table for Two", "public"),
+    ("Now serving Breakfast", "public"), ("Paid by Card", "public"), ("Your driver will call you", "public"),
+    ("Pedido para llevar", "public"),
+])
+def test_an_order_a_delivery_or_a_ride_handed_to_a_person_names_them(text: str, category: str) -> None:
+    """Apps' notifications, cups and labels hand an order, a parcel or a ride to a person or
+    say who posted it: the given name after such a phrase is a name even when it is a word
+    too ("Pickup for Grace", "Delivered to Tom"), and so is a word no dictionary knows
+    anywhere in the line ("Your driver Oluwaseun is arriving"); a place, a holiday, a role or
+    a thing after it stays public."""
+    assert text_category(text) == category
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("Missed call from Grace", "name"), ("New message from Tom", "name"), ("Meeting with Grace at 3pm", "name"),
+    ("You sent £20 to Grace", "name"), ("Reply to Tom", "name"), ("FaceTime with Tom", "name"),
+    ("Anruf von Lukas", "name"), ("Ahmed sent you a photo", "name"), ("Tom paid you $12", "name"),
+    ("Grace and 3 others reacted", "name"), ("Oluwaseun sent you a photo", "name"),
+    ("Message from Apple", "public"), ("Call from Dad", "public"), ("Missed call from Unknown", "public"),
+    ("Greetings from Paris", "public"), ("Chat with Support", "public"), ("Reply to All", "public"),
+    ("Apple sent you a receipt", "public"), ("London is calling", "public"), ("Everyone left the chat", "public"),
+])
+def test_a_notification_names_who_called_wrote_or_paid(text: str, category: str) -> None:
+    """A phone's notification names the person who called, wrote, paid or meets the user,
+    after "from", "with" or "to" or before what they did ("Tom paid you"): a given name a
+    greeting may address is a name there even when it is a word too; a brand, a role, a
+    place or everyone stays public."""
+    assert text_category(text) == category
+
+
+@pytest.mark.parametrize(("text", "name"), [
+    ("Your driver Frank is arriving in a grey Toyota Prius", "Frank"), ("Missed call from Grace", "Grace"),
+    ("Tom paid you $12", "Tom"), ("Hello my name is Oliver", "Oliver"), ("Order #1996 for KEZIAH is ready", "KEZIAH"),
+    ("Oluwaseun sent you a photo", "Oluwaseun"), ("Happy Birthday Grace!", "Grace"),
+    ("Grace Hill", None), ("Patient: Hill", None), ("Delivered to: Keziah Moreau, 14 Elm Road", None),
+    ("Missed call from Tom and Grace", None), ("Welcome Oliver Smith to the team", None), ("Order for Pickup", None),
+    ("NO PARKING", None),
+])
+def test_the_name_a_phrase_points_at_is_all_a_guide_must_hide(text: str, name: str | None) -> None:
+    """When a phrase alone makes a line a name, the name's characters are given so that the
+    rest of the line can stay readable; a line that is a name by itself or by another rule,
+    holds another given name or an address, or is public, gives none (hidden whole)."""
+    from veil.privacy.pii import name_span
+
+    span = name_span(text)
+    assert (text[span[0]:span[1]] if span else None) == name
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("Posted by u/throwaway_kate", "name"), ("u/grace_hill99", "name"), ("Posted by /u/radek_h", "name"),
+    ("Posted by u/AutoModerator", "public"), ("r/pics", "public"), ("u/CityMuseum", "public"),
+])
+def test_a_forum_users_name_after_u_slash(text: str, category: str) -> None:
+    """A Reddit user's name, written after "u/", is a user name judged as user names are (a
+    person's is a name, a bot's or a museum's stays public); "r/" names a forum."""
+    assert text_category(text) == category
+
+
 @pytest.mark.parametrize(("cue", "value", "joined", "category"), [
     ("HELLO my name is", "SKY", "My name is SKY", "name"), ("my nameis", "Cash", "My name is Cash", "name"),
     ("Call me", "Stone", "My name is Stone", "name"), ("Name:", "Wren", "Name: Wren", "name"),

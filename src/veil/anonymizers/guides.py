@@ -56,6 +56,7 @@ from veil.privacy.pii import (
     is_census_name,
     is_common_name,
     name_score,
+    name_span,
     postal_line,
     text_category,
 )
@@ -927,7 +928,37 @@ class TextCategoryGuide(TextGuide):
         join_cued_names(lines, cats, self.min_confidence)
         join_addressed_lines(lines, cats)
         join_split_formats(lines, cats, self.min_confidence)
+        with self._lock:
+            lines = self._narrow_to_names(eng, bgr, lines, cats)
         return [(poly, t, c, cat) for (poly, t, c), cat in zip(lines, cats, strict=True)]
+
+    def _narrow_to_names(self, eng: Any, bgr: np.ndarray, lines: list[tuple[np.ndarray, str, float]],
+                         cats: Sequence[str]) -> list[tuple[np.ndarray, str, float]]:
+        """Each ``name`` line that only a phrase around the name made one
+        (:func:`veil.privacy.pii.name_span`: "Your driver Frank is arriving in a grey Toyota
+        Prius", "Missed call from Grace") narrowed to the name's part of the line and a margin
+        (:func:`name_part`), so that the rest stays readable: the recogniser reads the line
+        again and says where each character is (RapidOCR's word boxes). A line that reads
+        differently the second time, runs up or down, or whose name fills most of it, keeps
+        its whole polygon. (The caller holds the lock.)"""
+        spans = [(i, span) for i, ((_, text, _), cat) in enumerate(zip(lines, cats, strict=True))
+                 if cat == "name" and (span := name_span(text)) is not None]
+        if not spans:
+            return lines
+        crops = eng.get_crop_img_list(bgr, [lines[i][0] for i, _ in spans])
+        readings, _ = eng.text_rec(crops, True)
+        out = list(lines)
+        for (i, span), reading in zip(spans, readings, strict=True):
+            poly, text, score = lines[i]
+            long_side, short_side = np.linalg.norm(poly[1] - poly[0]), np.linalg.norm(poly[3] - poly[0])
+            if len(reading) < 3 or str(reading[0]) != text or short_side >= 1.5 * long_side:
+                continue  # read otherwise (a turned or re-read line's text), or running up or down
+            columns, _, word_columns, _, _ = reading[2]
+            char_columns = [c for word in word_columns for c in word]
+            part = name_part(poly, char_columns, float(columns), span) if len(char_columns) == len(text) else None
+            if part is not None:
+                out[i] = (part, text, score)
+        return out
 
     def _as_detected(self, bgr: np.ndarray) -> tuple[np.ndarray, float]:
         """The image as the detector saw it (upscaled to a ``min_side`` short side, never
@@ -1019,6 +1050,44 @@ class TextCategoryGuide(TextGuide):
 #: reading: the detector cuts text of about 400 px apart at full size (capitals 300 px on a
 #: 2048x1536 photo), and reads text under about 200 px whole.
 LARGE_TEXT_PX = 160
+
+
+#: A name's part of a line (:func:`name_part`) reaches this many characters' widths past its
+#: first and last characters, and this many line heights more: the recogniser places a
+#: character where it emits it, within about a character of where it is drawn.
+NAME_PART_CHARS = 1.0
+NAME_PART_HEIGHTS = 0.5
+#: A name filling this share of its line or more takes the whole line.
+NAME_PART_MAX_SHARE = 0.8
+
+
+def name_part(poly: np.ndarray, char_columns: Sequence[int], columns: float, span: tuple[int, int]
+              ) -> np.ndarray | None:
+    """The part (4, 2) of the line ``poly`` (corners clockwise from the top left, as the
+    detector gives them and the recogniser's crop reads them left to right) that holds the
+    characters ``span`` of its text, from the recogniser's column of each character
+    (``char_columns``, one per character of the text, of ``columns`` across the line), with
+    :data:`NAME_PART_CHARS` characters' widths and :data:`NAME_PART_HEIGHTS` line heights
+    of margin on each side; None when the span is not within the characters or the part
+    would be most of the line (:data:`NAME_PART_MAX_SHARE`)."""
+    start, end = span
+    n = len(char_columns)
+    if not 0 <= start < end <= n or n < 2 or columns <= 0:
+        return None
+    p = np.asarray(poly, np.float32)
+    length = float(np.linalg.norm(p[1] - p[0]) + np.linalg.norm(p[2] - p[3])) / 2
+    height = float(np.linalg.norm(p[3] - p[0]) + np.linalg.norm(p[2] - p[1])) / 2
+    if length <= 0:
+        return None
+    char_width = max(1.0, (char_columns[-1] - char_columns[0]) / (n - 1))
+    margin = NAME_PART_CHARS * char_width / columns + NAME_PART_HEIGHTS * height / length
+    lo = max(0.0, char_columns[start] / columns - margin)
+    hi = min(1.0, (char_columns[end - 1] + 1) / columns + margin)
+    if hi - lo >= NAME_PART_MAX_SHARE:
+        return None
+    top, bottom = (p[0], p[1]), (p[3], p[2])
+    return np.array([top[0] + lo * (top[1] - top[0]), top[0] + hi * (top[1] - top[0]),
+                     bottom[0] + hi * (bottom[1] - bottom[0]), bottom[0] + lo * (bottom[1] - bottom[0])], np.float32)
 
 
 def _line_height(poly: np.ndarray) -> float:

@@ -1512,7 +1512,7 @@ def pii_scores(text: str) -> dict[str, float]:
             "email": email_score(text), "id": id_score(text)}
 
 
-def text_category(text: str, confidence: float = 1.0, min_confidence: float = 0.5) -> str:
+def text_category(text: str, confidence: float = 1.0, min_confidence: float = 0.5, *, phrases: bool = True) -> str:
     """The category of one recognised line: a private one, ``public`` or ``unread``.
 
     Args:
@@ -1520,6 +1520,9 @@ def text_category(text: str, confidence: float = 1.0, min_confidence: float = 0.
         confidence: the recogniser's score for it.
         min_confidence: below this (or with fewer than 2 letters or digits) the line is
             ``unread``: its content cannot be judged, so a privacy policy hides it.
+        phrases: judge names by the phrases around them too ("Hello my name is Oliver",
+            "Order for Kevin", "Tom paid you"); :func:`name_span` turns it off to learn whether
+            a phrase alone made the line a name.
     """
     if confidence < min_confidence or len(_alnum(text)) < 2:
         return "unread"
@@ -1544,9 +1547,10 @@ def text_category(text: str, confidence: float = 1.0, min_confidence: float = 0.
         best = "name"  # "Property of John Smith", "Delivered to: Keziah Moreau, 14 Elm Road"
     if best == "public" and any(name_score(m.group()) == 1.0 for m in _WEB_ADDRESS.finditer(text)):
         best = "name"  # "Visit www.johnsmith.com": a person's site inside a sentence
-    if best == "public" and _addressed_name(text):
-        best = "name"  # "Hello my name is Oliver", "Welcome back, Oliver", "Love, Tom"
-    if best == "public" and (_addressed_name(spaced := _RUN_TOGETHER_WORDS.sub(" ", text), _ADDRESSED_RUN)
+    if phrases and best == "public" and (_addressed_name(text) or _notified_span(text) is not None):
+        best = "name"  # "Hello my name is Oliver", "Welcome back, Oliver", "Love, Tom", "Tom paid you"
+    spaced = _RUN_TOGETHER_WORDS.sub(" ", text)
+    if best == "public" and ((phrases and _addressed_name(spaced, _ADDRESSED_RUN))
                              or (spaced != text and _counter_staff_name(spaced))):
         best = "name"  # "ServedbyMark", "Servedby Mark", "CashierVictor": small print OCR read without spaces
     if best == "public" and (_labelled_handle(text) or _bare_handle(text) or _mentioned_person(text)):
@@ -1786,12 +1790,19 @@ def _labelled_handle(text: str) -> bool:
 _BARE_HANDLE = re.compile(r"@[A-Za-z0-9][\w.]{2,29}|[a-z][a-z0-9]*(?:[._][a-z0-9]+)+")
 
 
+#: A Reddit user's name, which the site writes after "u/" ("Posted by u/throwaway_kate"; "r/"
+#: names a forum): a user name wherever it stands.
+_FORUM_USER = re.compile(r"(?<![\w/.])/?u/(?P<handle>[A-Za-z0-9][\w-]{2,19})(?![\w/])")
+
+
 def _mentioned_person(text: str) -> bool:
     """True when the line mentions a person's user name after its "@" (:func:`mentioned_handles`,
-    :func:`personal_handle`: "Follow me @annak99", "Photo by @grace_hill"), unless an
-    organisation speaks ("Follow us @joesbakery")."""
+    :func:`personal_handle`: "Follow me @annak99", "Photo by @grace_hill") or its "u/"
+    (:data:`_FORUM_USER`: "Posted by u/throwaway_kate"), unless an organisation speaks ("Follow
+    us @joesbakery")."""
     folded = fold_latin(text)
-    return not _organisation_speaks(folded) and any(personal_handle(h) for h in mentioned_handles(folded))
+    handles = mentioned_handles(folded) + [m.group("handle") for m in _FORUM_USER.finditer(folded)]
+    return not _organisation_speaks(folded) and any(personal_handle(h) for h in handles)
 
 
 def _bare_handle(text: str) -> bool:
@@ -1920,6 +1931,94 @@ _GREETINGS = (
     r"grazie", r"benvenut[oa]", r"buon\s+compleanno", r"auguri", r"lieve", r"hoi", r"bedankt",
     r"dank\s+je(?:\s+wel)?", r"welkom", r"gefeliciteerd", r"fijne\s+verjaardag", r"ola", r"oi", r"obrigad[oa]",
     r"bem-vind[oa]", r"parabens")
+#: Phrases that hand an order, a delivery or a ride to a person, as apps' notifications, coffee
+#: cups, receipts and labels write them ("Order for Kevin", "Order #4411 for Priya", "Your
+#: driver Ahmed is arriving", "Delivered to Tom"), in the six languages of the word lists and
+#: English: the name after one is judged as an introduction's, any list's given name or a word
+#: no dictionary knows ("Order for Pickup", "Reserved for Staff", "Delivered to Reception"
+#: stay public).
+_HANDOVERS = (
+    r"(?:order|pick-?\s?up|collection|delivery|parcel|package|booking|reservation|table)"
+    r"(?:\s*(?:#|no\.?)\s*\d[\w-]*|\s+\d[\w-]*)?\s+for",
+    r"(?:table\s+)?reserved\s+for", r"ready\s+for\s+(?:pick-?\s?up|collection)",
+    r"(?:your\s+)?(?:driver|courier|rider|shopper|dasher|chauffeur|delivery\s+(?:driver|partner|person))",
+    r"(?:delivered|handed(?:\s+over)?)\s+to",
+    r"(?:bestellung|abholung|lieferung|reservierung)\s+fur", r"(?:geliefert|zugestellt|ubergeben)\s+an",
+    r"(?:ihr|dein)\s+(?:fahrer|kurier)", r"(?:commande|reservation|livraison)\s+pour", r"livree?\s+a",
+    r"votre\s+(?:chauffeur|livreur)", r"(?:pedido|reserva)\s+para", r"entregad[oa]\s+a",
+    r"tu\s+(?:conductor|repartidor)", r"(?:ordine|prenotazione)\s+per", r"consegnat[oa]\s+a",
+    r"il\s+tuo\s+(?:autista|corriere)", r"(?:bestelling|reservering)\s+voor", r"bezorgd\s+(?:aan|bij)",
+    r"je\s+(?:chauffeur|bezorger)", r"entregue\s+a", r"seu\s+(?:motorista|entregador)")
+#: Phrases that say who sent, posted, paid or called, whom a message, a payment or a meeting is
+#: from, to or with, or whose turn it is, as phones' notifications, calendars and receipts
+#: write them ("Posted by Grace", "Missed call from Tom", "Meeting with Priya at 3pm", "You
+#: sent £20 to Grace", "Now serving KEVIN"), in the six languages of the word lists and
+#: English: the name after one is judged as a greeting's (a brand, a role or a dish is as
+#: likely: "Paid by Card", "Message from Apple", "Call from Dad", "Now serving Breakfast").
+#: Credits ("Written by", "Photo by") name authors, not customers, and are left out.
+_SENDERS = (
+    r"(?:posted|sent|shared|paid|requested|ordered|booked|collected|received|signed\s+for)\s+by", r"now\s+serving",
+    r"(?:missed\s+(?:video\s+|voice\s+)?call|(?:incoming\s+|video\s+|voice\s+)?call|voicemail|voice\s+(?:message|note)"
+    r"|(?:new\s+)?(?:message|text|e-?mail)s?|invit(?:e|ation)|friend\s+request|payment(?:\s+request)?|money|request"
+    r"|reply|gift|note|photo|video)\s+from",
+    r"(?:meeting|(?:video\s+)?call|facetime|lunch|dinner|breakfast|coffee|drinks|chat|catch-?\s?up|appointment|session"
+    r"|interview|conversation|shared)\s+with",
+    r"(?:reply(?:ing)?|replied)\s+to", r"(?:you\s+)?(?:sent|paid|transferred)\s+(?:[£$€]\s?\d[\d.,]*\s+)?to",
+    r"(?:verpasster\s+)?anruf\s+von", r"nachricht\s+von", r"termin\s+mit",
+    r"appel\s+(?:manque\s+)?de", r"message\s+de", r"rendez-vous\s+avec", r"llamada\s+(?:perdida\s+)?de",
+    r"mensaje\s+de", r"reunion\s+con", r"chiamata\s+(?:persa\s+)?da", r"messaggio\s+da", r"riunione\s+con",
+    r"(?:gemiste\s+)?oproep\s+van", r"bericht\s+van", r"afspraak\s+met", r"chamada\s+(?:perdida\s+)?de",
+    r"mensagem\s+de", r"reuniao\s+com")
+#: What a phone's notification says a person did, after their name ("Ahmed sent you a photo",
+#: "Tom paid you $12", "Grace and 3 others reacted", "Priya is calling..."): the name before
+#: it is judged as a greeting's ("Apple sent you a receipt", "London is calling" stay public).
+_NOTIFIED = re.compile(
+    r"^\W*(?P<name>[^\W\d_][\w'’-]*)\s+(?:and\s+\d+\s+others?\s+)?(?:sent\s+you|paid\s+you|requested|liked|loved"
+    r"|reacted|commented|mentioned\s+you|tagged\s+you|invited\s+you|shared\s+(?:a|an|the|your)|is\s+calling"
+    r"|is\s+typing|wants\s+to|added\s+you|started\s+following|followed\s+you|replied|accepted\s+your|is\s+live"
+    r"|has\s+joined|joined\s+(?:the|your)|left\s+the|changed\s+the|missed\s+your|called\s+you|texted|messaged"
+    r"|and\s+\d+\s+others?)\b", re.IGNORECASE)
+
+
+def _notified_span(text: str) -> tuple[int, int] | None:
+    """Where (characters ``[start, end)`` of the line with its accents folded) a phone's
+    notification names the person it is about, when it starts with a given name and what
+    that person did (:data:`_NOTIFIED`): a given name a greeting may address or,
+    capitalised, a word no dictionary knows ("Oluwaseun sent you a photo"). None otherwise."""
+    m = _NOTIFIED.match(fold_latin(text))
+    if m is None:
+        return None
+    name = m.group("name")
+    if name[:1].isupper() and (_addressable_given(name) or (
+            len(name) >= 3 and not is_known_word(name) and not is_misread_word(name) and not _other_known_words([name])
+            and not public_place([name]) and fold_latin(name).upper() not in _large_places())):
+        return m.start("name"), m.end("name")
+    return None
+
+
+def name_span(text: str) -> tuple[int, int] | None:
+    """The characters ``[start, end)`` of the name in a line that is a name only because a
+    phrase around the name says a person is meant ("Your driver Frank is arriving in a grey
+    Toyota Prius", "Missed call from Grace", "Tom paid you $12", "Hello my name is Oliver"):
+    the rest of the line is public, so a guide can hide the name and leave the rest readable
+    (a notification's, a receipt's or a badge's words an MLLM is asked about). None when the
+    line is a name or private by itself or by another rule ("Grace Hill", "Patient: Hill",
+    "Delivered to: Keziah Moreau, 14 Elm Road"), when what is left reads as anything but
+    public or holds another given name ("Missed call from Tom and Grace"), or when folding
+    the accents changed the line's length (the span would not be the line's)."""
+    text = unicodedata.normalize("NFKC", text)
+    if len(fold_latin(text)) != len(text) or text_category(text, phrases=False) != "public":
+        return None
+    span = _addressed_span(text) or _notified_span(text)
+    if span is None:
+        return None
+    rest = text[:span[0]] + " " + text[span[1]:]
+    if (text_category(rest) not in ("public", "unread")
+            or any(w[:1].isupper() and _addressable_given(w) for w in _WORD.findall(fold_latin(rest)))):
+        return None
+    return span
+
+
 #: Sign-offs: the name after them needs the comma ("Love, Tom", "Cheers, Sam"; not "Love Island").
 _SIGN_OFFS = (r"love", r"cheers", r"kind\s+regards", r"regards", r"best\s+wishes", r"best", r"yours\s+sincerely",
               r"yours\s+truly", r"sincerely", r"yours", r"xoxo", r"viele\s+grusse", r"liebe\s+grusse", r"grusse",
@@ -1928,14 +2027,16 @@ _SIGN_OFFS = (r"love", r"cheers", r"kind\s+regards", r"regards", r"best\s+wishes
 
 
 def _addressed_pattern(run_together: bool) -> re.Pattern[str]:
-    """A phrase of :data:`_INTRODUCTIONS`, :data:`_GREETINGS` or :data:`_SIGN_OFFS`, then the
-    name it addresses; with ``run_together`` the spaces inside a phrase are optional, as OCR
-    reads small print ("Servedby Mark"), not the one before the name ("HILTON" is no "Hi")."""
+    """A phrase of :data:`_INTRODUCTIONS`, :data:`_HANDOVERS`, :data:`_SENDERS`,
+    :data:`_GREETINGS` or :data:`_SIGN_OFFS`, then the name it addresses; with
+    ``run_together`` the spaces inside a phrase are optional, as OCR reads small print
+    ("Servedby Mark"), not the one before the name ("HILTON" is no "Hi")."""
     def phrases(group: tuple[str, ...]) -> str:
         return "|".join(p.replace(r"\s+", r"\s*") if run_together else p for p in group)
     return re.compile(
-        r"(?:^|(?<=[\s,.!:;\"(]))(?:(?:(?P<intro>" + phrases(_INTRODUCTIONS) + ")|" + phrases(_GREETINGS)
-        + r")(?:\s*[,:!]\s*|\s+)|(?:" + phrases(_SIGN_OFFS) + r")\s*,\s*)(?P<name>[^\W\d_][\w'’-]*)", re.IGNORECASE)
+        r"(?:^|(?<=[\s,.!:;\"(]))(?:(?:(?P<intro>" + phrases(_INTRODUCTIONS) + ")|(?P<hand>" + phrases(_HANDOVERS)
+        + ")|" + phrases(_SENDERS) + "|" + phrases(_GREETINGS) + r")(?:\s*[,:!]\s*|\s+)|(?:" + phrases(_SIGN_OFFS)
+        + r")\s*,\s*)(?P<name>[^\W\d_][\w'’-]*)", re.IGNORECASE)
 
 
 _ADDRESSED = _addressed_pattern(run_together=False)
@@ -1975,24 +2076,39 @@ def cued_name_line(cue: str, value: str) -> str | None:
 
 
 def _addressed_name(text: str, pattern: re.Pattern[str] | None = None) -> bool:
-    """True when a capitalised given name follows a phrase that addresses, introduces, thanks
-    or signs off a person (:data:`_INTRODUCTIONS`, :data:`_GREETINGS`, :data:`_SIGN_OFFS`): "Hello my name is
-    Oliver", "Your server today is Marco", "Welcome back, Oliver", "Best wishes, Tom". A
-    given name that is a dictionary word too ("Oliver", "Will", "Grace") reads public alone,
+    """True when :func:`_addressed_span` finds a name (``pattern``: :data:`_ADDRESSED_RUN` for
+    a line OCR ran together)."""
+    return _addressed_span(text, pattern) is not None
+
+
+def _addressed_span(text: str, pattern: re.Pattern[str] | None = None) -> tuple[int, int] | None:
+    """Where (characters ``[start, end)`` of the line with its accents folded) a capitalised
+    given name follows a phrase that addresses, introduces, thanks or signs off a person, or
+    hands an order to one or says who sent it (:data:`_INTRODUCTIONS`, :data:`_HANDOVERS`,
+    :data:`_SENDERS`, :data:`_GREETINGS`, :data:`_SIGN_OFFS`): "Hello my name is Oliver",
+    "Your server today is Marco", "Order for Kevin", "Welcome back, Oliver", "Best wishes,
+    Tom". A given name that is a dictionary word too ("Oliver", "Will", "Grace") reads public alone,
     as signs use such words; the phrase says a person is meant. Not a possessive ("Welcome
     to Oliver's", "Hello Oliver's Bakery"), nor a place or business the name starts ("Thank
-    you Rose Garden volunteers"), nor a month or season (:data:`_NOT_ADDRESSED`). ``pattern``:
-    :data:`_ADDRESSED_RUN` for a line OCR ran together."""
+    you Rose Garden volunteers"), nor a month or season (:data:`_NOT_ADDRESSED`); the span
+    takes in the capitalised word after the name when the two are a whole name ("Welcome
+    Oliver Smith"). None when there is none."""
     folded = fold_latin(text)
     for m in (pattern or _ADDRESSED).finditer(folded):
         name = m.group("name")
-        intro = m.group("intro") is not None
+        if not name[:1].isupper() and sum(c.isupper() for c in name) >= 2:
+            name = name.upper()  # capitals OCR read in mixed case: "for vIcToR"
+        intro, handed = m.group("intro") is not None, m.group("hand") is not None
+        if handed and fold_latin(name).upper() in _large_places():
+            continue  # "Delivered to Paris", "Reservation for Jordan": a place
         last = not re.search(r"\w", folded[m.end():])
-        # "My name is Oluwaseun", "Alles Gute zum Geburtstag Yevgenia": a word no dictionary
-        # knows after an introduction, or ending a greeting; any list's given name after an
-        # introduction ("My name is Florin", though a florin is a coin)
-        unknown = ((intro or last) and len(name) >= 3 and not is_known_word(name) and not is_misread_word(name)
-                   and not _other_known_words([name]) and not public_place([name]))  # not "Welkom Thuis"
+        # "My name is Oluwaseun", "Alles Gute zum Geburtstag Yevgenia", "Your driver Oluwaseun
+        # is arriving": a word no dictionary knows after an introduction or a handover, or ending
+        # a greeting; any list's given name after an introduction ("My name is Florin", though
+        # a florin is a coin; not after a handover: "Booking for Easter", "Delivered to Heaven")
+        unknown = ((intro or handed or last) and len(name) >= 3 and not is_known_word(name)
+                   and not is_misread_word(name) and not _other_known_words([name])
+                   and not public_place([name]))  # not "Welkom Thuis"
         listed = intro and _census_or_world_given(fold_latin(name).upper()) and name.upper() not in _NOT_ADDRESSED
         if (not name[:1].isupper() or re.search(r"['’]s$", name, re.IGNORECASE)
                 or not (unknown or listed or _addressable_given(name))):
@@ -2002,12 +2118,12 @@ def _addressed_name(text: str, pattern: re.Pattern[str] | None = None) -> bool:
         if after is not None:
             pair = f"{name} {after}"
             if name_score(pair) == 1.0:
-                return True  # "Welcome Oliver Smith"
+                return m.start("name"), m.end() + rest.end()  # "Welcome Oliver Smith"
             if (_place_end(fold_latin(after).upper().rstrip(".")) is not None or place_name([name, after])
                     or public_place([name, after]) or business_name(pair)):
                 continue  # "Thank you Rose Garden volunteers"
-        return True
-    return False
+        return m.start("name"), m.end()
+    return None
 
 
 def _addressable_given(word: str) -> bool:
