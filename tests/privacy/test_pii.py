@@ -631,12 +631,14 @@ def test_a_notification_names_who_called_wrote_or_paid(text: str, category: str)
     ("Oluwaseun sent you a photo", "Oluwaseun"), ("Happy Birthday Grace!", "Grace"),
     ("Grace Hill", None), ("Patient: Hill", None), ("Delivered to: Keziah Moreau, 14 Elm Road", None),
     ("Missed call from Tom and Grace", None), ("Welcome Oliver Smith to the team", None), ("Order for Pickup", None),
+    ("Your driver Frank Oduya is arriving", None), ("Delivered to Desmond at the front door", "Desmond"),
     ("NO PARKING", None),
 ])
 def test_the_name_a_phrase_points_at_is_all_a_guide_must_hide(text: str, name: str | None) -> None:
     """When a phrase alone makes a line a name, the name's characters are given so that the
     rest of the line can stay readable; a line that is a name by itself or by another rule,
-    holds another given name or an address, or is public, gives none (hidden whole)."""
+    holds another given name, a possible surname after the name or an address, or is
+    public, gives none (hidden whole)."""
     from veil.privacy.pii import name_span
 
     span = name_span(text)

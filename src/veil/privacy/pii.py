@@ -1934,9 +1934,9 @@ _GREETINGS = (
 #: Phrases that hand an order, a delivery or a ride to a person, as apps' notifications, coffee
 #: cups, receipts and labels write them ("Order for Kevin", "Order #4411 for Priya", "Your
 #: driver Ahmed is arriving", "Delivered to Tom"), in the six languages of the word lists and
-#: English: the name after one is judged as an introduction's, any list's given name or a word
-#: no dictionary knows ("Order for Pickup", "Reserved for Staff", "Delivered to Reception"
-#: stay public).
+#: English: the name after one is judged as a greeting's, and a capitalised word no dictionary
+#: knows counts anywhere in the line ("Your driver Oluwaseun is arriving"); "Order for Pickup",
+#: "Reserved for Staff", "Delivered to Reception", "Delivered to Paris" stay public.
 _HANDOVERS = (
     r"(?:order|pick-?\s?up|collection|delivery|parcel|package|booking|reservation|table)"
     r"(?:\s*(?:#|no\.?)\s*\d[\w-]*|\s+\d[\w-]*)?\s+for",
@@ -2004,8 +2004,10 @@ def name_span(text: str) -> tuple[int, int] | None:
     (a notification's, a receipt's or a badge's words an MLLM is asked about). None when the
     line is a name or private by itself or by another rule ("Grace Hill", "Patient: Hill",
     "Delivered to: Keziah Moreau, 14 Elm Road"), when what is left reads as anything but
-    public or holds another given name ("Missed call from Tom and Grace"), or when folding
-    the accents changed the line's length (the span would not be the line's)."""
+    public or holds another given name ("Missed call from Tom and Grace"), when a
+    capitalised word after the name may be its surname ("Your driver Frank Oduya is
+    arriving"), or when folding the accents changed the line's length (the span would not
+    be the line's)."""
     text = unicodedata.normalize("NFKC", text)
     if len(fold_latin(text)) != len(text) or text_category(text, phrases=False) != "public":
         return None
@@ -2013,9 +2015,11 @@ def name_span(text: str) -> tuple[int, int] | None:
     if span is None:
         return None
     rest = text[:span[0]] + " " + text[span[1]:]
+    after = re.match(r"\s+([A-Z][\w'’-]*)", fold_latin(text[span[1]:]))
     if (text_category(rest) not in ("public", "unread")
-            or any(w[:1].isupper() and _addressable_given(w) for w in _WORD.findall(fold_latin(rest)))):
-        return None
+            or any(w[:1].isupper() and _addressable_given(w) for w in _WORD.findall(fold_latin(rest)))
+            or (after and (not is_known_word(after.group(1)) or is_common_name(after.group(1).upper())))):
+        return None  # "Your driver Frank Oduya is arriving": a surname the span left out
     return span
 
 
