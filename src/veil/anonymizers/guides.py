@@ -950,8 +950,7 @@ class TextCategoryGuide(TextGuide):
         out = list(lines)
         for (i, span), reading in zip(spans, readings, strict=True):
             poly, text, score = lines[i]
-            long_side, short_side = np.linalg.norm(poly[1] - poly[0]), np.linalg.norm(poly[3] - poly[0])
-            if len(reading) < 3 or str(reading[0]) != text or short_side >= 1.5 * long_side:
+            if len(reading) < 3 or str(reading[0]) != text or _on_its_side(poly):
                 continue  # read otherwise (a turned or re-read line's text), or running up or down
             columns, _, word_columns, _, _ = reading[2]
             char_columns = [c for word in word_columns for c in word]

@@ -1549,10 +1549,10 @@ def text_category(text: str, confidence: float = 1.0, min_confidence: float = 0.
         best = "name"  # "Visit www.johnsmith.com": a person's site inside a sentence
     if phrases and best == "public" and (_addressed_name(text) or _notified_span(text) is not None):
         best = "name"  # "Hello my name is Oliver", "Welcome back, Oliver", "Love, Tom", "Tom paid you"
-    spaced = _RUN_TOGETHER_WORDS.sub(" ", text)
-    if best == "public" and ((phrases and _addressed_name(spaced, _ADDRESSED_RUN))
-                             or (spaced != text and _counter_staff_name(spaced))):
-        best = "name"  # "ServedbyMark", "Servedby Mark", "CashierVictor": small print OCR read without spaces
+    if best == "public":
+        spaced = _RUN_TOGETHER_WORDS.sub(" ", text)
+        if (phrases and _addressed_name(spaced, _ADDRESSED_RUN)) or (spaced != text and _counter_staff_name(spaced)):
+            best = "name"  # "ServedbyMark", "Servedby Mark", "CashierVictor": small print OCR read without spaces
     if best == "public" and (_labelled_handle(text) or _bare_handle(text) or _mentioned_person(text)):
         best = "name"  # a person's user name: "Snapchat: anna.k99", "My insta is grace_hill", "@the.real.anna"
     if best == "public" and (foreign_script_share(text) >= FOREIGN_SCRIPT_SHARE or mixes_scripts(text)
@@ -1647,6 +1647,14 @@ def _counter_staff_name(text: str) -> bool:
             and not _ROLE_OBJECTS & set(staff.group(2).upper().split()))
 
 
+def _unexplained_word(word: str) -> bool:
+    """``word`` has 3 letters or more and no dictionary of the seven languages nor an OCR slip
+    explains it ("Oluwaseun", "Radek" is explained): after a phrase or a label that points at
+    a person, such a word is taken for a name."""
+    return (len(word) >= 3 and not is_known_word(word) and not is_misread_word(word)
+            and not _other_known_words([word]))
+
+
 def _role_labelled_name(label: str, value: str) -> bool:
     """True when a person's role ends ``label`` (:data:`_ROLE_LABELS`; a line's text before its
     last colon) and ``value``, the one to three words after the colon, are each a common census
@@ -1678,8 +1686,8 @@ def _role_labelled_name(label: str, value: str) -> bool:
         if ((is_common_name(up) or _census_or_world_given(up))  # "Cashier: Radek", though "radek" is a word
                 and (word[:1].isupper() or word[:1] in _CASE_ALIKE or small_label)):
             return True  # "Hill"; "stone" too: OCR reads a capital S, C, O, W as small
-        return word[:1].isupper() and (len(up) == 1 or up in _HONORIFICS or (  # "J. Reed", "Mrs Hill"
-            len(up) >= 3 and not is_known_word(word) and not is_misread_word(word) and not _other_known_words([word])))
+        return word[:1].isupper() and (len(up) == 1 or up in _HONORIFICS  # "J. Reed", "Mrs Hill"
+                                       or _unexplained_word(word))
     return all(name_like(w) for w in plain)
 
 
@@ -1990,8 +1998,7 @@ def _notified_span(text: str) -> tuple[int, int] | None:
         return None
     name = m.group("name")
     if name[:1].isupper() and (_addressable_given(name) or (
-            len(name) >= 3 and not is_known_word(name) and not is_misread_word(name) and not _other_known_words([name])
-            and not public_place([name]) and fold_latin(name).upper() not in _large_places())):
+            _unexplained_word(name) and not public_place([name]) and name.upper() not in _large_places())):
         return m.start("name"), m.end("name")
     return None
 
@@ -2009,15 +2016,17 @@ def name_span(text: str) -> tuple[int, int] | None:
     arriving"), or when folding the accents changed the line's length (the span would not
     be the line's)."""
     text = unicodedata.normalize("NFKC", text)
-    if len(fold_latin(text)) != len(text) or text_category(text, phrases=False) != "public":
+    folded = fold_latin(text)
+    if len(folded) != len(text) or text_category(text, phrases=False) != "public":
         return None
     span = _addressed_span(text) or _notified_span(text)
     if span is None:
         return None
     rest = text[:span[0]] + " " + text[span[1]:]
-    after = re.match(r"\s+([A-Z][\w'’-]*)", fold_latin(text[span[1]:]))
+    after = re.match(r"\s+([A-Z][\w'’-]*)", folded[span[1]:])
     if (text_category(rest) not in ("public", "unread")
-            or any(w[:1].isupper() and _addressable_given(w) for w in _WORD.findall(fold_latin(rest)))
+            or any(w[:1].isupper() and _addressable_given(w)
+                   for w in _WORD.findall(folded[:span[0]] + " " + folded[span[1]:]))
             or (after and (not is_known_word(after.group(1)) or is_common_name(after.group(1).upper())))):
         return None  # "Your driver Frank Oduya is arriving": a surname the span left out
     return span
@@ -2110,9 +2119,7 @@ def _addressed_span(text: str, pattern: re.Pattern[str] | None = None) -> tuple[
         # is arriving": a word no dictionary knows after an introduction or a handover, or ending
         # a greeting; any list's given name after an introduction ("My name is Florin", though
         # a florin is a coin; not after a handover: "Booking for Easter", "Delivered to Heaven")
-        unknown = ((intro or handed or last) and len(name) >= 3 and not is_known_word(name)
-                   and not is_misread_word(name) and not _other_known_words([name])
-                   and not public_place([name]))  # not "Welkom Thuis"
+        unknown = (intro or handed or last) and _unexplained_word(name) and not public_place([name])  # "Welkom Thuis"
         listed = intro and _census_or_world_given(fold_latin(name).upper()) and name.upper() not in _NOT_ADDRESSED
         if (not name[:1].isupper() or re.search(r"['’]s$", name, re.IGNORECASE)
                 or not (unknown or listed or _addressable_given(name))):
